@@ -1,0 +1,37 @@
+# One command per job on a fresh machine: `make demo`, `make test`, `make bench`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+PROTOS := $(wildcard proto/prunecert/v1/*.proto)
+
+.PHONY: install test demo bench proto lint clean
+
+install: $(STAMP)
+
+# Re-installs only when pyproject.toml changes; the editable install picks up code edits.
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+test: install
+	$(BIN)/python -m pytest -q
+
+demo: install
+	$(BIN)/python bench/demo.py
+
+bench: install
+	$(BIN)/python bench/run.py
+
+# Regenerates the checked-in Python code from proto/; tests/test_proto.py fails when it is stale.
+proto: install
+	$(BIN)/python -m grpc_tools.protoc -Iproto --python_out=proto/python --pyi_out=proto/python \
+		--grpc_python_out=proto/python $(PROTOS)
+
+lint: install
+	$(BIN)/python -m ruff check solver tests bench clients
+
+clean:
+	rm -rf $(VENV) build *.egg-info

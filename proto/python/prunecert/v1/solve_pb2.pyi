@@ -1,0 +1,117 @@
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class SolveStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    SOLVE_STATUS_UNSPECIFIED: _ClassVar[SolveStatus]
+    SOLVE_STATUS_OPTIMAL: _ClassVar[SolveStatus]
+    SOLVE_STATUS_FEASIBLE: _ClassVar[SolveStatus]
+    SOLVE_STATUS_INFEASIBLE: _ClassVar[SolveStatus]
+    SOLVE_STATUS_NO_SOLUTION: _ClassVar[SolveStatus]
+    SOLVE_STATUS_CANCELLED: _ClassVar[SolveStatus]
+SOLVE_STATUS_UNSPECIFIED: SolveStatus
+SOLVE_STATUS_OPTIMAL: SolveStatus
+SOLVE_STATUS_FEASIBLE: SolveStatus
+SOLVE_STATUS_INFEASIBLE: SolveStatus
+SOLVE_STATUS_NO_SOLUTION: SolveStatus
+SOLVE_STATUS_CANCELLED: SolveStatus
+
+class SolveParameters(_message.Message):
+    __slots__ = ("time_limit_seconds", "backend", "threads", "seed", "tolerance", "row_generation", "drop_dominated_points")
+    TIME_LIMIT_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    BACKEND_FIELD_NUMBER: _ClassVar[int]
+    THREADS_FIELD_NUMBER: _ClassVar[int]
+    SEED_FIELD_NUMBER: _ClassVar[int]
+    TOLERANCE_FIELD_NUMBER: _ClassVar[int]
+    ROW_GENERATION_FIELD_NUMBER: _ClassVar[int]
+    DROP_DOMINATED_POINTS_FIELD_NUMBER: _ClassVar[int]
+    time_limit_seconds: float
+    backend: str
+    threads: int
+    seed: int
+    tolerance: float
+    row_generation: bool
+    drop_dominated_points: bool
+    def __init__(self, time_limit_seconds: _Optional[float] = ..., backend: _Optional[str] = ..., threads: _Optional[int] = ..., seed: _Optional[int] = ..., tolerance: _Optional[float] = ..., row_generation: _Optional[bool] = ..., drop_dominated_points: _Optional[bool] = ...) -> None: ...
+
+class Mask(_message.Message):
+    __slots__ = ("neurons", "hidden_weights", "output_weights")
+    NEURONS_FIELD_NUMBER: _ClassVar[int]
+    HIDDEN_WEIGHTS_FIELD_NUMBER: _ClassVar[int]
+    OUTPUT_WEIGHTS_FIELD_NUMBER: _ClassVar[int]
+    neurons: _containers.RepeatedScalarFieldContainer[bool]
+    hidden_weights: _containers.RepeatedScalarFieldContainer[bool]
+    output_weights: _containers.RepeatedScalarFieldContainer[bool]
+    def __init__(self, neurons: _Optional[_Iterable[bool]] = ..., hidden_weights: _Optional[_Iterable[bool]] = ..., output_weights: _Optional[_Iterable[bool]] = ...) -> None: ...
+
+class Solution(_message.Message):
+    __slots__ = ("mask", "kept", "error")
+    MASK_FIELD_NUMBER: _ClassVar[int]
+    KEPT_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    mask: Mask
+    kept: int
+    error: float
+    def __init__(self, mask: _Optional[_Union[Mask, _Mapping]] = ..., kept: _Optional[int] = ..., error: _Optional[float] = ...) -> None: ...
+
+class FrontierPoint(_message.Message):
+    __slots__ = ("kept", "error", "mask", "error_bound", "certified")
+    KEPT_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    MASK_FIELD_NUMBER: _ClassVar[int]
+    ERROR_BOUND_FIELD_NUMBER: _ClassVar[int]
+    CERTIFIED_FIELD_NUMBER: _ClassVar[int]
+    kept: int
+    error: float
+    mask: Mask
+    error_bound: float
+    certified: bool
+    def __init__(self, kept: _Optional[int] = ..., error: _Optional[float] = ..., mask: _Optional[_Union[Mask, _Mapping]] = ..., error_bound: _Optional[float] = ..., certified: _Optional[bool] = ...) -> None: ...
+
+class SolveStats(_message.Message):
+    __slots__ = ("wall_time_seconds", "backend", "formulation", "points_used", "points_total", "active_points", "rounds", "binary_variables", "scale", "solver_calls")
+    WALL_TIME_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    BACKEND_FIELD_NUMBER: _ClassVar[int]
+    FORMULATION_FIELD_NUMBER: _ClassVar[int]
+    POINTS_USED_FIELD_NUMBER: _ClassVar[int]
+    POINTS_TOTAL_FIELD_NUMBER: _ClassVar[int]
+    ACTIVE_POINTS_FIELD_NUMBER: _ClassVar[int]
+    ROUNDS_FIELD_NUMBER: _ClassVar[int]
+    BINARY_VARIABLES_FIELD_NUMBER: _ClassVar[int]
+    SCALE_FIELD_NUMBER: _ClassVar[int]
+    SOLVER_CALLS_FIELD_NUMBER: _ClassVar[int]
+    wall_time_seconds: float
+    backend: str
+    formulation: str
+    points_used: int
+    points_total: int
+    active_points: int
+    rounds: int
+    binary_variables: int
+    scale: float
+    solver_calls: int
+    def __init__(self, wall_time_seconds: _Optional[float] = ..., backend: _Optional[str] = ..., formulation: _Optional[str] = ..., points_used: _Optional[int] = ..., points_total: _Optional[int] = ..., active_points: _Optional[int] = ..., rounds: _Optional[int] = ..., binary_variables: _Optional[int] = ..., scale: _Optional[float] = ..., solver_calls: _Optional[int] = ...) -> None: ...
+
+class SolveResult(_message.Message):
+    __slots__ = ("status", "solution", "objective_bound", "tolerance", "frontier", "stats", "detail")
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    SOLUTION_FIELD_NUMBER: _ClassVar[int]
+    OBJECTIVE_BOUND_FIELD_NUMBER: _ClassVar[int]
+    TOLERANCE_FIELD_NUMBER: _ClassVar[int]
+    FRONTIER_FIELD_NUMBER: _ClassVar[int]
+    STATS_FIELD_NUMBER: _ClassVar[int]
+    DETAIL_FIELD_NUMBER: _ClassVar[int]
+    status: SolveStatus
+    solution: Solution
+    objective_bound: float
+    tolerance: float
+    frontier: _containers.RepeatedCompositeFieldContainer[FrontierPoint]
+    stats: SolveStats
+    detail: str
+    def __init__(self, status: _Optional[_Union[SolveStatus, str]] = ..., solution: _Optional[_Union[Solution, _Mapping]] = ..., objective_bound: _Optional[float] = ..., tolerance: _Optional[float] = ..., frontier: _Optional[_Iterable[_Union[FrontierPoint, _Mapping]]] = ..., stats: _Optional[_Union[SolveStats, _Mapping]] = ..., detail: _Optional[str] = ...) -> None: ...

@@ -1,0 +1,102 @@
+"""The one interface every solver backend implements.
+
+A backend solves one exact column model (solver.formulate) restricted to some of its points,
+for one task, and returns which candidates it chose with a rigorous bound. Backends never see
+protos or masks; the engine does the certification, row generation and frontier sweeps.
+"""
+
+from __future__ import annotations
+
+import abc
+import enum
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import ClassVar, Union
+
+import numpy as np
+
+from solver.formulate import ColumnModel
+
+# Every linear expression handed to a solver keeps the sum of its |coefficients| (its activity
+# bound) at or below this. CP-SAT 9.15 certified wrong optima when Boolean coefficient sums of
+# one constraint wrapped a 32-bit int (google/or-tools#5293; shared/DESIGN.md fact 7).
+ACTIVITY_BUDGET = 1 << 30
+
+
+class BackendStatus(enum.Enum):
+    OPTIMAL = "optimal"  # proved optimal for the (scaled) model
+    FEASIBLE = "feasible"  # stopped with a solution
+    INFEASIBLE = "infeasible"  # proved: no choice satisfies the constraints
+    NO_SOLUTION = "no_solution"  # stopped without a solution
+
+
+@dataclass(frozen=True)
+class MinErrorTask:
+    """Minimise the error, optionally with kept <= max_kept."""
+
+    max_kept: int | None = None
+
+
+@dataclass(frozen=True)
+class MinKeptTask:
+    """Minimise kept subject to error <= max_error.
+
+    restrict False solves a relaxation (its bound is rigorous, its choice may exceed max_error
+    by the rounding); True solves a restriction (every choice truly meets max_error).
+    """
+
+    max_error: Fraction
+    restrict: bool = False
+
+
+Task = Union[MinErrorTask, MinKeptTask]
+
+
+@dataclass
+class BackendOptions:
+    time_limit: float | None = None
+    threads: int | None = None
+    seed: int | None = None
+    hint: list[int] | None = None  # candidate indices of a good starting choice
+    # MinErrorTask: the exact error of some choice meeting the task's constraints (e.g. the
+    # hint's). The optimum cannot exceed it, which lets a backend fix disjunctions up front.
+    error_upper_bound: Fraction | None = None
+    stop: threading.Event | None = None  # set it to stop the search early
+    # Called from the solver thread with (approximate error, kept) of each new incumbent.
+    on_incumbent: Callable[[float, int], None] | None = None
+
+
+@dataclass
+class BackendOutcome:
+    status: BackendStatus
+    chosen: list[int] | None = None
+    # MinErrorTask: a rigorous lower bound on the least error over the given points.
+    error_bound: Fraction | None = None
+    # MinKeptTask: a rigorous lower bound on the least kept count (relaxation only).
+    kept_bound: int | None = None
+    scale: int = 0
+    binary_variables: int = 0
+
+
+class Backend(abc.ABC):
+    """A solver adapter. Subclasses import their solver library inside methods only."""
+
+    name: ClassVar[str]
+
+    @classmethod
+    @abc.abstractmethod
+    def available(cls) -> bool:
+        """Whether the solver library is installed."""
+
+    @classmethod
+    @abc.abstractmethod
+    def version(cls) -> str:
+        """The solver library's version."""
+
+    @abc.abstractmethod
+    def solve(
+        self, model: ColumnModel, rows: np.ndarray, task: Task, options: BackendOptions
+    ) -> BackendOutcome:
+        """Solve ``task`` on the model's points ``rows``."""

@@ -1,0 +1,231 @@
+"""CP-SAT (OR-Tools) on a fixed-point model that is rigorous by construction.
+
+CP-SAT needs integers. With scale S, each coefficient is rounded *outward* (shared/DESIGN.md
+fact 7) so that the integer model is a relaxation of the exact one: for every mask, its
+integer error T <= S * (exact error), hence the integer optimum T* gives the rigorous lower
+bound T*/S on the exact optimum, whatever the rounding. For min_kept the same rounding gives
+a relaxation (a rigorous bound on the count), and the opposite rounding a restriction (every
+choice truly meets the error bound).
+
+Per point k with pruned output o_k = sum_c h_kc x_c + c0 and target y_k, the error constraints
+are (fact 3 for a ReLU output):
+    identity:  o_k - y_k <= t   and   y_k - o_k <= t
+    relu:      o_k - y_k <= t;   y_k < 0: t >= -y_k;   y_k > 0: (b_k => y_k - o_k <= t) and
+               (not b_k => t >= y_k)
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from fractions import Fraction
+
+import numpy as np
+
+from solver import exact
+from solver.backends.base import (
+    ACTIVITY_BUDGET,
+    Backend,
+    BackendOptions,
+    BackendOutcome,
+    BackendStatus,
+    MinErrorTask,
+    MinKeptTask,
+    Task,
+)
+from solver.errors import UnrepresentableError
+from solver.formulate import ColumnModel
+
+
+def choose_scale(model: ColumnModel, rows: np.ndarray, extra: Fraction = Fraction(0)) -> int:
+    """The largest integer S keeping every constraint's activity within ACTIVITY_BUDGET."""
+    cols = model.columns[rows]
+    row_sums = np.abs(cols).sum(axis=1) + np.abs(model.target[rows]) + abs(model.bias)
+    largest = int(max(row_sums.tolist(), default=0))
+    largest_value = exact.to_fraction(largest, model.exp) + extra
+    if largest_value == 0:
+        return ACTIVITY_BUDGET
+    return max(0, math.floor(Fraction(ACTIVITY_BUDGET) / largest_value))
+
+
+def _floor(values, model: ColumnModel, scale: int):
+    return exact.floor_scaled(np.asarray(values, dtype=object), model.exp, scale)
+
+
+def _ceil(values, model: ColumnModel, scale: int):
+    return exact.ceil_scaled(np.asarray(values, dtype=object), model.exp, scale)
+
+
+class CpSatBackend(Backend):
+    name = "cpsat"
+
+    @classmethod
+    def available(cls) -> bool:
+        try:
+            import ortools.sat.python.cp_model  # noqa: F401
+        except ImportError:
+            return False
+        return True
+
+    @classmethod
+    def version(cls) -> str:
+        import ortools
+
+        return ortools.__version__
+
+    def solve(
+        self, model: ColumnModel, rows: np.ndarray, task: Task, options: BackendOptions
+    ) -> BackendOutcome:
+        from ortools.sat.python import cp_model
+
+        rows = np.asarray(rows, dtype=np.int64)
+        num = len(model.candidates)
+        max_error = task.max_error if isinstance(task, MinKeptTask) else Fraction(0)
+        scale = choose_scale(model, rows, max_error if isinstance(task, MinKeptTask) else Fraction(0))
+        if scale < 1:
+            raise UnrepresentableError(
+                "the network's values are too large for the fixed-point model "
+                f"(activity bound {ACTIVITY_BUDGET}); rescale the network and target"
+            )
+        cp = cp_model.CpModel()
+        x = [cp.new_bool_var(f"x{c}") for c in range(num)]
+        for group in model.groups:
+            if len(group) > 1:
+                cp.add_at_most_one(x[c] for c in group)
+        costs = [cand.cost for cand in model.candidates]
+
+        cols = model.columns[rows]
+        y = model.target[rows]
+        y_values = [exact.to_fraction(int(v), model.exp) for v in y.tolist()]
+        restrict = isinstance(task, MinKeptTask) and task.restrict
+        # Upper side o - y: round down for a relaxation, up for a restriction.
+        up_coefs = _ceil(cols, model, scale) if restrict else _floor(cols, model, scale)
+        up_const = (
+            int(_ceil([model.bias], model, scale)[0]) - _floor(y, model, scale)
+            if restrict
+            else int(_floor([model.bias], model, scale)[0]) - _ceil(y, model, scale)
+        )
+        # Lower side y - o: the opposite roundings.
+        lo_coefs = _floor(cols, model, scale) if restrict else _ceil(cols, model, scale)
+        lo_const = (
+            _ceil(y, model, scale) - int(_floor([model.bias], model, scale)[0])
+            if restrict
+            else _floor(y, model, scale) - int(_ceil([model.bias], model, scale)[0])
+        )
+        floor_sy = _floor(y, model, scale)
+
+        def expr(coefs, const, sign):
+            terms = [(int(a), x[c]) for c, a in enumerate(coefs.tolist()) if a != 0]
+            return sum(sign * a * v for a, v in terms) + int(const)
+
+        enforced = False
+        if isinstance(task, MinErrorTask):
+            t_low = 0
+            if model.output_relu:
+                # relu(o) >= 0 forces t >= -y_k, so floor(S t) >= floor(-S y_k) = -ceil(S y_k).
+                t_low = max([0] + [-int(v) for v in _ceil(y, model, scale).tolist()])
+            # floor(S t*) <= floor(S * upper bound): capping t keeps the optimum feasible and
+            # settles every ReLU disjunction whose alternative t >= y_k exceeds the cap.
+            t_high = ACTIVITY_BUDGET
+            if options.error_upper_bound is not None:
+                t_high = max(t_low, min(t_high, math.floor(options.error_upper_bound * scale)))
+            t = cp.new_int_var(t_low, t_high, "t")
+            for k in range(len(rows)):
+                cp.add(expr(up_coefs[k], up_const[k], 1) <= t)
+                lower = expr(lo_coefs[k], lo_const[k], -1) <= t
+                if not model.output_relu or int(floor_sy[k]) > t_high:
+                    cp.add(lower)
+                elif y_values[k] > 0:
+                    active = cp.new_bool_var(f"b{k}")
+                    cp.add(lower).only_enforce_if(active)
+                    cp.add(t >= int(floor_sy[k])).only_enforce_if(~active)
+                    enforced = True
+            if task.max_kept is not None:
+                cp.add(sum(costs[c] * x[c] for c in range(num)) <= task.max_kept)
+            cp.minimize(t)
+        else:
+            eps = task.max_error
+            bound = math.floor(eps * scale)
+            for k in range(len(rows)):
+                if model.output_relu and y_values[k] < -eps:
+                    return BackendOutcome(BackendStatus.INFEASIBLE, scale=scale, binary_variables=num)
+                cp.add(expr(up_coefs[k], up_const[k], 1) <= bound)
+                if not model.output_relu or y_values[k] > eps:
+                    cp.add(expr(lo_coefs[k], lo_const[k], -1) <= bound)
+            cp.minimize(sum(costs[c] * x[c] for c in range(num)))
+
+        if options.hint:
+            hinted = set(options.hint)
+            for c in range(num):
+                cp.add_hint(x[c], c in hinted)
+
+        solver = cp_model.CpSolver()
+        params = solver.parameters
+        if options.time_limit is not None:
+            params.max_time_in_seconds = max(0.0, float(options.time_limit))
+        if options.threads:
+            params.num_workers = int(options.threads)
+        if options.seed is not None:
+            params.random_seed = int(options.seed)
+        if enforced:
+            # Belt and braces for google/or-tools#5293 (enforced linear + at-most-one presolve).
+            params.presolve_inclusion_work_limit = 0
+
+        callback = _Incumbents(x, costs, scale, isinstance(task, MinErrorTask), options)
+        done = threading.Event()
+        watcher = None
+        if options.stop is not None:
+            stop = options.stop
+
+            def watch() -> None:
+                while not done.is_set():
+                    if stop.wait(0.05):
+                        solver.stop_search()
+                        return
+
+            watcher = threading.Thread(target=watch, daemon=True)
+            watcher.start()
+        try:
+            status = solver.solve(cp, callback)
+        finally:
+            done.set()
+            if watcher is not None:
+                watcher.join()
+
+        outcome = BackendOutcome(BackendStatus.NO_SOLUTION, scale=scale, binary_variables=len(x))
+        if status == cp_model.MODEL_INVALID:
+            raise RuntimeError(f"CP-SAT rejected the model: {cp.validate()}")
+        if status == cp_model.INFEASIBLE:
+            outcome.status = BackendStatus.INFEASIBLE
+            return outcome
+        if status in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+            outcome.status = BackendStatus.OPTIMAL if status == cp_model.OPTIMAL else BackendStatus.FEASIBLE
+            outcome.chosen = [c for c in range(num) if solver.boolean_value(x[c])]
+        # A bound on an integer objective may be rounded up to the next integer; the slack
+        # guards against a float just above an integer.
+        raw_bound = solver.best_objective_bound
+        if not math.isfinite(raw_bound):
+            raw_bound = 0.0
+        int_bound = max(0, math.floor(raw_bound + 1e-6))
+        if isinstance(task, MinErrorTask):
+            outcome.error_bound = Fraction(int_bound, scale)
+        elif not task.restrict:
+            outcome.kept_bound = int_bound
+        return outcome
+
+
+class _Incumbents:
+    """Forwards each new CP-SAT solution to options.on_incumbent."""
+
+    def __new__(cls, x, costs, scale, min_error, options):
+        from ortools.sat.python import cp_model
+
+        class Callback(cp_model.CpSolverSolutionCallback):
+            def on_solution_callback(self) -> None:
+                if options.on_incumbent is None:
+                    return
+                kept = sum(c for v, c in zip(x, costs) if self.boolean_value(v))
+                error = self.objective_value / scale if min_error else math.nan
+                options.on_incumbent(error, kept)
+
+        return Callback()

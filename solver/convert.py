@@ -1,0 +1,333 @@
+"""The one module that converts between protobuf messages (prunecert.v1) and the engine's
+dataclasses, and reads/writes their proto3 JSON form (problem files, --json output)."""
+
+from __future__ import annotations
+
+import numpy as np
+from google.protobuf import json_format
+from google.protobuf.message import Message
+
+from prunecert.v1 import problem_pb2, solve_pb2
+from solver.errors import FieldViolation, InvalidProblemError
+from solver.model import (
+    Activation,
+    BoxGrid,
+    Mask,
+    MinError,
+    MinKept,
+    Network,
+    Neuron,
+    Objective,
+    Pareto,
+    PointSet,
+    Problem,
+    PruningMode,
+    Samples,
+)
+from solver.parameters import SolveParameters
+from solver.result import FrontierPoint, Solution, SolveResult, SolveStats, SolveStatus
+from solver.validate import DEFAULT_LIMITS, Limits, validate_problem
+
+# -- problem -----------------------------------------------------------------------------------
+
+
+def _matrix(msg: problem_pb2.Matrix, field: str, bad: list[FieldViolation]) -> np.ndarray | None:
+    rows, cols, values = int(msg.rows), int(msg.cols), list(msg.values)
+    if rows * cols != len(values):
+        bad.append(FieldViolation(field, f"expected {rows} x {cols} values, got {len(values)}"))
+        return None
+    return np.asarray(values, dtype=float).reshape(rows, cols)
+
+
+def _enum(enum_type, value: int):
+    try:
+        return enum_type(int(value))
+    except ValueError:
+        return enum_type(0)
+
+
+def _network(msg: problem_pb2.TwoLayerNetwork, field: str, bad: list[FieldViolation]) -> Network | None:
+    weights = _matrix(msg.hidden_weights, f"{field}.hidden_weights", bad)
+    if weights is None:
+        return None
+    biases = np.asarray(msg.hidden_biases, dtype=float) if len(msg.hidden_biases) else None
+    return Network(
+        hidden_weights=weights,
+        output_weights=np.asarray(msg.output_weights, dtype=float),
+        hidden_biases=biases,
+        output_bias=float(msg.output_bias),
+        output_activation=_enum(Activation, msg.output_activation),
+    )
+
+
+def parse_problem(msg: problem_pb2.Problem, limits: Limits = DEFAULT_LIMITS) -> Problem:
+    """A validated Problem from its message; InvalidProblemError names every bad field."""
+    bad: list[FieldViolation] = []
+    network = None
+    if not msg.HasField("network"):
+        bad.append(FieldViolation("network", "is required"))
+    else:
+        network = _network(msg.network, "network", bad)
+
+    target = None
+    kind = msg.target.WhichOneof("kind") if msg.HasField("target") else None
+    if kind == "neuron":
+        t = msg.target.neuron
+        target = Neuron(
+            weights=np.asarray(t.weights, dtype=float),
+            bias=float(t.bias),
+            activation=_enum(Activation, t.activation),
+        )
+    elif kind == "network":
+        target = _network(msg.target.network, "target.network", bad)
+    elif kind == "samples":
+        points = _matrix(msg.target.samples.points, "target.samples.points", bad)
+        if points is not None:
+            target = Samples(points=points, values=np.asarray(msg.target.samples.values, dtype=float))
+
+    domain = None
+    dkind = msg.domain.WhichOneof("kind") if msg.HasField("domain") else None
+    if dkind == "box_grid":
+        g = msg.domain.box_grid
+        domain = BoxGrid(low=float(g.low), high=float(g.high), points_per_axis=int(g.points_per_axis))
+    elif dkind == "points":
+        points = _matrix(msg.domain.points, "domain.points", bad)
+        if points is not None:
+            domain = PointSet(points=points)
+    elif msg.HasField("domain"):
+        bad.append(FieldViolation("domain", "must be a box_grid or points"))
+
+    objective: Objective | None = None
+    okind = msg.objective.WhichOneof("kind") if msg.HasField("objective") else None
+    if okind == "min_error":
+        o = msg.objective.min_error
+        objective = MinError(max_kept=int(o.max_kept) if o.HasField("max_kept") else None)
+    elif okind == "min_kept":
+        objective = MinKept(max_error=float(msg.objective.min_kept.max_error))
+    elif okind == "pareto":
+        o = msg.objective.pareto
+        objective = Pareto(max_kept=int(o.max_kept) if o.HasField("max_kept") else None)
+
+    if bad:
+        raise InvalidProblemError(bad)
+    problem = Problem(
+        network=network,  # type: ignore[arg-type]
+        target=target,  # type: ignore[arg-type]
+        domain=domain,
+        pruning=_enum(PruningMode, msg.pruning),
+        objective=objective,  # type: ignore[arg-type]
+    )
+    validate_problem(problem, limits)
+    return problem
+
+
+def _matrix_to_proto(values: np.ndarray, out: problem_pb2.Matrix) -> None:
+    arr = np.asarray(values, dtype=float)
+    out.rows, out.cols = arr.shape
+    out.values[:] = arr.ravel().tolist()
+
+
+def _network_to_proto(net: Network, out: problem_pb2.TwoLayerNetwork) -> None:
+    _matrix_to_proto(net.hidden_weights, out.hidden_weights)
+    if net.hidden_biases is not None:
+        out.hidden_biases[:] = np.asarray(net.hidden_biases, dtype=float).tolist()
+    out.output_weights[:] = np.asarray(net.output_weights, dtype=float).tolist()
+    out.output_bias = float(net.output_bias)
+    out.output_activation = int(net.output_activation)
+
+
+def problem_to_proto(problem: Problem) -> problem_pb2.Problem:
+    msg = problem_pb2.Problem()
+    _network_to_proto(problem.network, msg.network)
+    target = problem.target
+    if isinstance(target, Neuron):
+        msg.target.neuron.weights[:] = np.asarray(target.weights, dtype=float).tolist()
+        msg.target.neuron.bias = float(target.bias)
+        msg.target.neuron.activation = int(target.activation)
+    elif isinstance(target, Network):
+        _network_to_proto(target, msg.target.network)
+    elif isinstance(target, Samples):
+        _matrix_to_proto(target.points, msg.target.samples.points)
+        msg.target.samples.values[:] = np.asarray(target.values, dtype=float).tolist()
+    if isinstance(problem.domain, BoxGrid):
+        g = msg.domain.box_grid
+        g.low, g.high, g.points_per_axis = problem.domain.low, problem.domain.high, problem.domain.points_per_axis
+    elif isinstance(problem.domain, PointSet):
+        _matrix_to_proto(problem.domain.points, msg.domain.points)
+    msg.pruning = int(problem.pruning)
+    objective = problem.objective
+    if isinstance(objective, MinError):
+        msg.objective.min_error.SetInParent()
+        if objective.max_kept is not None:
+            msg.objective.min_error.max_kept = objective.max_kept
+    elif isinstance(objective, MinKept):
+        msg.objective.min_kept.max_error = objective.max_error
+    elif isinstance(objective, Pareto):
+        msg.objective.pareto.SetInParent()
+        if objective.max_kept is not None:
+            msg.objective.pareto.max_kept = objective.max_kept
+    return msg
+
+
+# -- masks, parameters, results ------------------------------------------------------------------
+
+
+def mask_to_proto(mask: Mask) -> solve_pb2.Mask:
+    msg = solve_pb2.Mask()
+    if mask.neurons is not None:
+        msg.neurons[:] = [bool(b) for b in np.asarray(mask.neurons).ravel()]
+    else:
+        msg.hidden_weights[:] = [bool(b) for b in np.asarray(mask.hidden_weights).ravel()]
+        msg.output_weights[:] = [bool(b) for b in np.asarray(mask.output_weights).ravel()]
+    return msg
+
+
+def parse_mask(msg: solve_pb2.Mask, problem: Problem, field: str = "mask") -> Mask:
+    """A mask for ``problem``; its shape must match the pruning mode and network."""
+    n, d = problem.network.n, problem.network.d
+    bad: list[FieldViolation] = []
+    if problem.pruning == PruningMode.NEURONS:
+        if len(msg.neurons) != n:
+            bad.append(FieldViolation(f"{field}.neurons", f"expected {n} values, got {len(msg.neurons)}"))
+        if len(msg.hidden_weights) or len(msg.output_weights):
+            bad.append(FieldViolation(field, "neurons mode takes only mask.neurons"))
+        if bad:
+            raise InvalidProblemError(bad)
+        return Mask(neurons=np.asarray(msg.neurons, dtype=bool))
+    if len(msg.hidden_weights) != n * d:
+        bad.append(FieldViolation(f"{field}.hidden_weights", f"expected {n * d} values, got {len(msg.hidden_weights)}"))
+    if len(msg.output_weights) != n:
+        bad.append(FieldViolation(f"{field}.output_weights", f"expected {n} values, got {len(msg.output_weights)}"))
+    if len(msg.neurons):
+        bad.append(FieldViolation(f"{field}.neurons", "weights mode takes hidden_weights and output_weights"))
+    if bad:
+        raise InvalidProblemError(bad)
+    return Mask(
+        hidden_weights=np.asarray(msg.hidden_weights, dtype=bool).reshape(n, d),
+        output_weights=np.asarray(msg.output_weights, dtype=bool),
+    )
+
+
+def parameters_to_proto(params: SolveParameters) -> solve_pb2.SolveParameters:
+    msg = solve_pb2.SolveParameters(
+        time_limit_seconds=params.time_limit_seconds or 0.0,
+        backend=params.backend or "",
+        threads=params.threads or 0,
+        seed=params.seed or 0,
+        tolerance=params.tolerance or 0.0,
+    )
+    if params.row_generation is not None:
+        msg.row_generation = params.row_generation
+    if params.drop_dominated_points is not None:
+        msg.drop_dominated_points = params.drop_dominated_points
+    return msg
+
+
+def parse_parameters(msg: solve_pb2.SolveParameters) -> SolveParameters:
+    return SolveParameters(
+        time_limit_seconds=msg.time_limit_seconds or None,
+        backend=msg.backend or None,
+        threads=msg.threads or None,
+        seed=msg.seed if msg.seed else None,
+        tolerance=msg.tolerance or None,
+        row_generation=msg.row_generation if msg.HasField("row_generation") else None,
+        drop_dominated_points=(
+            msg.drop_dominated_points if msg.HasField("drop_dominated_points") else None
+        ),
+    )
+
+
+def result_to_proto(result: SolveResult) -> solve_pb2.SolveResult:
+    msg = solve_pb2.SolveResult(
+        status=int(result.status),
+        objective_bound=result.objective_bound,
+        tolerance=result.tolerance,
+        detail=result.detail,
+    )
+    if result.solution is not None:
+        msg.solution.mask.CopyFrom(mask_to_proto(result.solution.mask))
+        msg.solution.kept = result.solution.kept
+        msg.solution.error = result.solution.error
+    for point in result.frontier:
+        msg.frontier.add(
+            kept=point.kept,
+            error=point.error,
+            mask=mask_to_proto(point.mask),
+            error_bound=point.error_bound,
+            certified=point.certified,
+        )
+    s = result.stats
+    msg.stats.CopyFrom(
+        solve_pb2.SolveStats(
+            wall_time_seconds=s.wall_time_seconds,
+            backend=s.backend,
+            formulation=s.formulation,
+            points_used=s.points_used,
+            points_total=s.points_total,
+            active_points=s.active_points,
+            rounds=s.rounds,
+            binary_variables=s.binary_variables,
+            scale=s.scale,
+            solver_calls=s.solver_calls,
+        )
+    )
+    return msg
+
+
+def _mask_from_message(msg: solve_pb2.Mask) -> Mask:
+    if len(msg.neurons):
+        return Mask(neurons=np.asarray(msg.neurons, dtype=bool))
+    n = len(msg.output_weights)
+    d = len(msg.hidden_weights) // n if n else 0
+    return Mask(
+        hidden_weights=np.asarray(msg.hidden_weights, dtype=bool).reshape(n, d),
+        output_weights=np.asarray(msg.output_weights, dtype=bool),
+    )
+
+
+def parse_result(msg: solve_pb2.SolveResult) -> SolveResult:
+    solution = None
+    if msg.HasField("solution"):
+        solution = Solution(
+            mask=_mask_from_message(msg.solution.mask), kept=msg.solution.kept, error=msg.solution.error
+        )
+    frontier = [
+        FrontierPoint(
+            kept=p.kept, error=p.error, mask=_mask_from_message(p.mask),
+            error_bound=p.error_bound, certified=p.certified,
+        )
+        for p in msg.frontier
+    ]
+    s = msg.stats
+    stats = SolveStats(
+        wall_time_seconds=s.wall_time_seconds, backend=s.backend, formulation=s.formulation,
+        points_used=s.points_used, points_total=s.points_total, active_points=s.active_points,
+        rounds=s.rounds, binary_variables=s.binary_variables, scale=s.scale,
+        solver_calls=s.solver_calls,
+    )
+    return SolveResult(
+        status=SolveStatus(msg.status), solution=solution, objective_bound=msg.objective_bound,
+        tolerance=msg.tolerance, frontier=frontier, stats=stats, detail=msg.detail,
+    )
+
+
+# -- JSON ------------------------------------------------------------------------------------------
+
+
+def to_json(msg: Message) -> str:
+    """Proto3 JSON (lowerCamel keys, enum names)."""
+    return json_format.MessageToJson(msg, indent=2)
+
+
+def parse_json(text: str, message_type: type[Message], what: str = "problem") -> Message:
+    """Parse proto3 JSON (snake_case or lowerCamel keys) or raise InvalidProblemError."""
+    msg = message_type()
+    try:
+        json_format.Parse(text, msg)
+    except json_format.ParseError as exc:
+        raise InvalidProblemError(FieldViolation(what, f"not valid {message_type.DESCRIPTOR.name} JSON: {exc}")) from exc
+    return msg
+
+
+def problem_from_json(text: str, limits: Limits = DEFAULT_LIMITS) -> Problem:
+    return parse_problem(parse_json(text, problem_pb2.Problem), limits)  # type: ignore[arg-type]

@@ -1,0 +1,417 @@
+"""solve(problem, parameters) -> SolveResult: formulation, row generation, backend calls and
+exact certification, for the three objectives.
+
+Row generation (shared/DESIGN.md fact 6): the backend sees a small active set of points; the
+chosen mask is then evaluated exactly on every point of the model, and the worst violated
+points join the active set until none is violated. Solving on fewer points is a relaxation,
+so every round's bound is rigorous for the whole domain.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from fractions import Fraction
+
+import numpy as np
+
+from solver import exact
+from solver.backends import get_backend
+from solver.backends.base import (
+    Backend,
+    BackendOptions,
+    BackendOutcome,
+    BackendStatus,
+    MinErrorTask,
+    MinKeptTask,
+    Task,
+)
+from solver.certify import ExactDomain, MaskCertificate
+from solver.errors import FieldViolation, InvalidProblemError
+from solver.formulate import ColumnModel, build_column_model
+from solver.heuristics import greedy_forward, initial_rows
+from solver.model import MinError, MinKept, Pareto, Problem, PruningMode
+from solver.parameters import SolveParameters
+from solver.result import FrontierPoint, Progress, Solution, SolveResult, SolveStats, SolveStatus
+from solver.validate import DEFAULT_LIMITS, Limits, validate_problem
+
+ProgressCallback = Callable[[Progress], None]
+ROWS_ADDED_PER_ROUND = 32
+# Row generation restarts the solver each round; below this many points one full solve was
+# faster on the paper family (bench/run.py), so "auto" uses it only above.
+ROW_GENERATION_MIN_POINTS = 2048
+
+
+def validate_parameters(params: SolveParameters) -> None:
+    bad = []
+    if params.time_limit_seconds is not None and not (
+        math.isfinite(params.time_limit_seconds) and params.time_limit_seconds >= 0
+    ):
+        bad.append(FieldViolation("parameters.time_limit_seconds", "must be a finite number >= 0"))
+    if params.tolerance is not None and not (
+        math.isfinite(params.tolerance) and params.tolerance >= 0
+    ):
+        bad.append(FieldViolation("parameters.tolerance", "must be a finite number >= 0"))
+    if params.threads is not None and params.threads < 0:
+        bad.append(FieldViolation("parameters.threads", "must be >= 0"))
+    if bad:
+        raise InvalidProblemError(bad)
+
+
+@dataclass
+class _RowsOutcome:
+    """The best choice of a row-generated solve, with what is proven about it."""
+
+    status: BackendStatus
+    chosen: list[int] | None
+    error_bound: Fraction | None  # min_error: the best rigorous bound over all rounds
+    kept_bound: int | None
+    converged: bool  # no point outside the active set is violated
+
+
+class _Run:
+    """One solve: the model, the backend, the clock, and the growing active set."""
+
+    def __init__(
+        self,
+        problem: Problem,
+        params: SolveParameters,
+        backend: Backend,
+        progress: ProgressCallback | None,
+        stop: threading.Event | None,
+    ):
+        self.problem = problem
+        self.params = params
+        self.backend = backend
+        self.progress = progress
+        self.stop = stop
+        self.start = time.monotonic()
+        self.deadline = (
+            None
+            if not params.time_limit_seconds
+            else self.start + float(params.time_limit_seconds)
+        )
+        drop = params.drop_dominated_points is not False
+        self.model: ColumnModel = build_column_model(problem, drop_dominated=drop)
+        self.domain = ExactDomain(problem)
+        if params.row_generation is None:
+            self.row_generation = self.model.num_points > ROW_GENERATION_MIN_POINTS
+        else:
+            self.row_generation = params.row_generation
+        self.active: np.ndarray | None = None
+        self.stats = SolveStats(
+            backend=backend.name,
+            formulation="columns" if problem.pruning == PruningMode.NEURONS else "patterns",
+            points_used=self.model.num_points,
+            points_total=self.model.total_points,
+        )
+        self._best_bound: float | None = None
+
+    # -- clock and events -------------------------------------------------------------------
+    def elapsed(self) -> float:
+        return time.monotonic() - self.start
+
+    def time_left(self) -> float | None:
+        return None if self.deadline is None else max(0.0, self.deadline - time.monotonic())
+
+    def out_of_time(self) -> bool:
+        left = self.time_left()
+        return (left is not None and left <= 0) or (self.stop is not None and self.stop.is_set())
+
+    def report(self, **fields) -> None:
+        if self.progress is not None:
+            self.progress(Progress(elapsed_seconds=self.elapsed(), **fields))
+
+    def _on_incumbent(self, error: float, kept: int) -> None:
+        self.report(kept=kept, error=None if math.isnan(error) else error, bound=self._best_bound)
+
+    # -- row generation ----------------------------------------------------------------------
+    def ensure_active(self, seeds: list[list[int]]) -> None:
+        if self.active is not None:
+            return
+        if self.row_generation:
+            self.active = initial_rows(self.model, seeds)
+        else:
+            self.active = np.arange(self.model.num_points)
+
+    def solve_rows(self, task: Task, hint: list[int] | None) -> _RowsOutcome:
+        """Solve ``task`` with row generation; returns the best choice found over all rounds."""
+        model = self.model
+        assert self.active is not None
+        best: list[int] | None = None
+        best_value: int | None = None  # min_error: max exact error over all rows (ints)
+        bound: Fraction | None = None
+        eps_ints = None
+        if isinstance(task, MinKeptTask):
+            # Compare exact errors with max_error at the model's exponent.
+            eps_ints = task.max_error / Fraction(2) ** model.exp
+        status = BackendStatus.NO_SOLUTION
+        kept_bound = None
+        while True:
+            upper = None
+            if isinstance(task, MinErrorTask) and hint is not None:
+                upper = exact.to_fraction(int(model.point_errors(hint).max()), model.exp)
+            options = BackendOptions(
+                error_upper_bound=upper,
+                time_limit=self.time_left(),
+                threads=self.params.threads or None,
+                seed=self.params.seed,
+                hint=hint,
+                stop=self.stop,
+                on_incumbent=self._on_incumbent,
+            )
+            outcome: BackendOutcome = self.backend.solve(model, self.active, task, options)
+            self.stats.rounds += 1
+            self.stats.solver_calls += 1
+            self.stats.scale = float(outcome.scale)
+            self.stats.binary_variables = outcome.binary_variables
+            self.stats.active_points = len(self.active)
+            status = outcome.status
+            if outcome.error_bound is not None:
+                bound = outcome.error_bound if bound is None else max(bound, outcome.error_bound)
+                self._best_bound = float(bound)
+            if outcome.kept_bound is not None:
+                kept_bound = outcome.kept_bound if kept_bound is None else max(kept_bound, outcome.kept_bound)
+            if outcome.chosen is None:
+                return _RowsOutcome(status, best, bound, kept_bound, converged=False)
+            chosen = outcome.chosen
+            errors = model.point_errors(chosen)
+            if isinstance(task, MinErrorTask):
+                value = int(errors.max()) if len(errors) else 0
+                if best_value is None or value < best_value:
+                    best, best_value = chosen, value
+                threshold = int(errors[self.active].max()) if len(self.active) else 0
+                violated = np.flatnonzero(errors > threshold)
+            else:
+                best = chosen
+                violated = np.flatnonzero(np.array([Fraction(int(e)) > eps_ints for e in errors]))
+            violated = np.setdiff1d(violated, self.active)
+            if violated.size == 0:
+                return _RowsOutcome(status, best, bound, kept_bound, converged=True)
+            if status != BackendStatus.OPTIMAL or self.out_of_time():
+                return _RowsOutcome(status, best, bound, kept_bound, converged=False)
+            worst = violated[np.argsort(-errors[violated].astype(float), kind="stable")]
+            self.active = np.union1d(self.active, worst[:ROWS_ADDED_PER_ROUND])
+            self.report(bound=self._best_bound, message=f"row generation: {len(self.active)} active points")
+            hint = chosen
+
+    # -- objectives -----------------------------------------------------------------------------
+    def min_error(self, max_kept: int | None, hint: list[int] | None = None) -> tuple[SolveStatus, MaskCertificate | None, list[int] | None, Fraction, str]:
+        """Certified min-error solve: (status, certificate, choice, bound, detail)."""
+        greedy = greedy_forward(self.model, max_kept=max_kept)
+        self.ensure_active([greedy, self._all_candidates(max_kept)])
+        start_hint = hint if hint is not None else greedy
+        rows = self.solve_rows(MinErrorTask(max_kept=max_kept), start_hint)
+        bound = rows.error_bound if rows.error_bound is not None else Fraction(0)
+        if rows.chosen is None:
+            status = SolveStatus.CANCELLED if self._cancelled() else SolveStatus.NO_SOLUTION
+            if rows.status == BackendStatus.INFEASIBLE:
+                status = SolveStatus.INFEASIBLE
+            return status, None, None, bound, "no solution found within the time limit"
+        cert = self.domain.certify(self.model.mask(rows.chosen))
+        if bound > cert.error:
+            raise AssertionError(f"bound {bound} exceeds the exact error {cert.error}")
+        gap = cert.error - bound
+        tol = Fraction(self.params.effective_tolerance)
+        if self._cancelled():
+            return SolveStatus.CANCELLED, cert, rows.chosen, bound, "cancelled"
+        if rows.status == BackendStatus.OPTIMAL and rows.converged and gap <= tol:
+            return SolveStatus.OPTIMAL, cert, rows.chosen, bound, ""
+        if rows.status == BackendStatus.OPTIMAL and rows.converged:
+            detail = (
+                f"the fixed-point certificate's gap {float(gap):.3g} exceeds the tolerance "
+                f"{float(tol):.3g} (scale {self.stats.scale:.3g}); raise parameters.tolerance"
+            )
+        else:
+            detail = "time limit reached before optimality was proven"
+        return SolveStatus.FEASIBLE, cert, rows.chosen, bound, detail
+
+    def _all_candidates(self, max_kept: int | None) -> list[int]:
+        if max_kept is not None:
+            return []
+        # The full network's best representative per unit (for the initial active set).
+        return [group[-1] for group in self.model.groups]
+
+    def _cancelled(self) -> bool:
+        return self.stop is not None and self.stop.is_set()
+
+    def result(self, status: SolveStatus, cert: MaskCertificate | None, bound: float, tolerance: float, detail: str, frontier=None) -> SolveResult:
+        self.stats.wall_time_seconds = self.elapsed()
+        solution = None
+        if cert is not None:
+            solution = Solution(mask=cert.mask, kept=cert.kept, error=cert.error_upper)
+        return SolveResult(
+            status=status,
+            solution=solution,
+            objective_bound=bound,
+            tolerance=tolerance,
+            frontier=frontier or [],
+            stats=self.stats,
+            detail=detail,
+        )
+
+
+def _tolerance(error_upper: float, bound_lower: float) -> float:
+    return exact.round_up(Fraction(error_upper) - Fraction(bound_lower))
+
+
+def solve(
+    problem: Problem,
+    parameters: SolveParameters | None = None,
+    *,
+    progress: ProgressCallback | None = None,
+    stop: threading.Event | None = None,
+    limits: Limits = DEFAULT_LIMITS,
+) -> SolveResult:
+    """Solve ``problem`` exactly; see SolveResult for what each status certifies."""
+    validate_problem(problem, limits)
+    params = parameters or SolveParameters()
+    validate_parameters(params)
+    backend = get_backend(params.backend)
+    run = _Run(problem, params, backend, progress, stop)
+    objective = problem.objective
+    if isinstance(objective, MinError):
+        return _solve_min_error(run, objective)
+    if isinstance(objective, MinKept):
+        return _solve_min_kept(run, objective)
+    assert isinstance(objective, Pareto)
+    return _solve_pareto(run, objective)
+
+
+def _solve_min_error(run: _Run, objective: MinError) -> SolveResult:
+    status, cert, _, bound, detail = run.min_error(objective.max_kept)
+    bound_f = exact.round_down(bound)
+    if cert is None:
+        return run.result(status, None, bound_f, 0.0, detail)
+    return run.result(status, cert, bound_f, _tolerance(cert.error_upper, bound_f), detail)
+
+
+def _solve_min_kept(run: _Run, objective: MinKept) -> SolveResult:
+    """Relaxation first (rigorous count bound); if its mask misses max_error by the rounding,
+    a restriction (every mask truly within max_error) with the relaxation's mask as hint."""
+    eps = Fraction(objective.max_error)
+    model = run.model
+    greedy = greedy_forward(model, max_error=float(objective.max_error))
+    run.ensure_active([greedy, run._all_candidates(None)])
+    relaxed = run.solve_rows(MinKeptTask(max_error=eps, restrict=False), greedy)
+    kept_bound = relaxed.kept_bound or 0
+    if relaxed.status == BackendStatus.INFEASIBLE:
+        return run.result(
+            SolveStatus.INFEASIBLE, None, 0.0, 0.0,
+            f"no mask reaches max_error {objective.max_error:g}, not even the full network",
+        )
+    cert = None
+    if relaxed.chosen is not None:
+        cert = run.domain.certify(model.mask(relaxed.chosen))
+        if cert.error > eps:
+            cert = None
+    exact_count = relaxed.status == BackendStatus.OPTIMAL and relaxed.converged
+    if cert is None and not run.out_of_time():
+        hint = relaxed.chosen if relaxed.chosen is not None else greedy
+        restricted = run.solve_rows(MinKeptTask(max_error=eps, restrict=True), hint)
+        if restricted.chosen is not None:
+            candidate = run.domain.certify(model.mask(restricted.chosen))
+            if candidate.error <= eps:
+                cert = candidate
+        exact_count = exact_count and restricted.status == BackendStatus.OPTIMAL
+    if cert is None:
+        full = run.domain.certify(_full_mask(run.problem))
+        if full.error <= eps:
+            cert, exact_count = full, False
+    if run._cancelled():
+        return run.result(SolveStatus.CANCELLED, cert, float(kept_bound), 0.0, "cancelled")
+    if cert is None:
+        detail = (
+            "time limit reached before a mask within max_error was found"
+            if run.out_of_time()
+            else "max_error lies within the fixed-point rounding of the least achievable error; "
+            "no mask was certified to reach it"
+        )
+        return run.result(SolveStatus.NO_SOLUTION, None, float(kept_bound), 0.0, detail)
+    if exact_count and cert.kept == kept_bound:
+        return run.result(SolveStatus.OPTIMAL, cert, float(kept_bound), 0.0, "")
+    detail = (
+        f"kept {cert.kept}, proven lower bound {kept_bound}"
+        + ("" if run.out_of_time() else " (the rounding gap of the fixed-point model)")
+    )
+    return run.result(
+        SolveStatus.FEASIBLE, cert, float(kept_bound), float(cert.kept - kept_bound), detail
+    )
+
+
+def _full_mask(problem: Problem):
+    from solver.model import Mask
+
+    return Mask.full(problem)
+
+
+def _add_frontier(frontier: list[FrontierPoint], point: FrontierPoint) -> None:
+    """Insert keeping only efficient points: kept ascending, error strictly decreasing."""
+    if any(p.kept <= point.kept and p.error <= point.error for p in frontier):
+        return
+    frontier[:] = [p for p in frontier if not (p.kept >= point.kept and p.error >= point.error)]
+    frontier.append(point)
+    frontier.sort(key=lambda p: p.kept)
+
+
+def _solve_pareto(run: _Run, objective: Pareto) -> SolveResult:
+    """Sweep the budget k = 0, 1, ... with certified min-error solves until the unconstrained
+    optimum is reached; keep the efficient points."""
+    max_budget = run.problem.max_kept_possible()
+    if objective.max_kept is not None:
+        max_budget = min(max_budget, objective.max_kept)
+    status, best_cert, best_choice, best_bound, detail = run.min_error(max_budget)
+    if best_cert is None:
+        return run.result(status, None, exact.round_down(best_bound), 0.0, detail)
+    frontier: list[FrontierPoint] = []
+    all_optimal = status == SolveStatus.OPTIMAL
+    worst_tolerance = 0.0
+    last_status, last_detail = status, detail
+    hint: list[int] | None = []
+    solved = [best_cert]
+    for budget in range(0, best_cert.kept + 1):
+        if run.out_of_time():
+            all_optimal = False
+            last_detail = "time limit reached during the frontier sweep"
+            break
+        if budget == best_cert.kept:
+            cert, bound, point_status = best_cert, best_bound, status
+        else:
+            point_status, cert, choice, bound, point_detail = run.min_error(budget, hint)
+            if cert is None:
+                all_optimal = False
+                last_status, last_detail = point_status, point_detail
+                continue
+            hint = choice
+            if point_status != SolveStatus.OPTIMAL:
+                all_optimal = False
+                last_status, last_detail = point_status, point_detail
+        solved.append(cert)
+        bound_f = exact.round_down(bound)
+        tolerance = _tolerance(cert.error_upper, bound_f)
+        certified = point_status == SolveStatus.OPTIMAL
+        worst_tolerance = max(worst_tolerance, tolerance)
+        _add_frontier(
+            frontier,
+            FrontierPoint(
+                kept=cert.kept, error=cert.error_upper, mask=cert.mask,
+                error_bound=bound_f, certified=certified,
+            ),
+        )
+        if cert.error <= best_cert.error:
+            break
+    if run._cancelled():
+        final_status = SolveStatus.CANCELLED
+    elif all_optimal:
+        final_status = SolveStatus.OPTIMAL
+    else:
+        final_status = SolveStatus.FEASIBLE if last_status != SolveStatus.CANCELLED else last_status
+    last = frontier[-1]
+    best = min(solved, key=lambda c: (c.error, c.kept))
+    return run.result(
+        final_status, best, last.error_bound, worst_tolerance,
+        "" if final_status == SolveStatus.OPTIMAL else last_detail, frontier,
+    )

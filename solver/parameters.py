@@ -1,0 +1,22 @@
+"""Solve parameters; None means the engine default."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+DEFAULT_TOLERANCE = 1e-6
+
+
+@dataclass(frozen=True)
+class SolveParameters:
+    time_limit_seconds: float | None = None  # None: no limit
+    backend: str | None = None  # None or "auto": the engine chooses
+    threads: int | None = None  # None: the backend default
+    seed: int | None = None
+    tolerance: float | None = None  # None: DEFAULT_TOLERANCE (absolute, on the error)
+    row_generation: bool | None = None  # None: on for large point sets
+    drop_dominated_points: bool | None = None  # None: on (only applies when bias-free)
+
+    @property
+    def effective_tolerance(self) -> float:
+        return DEFAULT_TOLERANCE if not self.tolerance else float(self.tolerance)
