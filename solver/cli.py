@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import threading
 from pathlib import Path
@@ -15,6 +16,7 @@ from solver.generate import paper_problem
 from solver.model import MinError, MinKept, Pareto, Problem, PruningMode
 from solver.parameters import SolveParameters
 from solver.report import format_result
+from solver.validate import validate_problem
 
 EXIT_USAGE = 2
 
@@ -23,15 +25,34 @@ def _read_text(path: str) -> str:
     if path == "-":
         return sys.stdin.read()
     try:
-        return Path(path).read_text()
+        return Path(path).read_text(encoding="utf-8")
     except OSError as exc:
         reason = exc.strerror or str(exc)
         raise InvalidProblemError(FieldViolation("file", f"cannot read {path}: {reason}")) from exc
+    except UnicodeDecodeError as exc:
+        raise InvalidProblemError(FieldViolation("file", f"{path} is not UTF-8 text")) from exc
+
+
+def _check_generate_flags(args: argparse.Namespace) -> None:
+    bad = []
+    for flag, value in (("--d", args.d), ("--n", args.n)):
+        if value < 1:
+            bad.append(FieldViolation(flag, f"must be at least 1, got {value}"))
+    if args.points_per_axis is not None and args.points_per_axis < 2:
+        bad.append(FieldViolation("--points-per-axis", f"must be at least 2, got {args.points_per_axis}"))
+    if args.max_kept is not None and args.max_kept < 0:
+        bad.append(FieldViolation("--max-kept", f"must be >= 0, got {args.max_kept}"))
+    if args.objective == "min_kept":
+        if args.max_error is None:
+            bad.append(FieldViolation("--max-error", "is required with --objective min_kept"))
+        elif not (math.isfinite(args.max_error) and args.max_error >= 0):
+            bad.append(FieldViolation("--max-error", f"must be a finite number >= 0, got {args.max_error}"))
+    if bad:
+        raise InvalidProblemError(bad)
 
 
 def _cmd_generate(args: argparse.Namespace) -> int:
-    if args.objective == "min_kept" and args.max_error is None:
-        raise InvalidProblemError(FieldViolation("--max-error", "is required with --objective min_kept"))
+    _check_generate_flags(args)
     objective = {
         "min_error": MinError(max_kept=args.max_kept),
         "min_kept": MinKept(max_error=args.max_error if args.max_error is not None else 0.0),
@@ -39,6 +60,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     }[args.objective]
     pruning = PruningMode.NEURONS if args.pruning == "neurons" else PruningMode.WEIGHTS
     problem = paper_problem(args.d, args.n, args.seed, pruning, objective, args.points_per_axis)
+    validate_problem(problem)
     print(convert.to_json(convert.problem_to_proto(problem)))
     return 0
 

@@ -81,9 +81,9 @@ def parse_problem(msg: problem_pb2.Problem, limits: Limits = DEFAULT_LIMITS) -> 
     elif kind == "network":
         target = _network(msg.target.network, "target.network", bad)
     elif kind == "samples":
+        # A malformed points matrix still makes a samples target (so no domain is expected).
         points = _matrix(msg.target.samples.points, "target.samples.points", bad)
-        if points is not None:
-            target = Samples(points=points, values=np.asarray(msg.target.samples.values, dtype=float))
+        target = Samples(points=points, values=np.asarray(msg.target.samples.values, dtype=float))  # type: ignore[arg-type]
 
     domain = None
     dkind = msg.domain.WhichOneof("kind") if msg.HasField("domain") else None
@@ -108,8 +108,6 @@ def parse_problem(msg: problem_pb2.Problem, limits: Limits = DEFAULT_LIMITS) -> 
         o = msg.objective.pareto
         objective = Pareto(max_kept=int(o.max_kept) if o.HasField("max_kept") else None)
 
-    if bad:
-        raise InvalidProblemError(bad)
     problem = Problem(
         network=network,  # type: ignore[arg-type]
         target=target,  # type: ignore[arg-type]
@@ -117,8 +115,16 @@ def parse_problem(msg: problem_pb2.Problem, limits: Limits = DEFAULT_LIMITS) -> 
         pruning=_enum(PruningMode, msg.pruning),
         objective=objective,  # type: ignore[arg-type]
     )
-    validate_problem(problem, limits)
-    return problem
+    if not bad:
+        validate_problem(problem, limits)
+        return problem
+    # A malformed matrix left its part unset: report it with whatever else is wrong, minus
+    # the complaints that only echo the missing part.
+    try:
+        validate_problem(problem, limits)
+    except InvalidProblemError as exc:
+        bad += [v for v in exc.violations if not any(b.field.startswith(v.field) for b in bad)]
+    raise InvalidProblemError(bad)
 
 
 def _matrix_to_proto(values: np.ndarray, out: problem_pb2.Matrix) -> None:

@@ -150,12 +150,16 @@ class _Run:
             eps_ints = task.max_error / Fraction(2) ** model.exp
         status = BackendStatus.NO_SOLUTION
         kept_bound = None
+        if isinstance(task, MinErrorTask) and hint is not None:
+            # The hint meets the task's constraints: a solution even if the solver finds none.
+            best, best_value = list(hint), int(model.point_errors(hint).max())
         while True:
             upper = None
             if isinstance(task, MinErrorTask) and hint is not None:
                 upper = exact.to_fraction(int(model.point_errors(hint).max()), model.exp)
             options = BackendOptions(
                 error_upper_bound=upper,
+                tolerance=self.params.effective_tolerance,
                 time_limit=self.time_left(),
                 threads=self.params.threads or None,
                 seed=self.params.seed,

@@ -90,9 +90,10 @@ class _Collector:
             self.add(field, "must be ACTIVATION_IDENTITY or ACTIVATION_RELU")
 
 
-def _check_network(c: _Collector, prefix: str, net: Network, d: int | None, limits: Limits) -> None:
+def _check_network(c: _Collector, prefix: str, net: Network, d: int | None, limits: Limits) -> bool:
+    """Check one network; False when its hidden_weights are unusable (n and d unknown)."""
     if not c.matrix(f"{prefix}.hidden_weights", net.hidden_weights, None, d):
-        return
+        return False
     n, nd = np.shape(net.hidden_weights)
     if n > limits.max_units:
         c.over(f"{prefix}.hidden_weights", f"{n} hidden units exceed the limit of {limits.max_units}")
@@ -103,6 +104,7 @@ def _check_network(c: _Collector, prefix: str, net: Network, d: int | None, limi
         c.vector(f"{prefix}.hidden_biases", net.hidden_biases, n)
     c.finite(f"{prefix}.output_bias", [net.output_bias])
     c.activation(f"{prefix}.output_activation", net.output_activation)
+    return True
 
 
 def validate_problem(problem: Problem, limits: Limits = DEFAULT_LIMITS) -> None:
@@ -112,9 +114,8 @@ def validate_problem(problem: Problem, limits: Limits = DEFAULT_LIMITS) -> None:
     if not isinstance(net, Network):
         c.add("network", "is required")
         raise InvalidProblemError(c.violations)
-    _check_network(c, "network", net, None, limits)
-    if c.violations:
-        raise InvalidProblemError(c.violations)
+    if not _check_network(c, "network", net, None, limits):
+        raise InvalidProblemError(c.violations)  # without n and d nothing else can be checked
     n, d = net.n, net.d
 
     target = problem.target

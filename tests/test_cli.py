@@ -6,13 +6,14 @@ import json
 import re
 import subprocess
 import sys
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
 import pytest
 from google.protobuf import json_format
-
 from prunecert.v1 import solve_pb2
+
 from solver import convert
 from solver.cli import main
 from solver.generate import paper_problem
@@ -151,25 +152,15 @@ def test_generate_rejects_zero_units(capsys):
     assert err.startswith("prunecert: error: ")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="`generate` does not validate what it writes: --points-per-axis 1 exits 0 and prints a "
-    "problem that `solve` then rejects (domain.box_grid.points_per_axis: must be at least 2)",
-)
 def test_generate_rejects_a_problem_solve_would_reject(capsys):
     code, out, err = run(
         capsys, "generate", "paper", "--d", "2", "--n", "4", "--seed", "1",
         "--pruning", "neurons", "--points-per-axis", "1",
     )
     assert code == 2
-    assert "domain.box_grid.points_per_axis" in err
+    assert "--points-per-axis: must be at least 2" in err
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="`generate --objective min_kept --max-error -1` exits 0 and prints a problem with a "
-    "negative max_error instead of rejecting the flag",
-)
 def test_generate_rejects_negative_max_error(capsys):
     code, out, err = run(
         capsys, "generate", "paper", "--d", "2", "--n", "4", "--seed", "1",
@@ -179,11 +170,6 @@ def test_generate_rejects_negative_max_error(capsys):
     assert "max_error" in err or "--max-error" in err
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="`generate --max-kept -1` exits 2 with 'prunecert: error: Value out of range: -1' "
-    "(protobuf's ValueError), which names no field or flag",
-)
 def test_generate_negative_max_kept_names_the_flag(capsys):
     code, out, err = run(
         capsys, "generate", "paper", "--d", "2", "--n", "4", "--seed", "1",
@@ -262,7 +248,7 @@ def test_solve_json_pareto(tmp_path, capsys):
     kept = [p.kept for p in result.frontier]
     errors = [p.error for p in result.frontier]
     assert kept and kept == sorted(kept) and len(set(kept)) == len(kept)
-    assert all(a > b for a, b in zip(errors, errors[1:]))
+    assert all(a > b for a, b in pairwise(errors))
     assert all(p.error >= p.error_bound for p in result.frontier)
 
 
@@ -323,12 +309,6 @@ def test_solve_unknown_field(tmp_path, capsys):
     assert "extra" in err
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a problem file that is not UTF-8 exits 2 with \"prunecert: error: 'utf-8' codec can't "
-    "decode byte 0xff ...\": the UnicodeDecodeError is caught as a ValueError, but the message "
-    "names neither the field ('file' or 'problem') nor the path",
-)
 def test_solve_undecodable_file_names_the_file(tmp_path, capsys):
     path = tmp_path / "binary.json"
     path.write_bytes(b"\xff\xfe{}")
@@ -396,7 +376,7 @@ def test_usage_errors_exit_2(capsys, argv):
     assert "usage: prunecert" in capsys.readouterr().err
 
 
-# -- as a real process -------------------------------------------------------------------------------
+# -- as a real process ----------------------------------------------------------------------------
 
 
 def test_process_generate_then_solve_stdin():

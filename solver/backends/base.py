@@ -63,6 +63,9 @@ class BackendOptions:
     # MinErrorTask: the exact error of some choice meeting the task's constraints (e.g. the
     # hint's). The optimum cannot exceed it, which lets a backend fix disjunctions up front.
     error_upper_bound: Fraction | None = None
+    # The absolute tolerance the certificate must reach; a backend whose number
+    # representation cannot resolve it raises UnrepresentableError instead of solving.
+    tolerance: float | None = None
     stop: threading.Event | None = None  # set it to stop the search early
     # Called from the solver thread with (approximate error, kept) of each new incumbent.
     on_incumbent: Callable[[float, int], None] | None = None

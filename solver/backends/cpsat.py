@@ -82,10 +82,12 @@ class CpSatBackend(Backend):
         num = len(model.candidates)
         max_error = task.max_error if isinstance(task, MinKeptTask) else Fraction(0)
         scale = choose_scale(model, rows, max_error if isinstance(task, MinKeptTask) else Fraction(0))
-        if scale < 1:
+        if scale < 1 or (options.tolerance is not None and Fraction(1, max(scale, 1)) > Fraction(options.tolerance)):
             raise UnrepresentableError(
-                "the network's values are too large for the fixed-point model "
-                f"(activity bound {ACTIVITY_BUDGET}); rescale the network and target"
+                "the network's values are too large for CP-SAT's fixed-point model: with every "
+                f"activity under {ACTIVITY_BUDGET}, coefficients are multiples of 1/{scale}, "
+                f"coarser than the tolerance {options.tolerance:g}; raise parameters.tolerance "
+                "or rescale the network and target"
             )
         cp = cp_model.CpModel()
         x = [cp.new_bool_var(f"x{c}") for c in range(num)]
