@@ -17,6 +17,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 test: install
+	$(BIN)/python -m ruff check solver tests bench clients
 	$(BIN)/python -m pytest -q
 
 demo: install

@@ -14,13 +14,16 @@ from solver.parameters import SolveParameters
 
 def main() -> int:
     d, n, seed = 2, 24, 1
-    print(f"PruneCert demo: approximate relu(w* . x) on a 41 x 41 grid of [-1, 1]^2 by pruning one")
+    print("PruneCert demo: approximate relu(w* . x) on a 41 x 41 grid of [-1, 1]^2 by pruning one")
     print(f"random bias-free ReLU network (d={d}, n={n}, seed={seed}); min_error, certified.\n")
     header = f"{'mode':8s} {'kept':>10s} {'certified error':>16s} {'lower bound':>16s} {'status':>8s} {'time':>7s}"
     print(header)
     print("-" * len(header))
     errors = {}
-    for mode, name, total in ((PruningMode.NEURONS, "neurons", n), (PruningMode.WEIGHTS, "weights", n * (d + 1))):
+    for mode, name, total in (
+        (PruningMode.NEURONS, "neurons", n),
+        (PruningMode.WEIGHTS, "weights", n * (d + 1)),
+    ):
         problem = paper_problem(d, n, seed, mode)
         start = time.perf_counter()
         result = solve(problem, SolveParameters(time_limit_seconds=120))
@@ -35,7 +38,9 @@ def main() -> int:
         f"\nWeight pruning reaches an error {errors['neurons'] / errors['weights']:.0f}x smaller than "
         "neuron pruning from the same network: the gap of arXiv 2603.02234."
     )
-    print("Each error is the chosen mask's exact error (rational arithmetic, rounded up); each bound")
+    print(
+        "Each error is the chosen mask's exact error (rational arithmetic, rounded up); each bound"
+    )
     print("is a rigorous lower bound on the true optimum over all masks.")
     return 0
 

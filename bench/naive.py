@@ -18,7 +18,9 @@ from ortools.sat.python import cp_model
 from solver.model import Activation, Problem, PruningMode
 
 
-def solve_naive(problem: Problem, time_limit: float, threads: int | None = None) -> tuple[bool, float, float]:
+def solve_naive(
+    problem: Problem, time_limit: float, threads: int | None = None
+) -> tuple[bool, float, float]:
     """(proved optimal, approximate optimal error, seconds)."""
     net = problem.network
     n, d = net.n, net.d
@@ -75,5 +77,9 @@ def solve_naive(problem: Problem, time_limit: float, threads: int | None = None)
     start = time.perf_counter()
     status = solver.solve(m)
     elapsed = time.perf_counter() - start
-    value = solver.objective_value / scale_out if status in (cp_model.OPTIMAL, cp_model.FEASIBLE) else math.nan
+    value = (
+        solver.objective_value / scale_out
+        if status in (cp_model.OPTIMAL, cp_model.FEASIBLE)
+        else math.nan
+    )
     return status == cp_model.OPTIMAL, value, elapsed

@@ -31,7 +31,9 @@ def _median(values: list[float]) -> float:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--time-limit", type=float, default=120.0, help="per engine solve")
     parser.add_argument("--naive-time-limit", type=float, default=60.0, help="per naive solve")
@@ -39,9 +41,13 @@ def main() -> int:
     args = parser.parse_args()
     seeds = range(1, args.seeds + 1)
 
-    print("Engine vs naive formulation, paper family d=2, K=41 (median seconds to a proven optimum)")
+    print(
+        "Engine vs naive formulation, paper family d=2, K=41 (median seconds to a proven optimum)"
+    )
     print("naive: full grid, one ReLU indicator per unit and point, same CP-SAT, same process;")
-    print(f"a naive solve not proven optimal within {args.naive_time_limit:g}s counts as that limit.\n")
+    print(
+        f"a naive solve not proven optimal within {args.naive_time_limit:g}s counts as that limit.\n"
+    )
     header = (
         f"{'mode':8s} {'n':>3s} {'engine':>9s} {'optimal':>8s} {'max':>7s} "
         f"{'naive':>9s} {'optimal':>8s} {'ratio':>9s}  error agreement"
@@ -72,7 +78,10 @@ def main() -> int:
                 naive_cols = f"{_median(naive):9.2f} {naive_ok:>5d}/{len(naive)} {prefix + f'{ratio:.1f}x':>9s}"
                 agreement = f"max |naive - engine| = {max(agree):.1e}" if agree else "-"
             else:
-                naive_cols, agreement = f"{'skipped':>9s} {'':8s} {'':>9s}", "naive timed out at a smaller n"
+                naive_cols, agreement = (
+                    f"{'skipped':>9s} {'':8s} {'':>9s}",
+                    "naive timed out at a smaller n",
+                )
             print(
                 f"{name:8s} {n:3d} {_median(ours):9.2f} {ours_ok:>5d}/{len(ours)} {max(ours):7.2f} "
                 f"{naive_cols}  {agreement}",

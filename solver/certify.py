@@ -47,7 +47,10 @@ class ExactDomain:
         value = errors.fraction(worst) if errors.ints.size else Fraction(0)
         return MaskCertificate(
             mask=mask.canonical(),
-            kept=mask.kept(), error=value, error_upper=exact.round_up(value), worst_point=worst
+            kept=mask.kept(),
+            error=value,
+            error_upper=exact.round_up(value),
+            worst_point=worst,
         )
 
 

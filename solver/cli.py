@@ -39,14 +39,18 @@ def _check_generate_flags(args: argparse.Namespace) -> None:
         if value < 1:
             bad.append(FieldViolation(flag, f"must be at least 1, got {value}"))
     if args.points_per_axis is not None and args.points_per_axis < 2:
-        bad.append(FieldViolation("--points-per-axis", f"must be at least 2, got {args.points_per_axis}"))
+        bad.append(
+            FieldViolation("--points-per-axis", f"must be at least 2, got {args.points_per_axis}")
+        )
     if args.max_kept is not None and args.max_kept < 0:
         bad.append(FieldViolation("--max-kept", f"must be >= 0, got {args.max_kept}"))
     if args.objective == "min_kept":
         if args.max_error is None:
             bad.append(FieldViolation("--max-error", "is required with --objective min_kept"))
         elif not (math.isfinite(args.max_error) and args.max_error >= 0):
-            bad.append(FieldViolation("--max-error", f"must be a finite number >= 0, got {args.max_error}"))
+            bad.append(
+                FieldViolation("--max-error", f"must be a finite number >= 0, got {args.max_error}")
+            )
     if bad:
         raise InvalidProblemError(bad)
 
@@ -126,7 +130,9 @@ def build_parser() -> argparse.ArgumentParser:
     paper.add_argument("--n", type=int, required=True, help="hidden units")
     paper.add_argument("--seed", type=int, required=True)
     paper.add_argument("--pruning", choices=["neurons", "weights"], required=True)
-    paper.add_argument("--objective", choices=["min_error", "min_kept", "pareto"], default="min_error")
+    paper.add_argument(
+        "--objective", choices=["min_error", "min_kept", "pareto"], default="min_error"
+    )
     paper.add_argument("--max-kept", type=int, default=None, help="budget (min_error, pareto)")
     paper.add_argument("--max-error", type=float, default=None, help="error bound (min_kept)")
     paper.add_argument("--points-per-axis", type=int, default=None, help="default 41 (d<=2), 11")
@@ -141,7 +147,9 @@ def build_parser() -> argparse.ArgumentParser:
     sol.add_argument("--seed", type=int, default=None)
     sol.add_argument("--tolerance", type=float, default=None, help="absolute (default 1e-6)")
     sol.add_argument(
-        "--row-generation", action=argparse.BooleanOptionalAction, default=None,
+        "--row-generation",
+        action=argparse.BooleanOptionalAction,
+        default=None,
         help="solve on an active set of points (default: by problem size)",
     )
     sol.set_defaults(func=_cmd_solve)

@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 from google.protobuf import json_format
 from google.protobuf.message import Message
-
 from prunecert.v1 import problem_pb2, solve_pb2
+
 from solver.errors import FieldViolation, InvalidProblemError
 from solver.model import (
     Activation,
@@ -46,7 +46,9 @@ def _enum(enum_type, value: int):
         return enum_type(0)
 
 
-def _network(msg: problem_pb2.TwoLayerNetwork, field: str, bad: list[FieldViolation]) -> Network | None:
+def _network(
+    msg: problem_pb2.TwoLayerNetwork, field: str, bad: list[FieldViolation]
+) -> Network | None:
     weights = _matrix(msg.hidden_weights, f"{field}.hidden_weights", bad)
     if weights is None:
         return None
@@ -89,7 +91,9 @@ def parse_problem(msg: problem_pb2.Problem, limits: Limits = DEFAULT_LIMITS) -> 
     dkind = msg.domain.WhichOneof("kind") if msg.HasField("domain") else None
     if dkind == "box_grid":
         g = msg.domain.box_grid
-        domain = BoxGrid(low=float(g.low), high=float(g.high), points_per_axis=int(g.points_per_axis))
+        domain = BoxGrid(
+            low=float(g.low), high=float(g.high), points_per_axis=int(g.points_per_axis)
+        )
     elif dkind == "points":
         points = _matrix(msg.domain.points, "domain.points", bad)
         if points is not None:
@@ -157,7 +161,11 @@ def problem_to_proto(problem: Problem) -> problem_pb2.Problem:
         msg.target.samples.values[:] = np.asarray(target.values, dtype=float).tolist()
     if isinstance(problem.domain, BoxGrid):
         g = msg.domain.box_grid
-        g.low, g.high, g.points_per_axis = problem.domain.low, problem.domain.high, problem.domain.points_per_axis
+        g.low, g.high, g.points_per_axis = (
+            problem.domain.low,
+            problem.domain.high,
+            problem.domain.points_per_axis,
+        )
     elif isinstance(problem.domain, PointSet):
         _matrix_to_proto(problem.domain.points, msg.domain.points)
     msg.pruning = int(problem.pruning)
@@ -194,18 +202,32 @@ def parse_mask(msg: solve_pb2.Mask, problem: Problem, field: str = "mask") -> Ma
     bad: list[FieldViolation] = []
     if problem.pruning == PruningMode.NEURONS:
         if len(msg.neurons) != n:
-            bad.append(FieldViolation(f"{field}.neurons", f"expected {n} values, got {len(msg.neurons)}"))
+            bad.append(
+                FieldViolation(f"{field}.neurons", f"expected {n} values, got {len(msg.neurons)}")
+            )
         if len(msg.hidden_weights) or len(msg.output_weights):
             bad.append(FieldViolation(field, "neurons mode takes only mask.neurons"))
         if bad:
             raise InvalidProblemError(bad)
         return Mask(neurons=np.asarray(msg.neurons, dtype=bool))
     if len(msg.hidden_weights) != n * d:
-        bad.append(FieldViolation(f"{field}.hidden_weights", f"expected {n * d} values, got {len(msg.hidden_weights)}"))
+        bad.append(
+            FieldViolation(
+                f"{field}.hidden_weights", f"expected {n * d} values, got {len(msg.hidden_weights)}"
+            )
+        )
     if len(msg.output_weights) != n:
-        bad.append(FieldViolation(f"{field}.output_weights", f"expected {n} values, got {len(msg.output_weights)}"))
+        bad.append(
+            FieldViolation(
+                f"{field}.output_weights", f"expected {n} values, got {len(msg.output_weights)}"
+            )
+        )
     if len(msg.neurons):
-        bad.append(FieldViolation(f"{field}.neurons", "weights mode takes hidden_weights and output_weights"))
+        bad.append(
+            FieldViolation(
+                f"{field}.neurons", "weights mode takes hidden_weights and output_weights"
+            )
+        )
     if bad:
         raise InvalidProblemError(bad)
     return Mask(
@@ -295,25 +317,41 @@ def parse_result(msg: solve_pb2.SolveResult) -> SolveResult:
     solution = None
     if msg.HasField("solution"):
         solution = Solution(
-            mask=_mask_from_message(msg.solution.mask), kept=msg.solution.kept, error=msg.solution.error
+            mask=_mask_from_message(msg.solution.mask),
+            kept=msg.solution.kept,
+            error=msg.solution.error,
         )
     frontier = [
         FrontierPoint(
-            kept=p.kept, error=p.error, mask=_mask_from_message(p.mask),
-            error_bound=p.error_bound, certified=p.certified,
+            kept=p.kept,
+            error=p.error,
+            mask=_mask_from_message(p.mask),
+            error_bound=p.error_bound,
+            certified=p.certified,
         )
         for p in msg.frontier
     ]
     s = msg.stats
     stats = SolveStats(
-        wall_time_seconds=s.wall_time_seconds, backend=s.backend, formulation=s.formulation,
-        points_used=s.points_used, points_total=s.points_total, active_points=s.active_points,
-        rounds=s.rounds, binary_variables=s.binary_variables, scale=s.scale,
+        wall_time_seconds=s.wall_time_seconds,
+        backend=s.backend,
+        formulation=s.formulation,
+        points_used=s.points_used,
+        points_total=s.points_total,
+        active_points=s.active_points,
+        rounds=s.rounds,
+        binary_variables=s.binary_variables,
+        scale=s.scale,
         solver_calls=s.solver_calls,
     )
     return SolveResult(
-        status=SolveStatus(msg.status), solution=solution, objective_bound=msg.objective_bound,
-        tolerance=msg.tolerance, frontier=frontier, stats=stats, detail=msg.detail,
+        status=SolveStatus(msg.status),
+        solution=solution,
+        objective_bound=msg.objective_bound,
+        tolerance=msg.tolerance,
+        frontier=frontier,
+        stats=stats,
+        detail=msg.detail,
     )
 
 
@@ -331,7 +369,9 @@ def parse_json(text: str, message_type: type[Message], what: str = "problem") ->
     try:
         json_format.Parse(text, msg)
     except json_format.ParseError as exc:
-        raise InvalidProblemError(FieldViolation(what, f"not valid {message_type.DESCRIPTOR.name} JSON: {exc}")) from exc
+        raise InvalidProblemError(
+            FieldViolation(what, f"not valid {message_type.DESCRIPTOR.name} JSON: {exc}")
+        ) from exc
     return msg
 
 

@@ -90,9 +90,7 @@ class _Run:
         self.stop = stop
         self.start = time.monotonic()
         self.deadline = (
-            None
-            if not params.time_limit_seconds
-            else self.start + float(params.time_limit_seconds)
+            None if not params.time_limit_seconds else self.start + float(params.time_limit_seconds)
         )
         drop = params.drop_dominated_points is not False
         self.model: ColumnModel = build_column_model(problem, drop_dominated=drop)
@@ -178,7 +176,11 @@ class _Run:
                 bound = outcome.error_bound if bound is None else max(bound, outcome.error_bound)
                 self._best_bound = float(bound)
             if outcome.kept_bound is not None:
-                kept_bound = outcome.kept_bound if kept_bound is None else max(kept_bound, outcome.kept_bound)
+                kept_bound = (
+                    outcome.kept_bound
+                    if kept_bound is None
+                    else max(kept_bound, outcome.kept_bound)
+                )
             if outcome.chosen is None:
                 return _RowsOutcome(status, best, bound, kept_bound, converged=False)
             chosen = outcome.chosen
@@ -199,11 +201,15 @@ class _Run:
                 return _RowsOutcome(status, best, bound, kept_bound, converged=False)
             worst = violated[np.argsort(-errors[violated].astype(float), kind="stable")]
             self.active = np.union1d(self.active, worst[:ROWS_ADDED_PER_ROUND])
-            self.report(bound=self._best_bound, message=f"row generation: {len(self.active)} active points")
+            self.report(
+                bound=self._best_bound, message=f"row generation: {len(self.active)} active points"
+            )
             hint = chosen
 
     # -- objectives -----------------------------------------------------------------------------
-    def min_error(self, max_kept: int | None, hint: list[int] | None = None) -> tuple[SolveStatus, MaskCertificate | None, list[int] | None, Fraction, str]:
+    def min_error(
+        self, max_kept: int | None, hint: list[int] | None = None
+    ) -> tuple[SolveStatus, MaskCertificate | None, list[int] | None, Fraction, str]:
         """Certified min-error solve: (status, certificate, choice, bound, detail)."""
         greedy = greedy_forward(self.model, max_kept=max_kept)
         self.ensure_active([greedy, self._all_candidates(max_kept)])
@@ -242,7 +248,15 @@ class _Run:
     def _cancelled(self) -> bool:
         return self.stop is not None and self.stop.is_set()
 
-    def result(self, status: SolveStatus, cert: MaskCertificate | None, bound: float, tolerance: float, detail: str, frontier=None) -> SolveResult:
+    def result(
+        self,
+        status: SolveStatus,
+        cert: MaskCertificate | None,
+        bound: float,
+        tolerance: float,
+        detail: str,
+        frontier=None,
+    ) -> SolveResult:
         self.stats.wall_time_seconds = self.elapsed()
         solution = None
         if cert is not None:
@@ -304,7 +318,10 @@ def _solve_min_kept(run: _Run, objective: MinKept) -> SolveResult:
     kept_bound = relaxed.kept_bound or 0
     if relaxed.status == BackendStatus.INFEASIBLE:
         return run.result(
-            SolveStatus.INFEASIBLE, None, 0.0, 0.0,
+            SolveStatus.INFEASIBLE,
+            None,
+            0.0,
+            0.0,
             f"no mask reaches max_error {objective.max_error:g}, not even the full network",
         )
     cert = None
@@ -337,9 +354,8 @@ def _solve_min_kept(run: _Run, objective: MinKept) -> SolveResult:
         return run.result(SolveStatus.NO_SOLUTION, None, float(kept_bound), 0.0, detail)
     if exact_count and cert.kept == kept_bound:
         return run.result(SolveStatus.OPTIMAL, cert, float(kept_bound), 0.0, "")
-    detail = (
-        f"kept {cert.kept}, proven lower bound {kept_bound}"
-        + ("" if run.out_of_time() else " (the rounding gap of the fixed-point model)")
+    detail = f"kept {cert.kept}, proven lower bound {kept_bound}" + (
+        "" if run.out_of_time() else " (the rounding gap of the fixed-point model)"
     )
     return run.result(
         SolveStatus.FEASIBLE, cert, float(kept_bound), float(cert.kept - kept_bound), detail
@@ -401,8 +417,11 @@ def _solve_pareto(run: _Run, objective: Pareto) -> SolveResult:
         _add_frontier(
             frontier,
             FrontierPoint(
-                kept=cert.kept, error=cert.error_upper, mask=cert.mask,
-                error_bound=bound_f, certified=certified,
+                kept=cert.kept,
+                error=cert.error_upper,
+                mask=cert.mask,
+                error_bound=bound_f,
+                certified=certified,
             ),
         )
         if cert.error <= best_cert.error:
@@ -416,6 +435,10 @@ def _solve_pareto(run: _Run, objective: Pareto) -> SolveResult:
     last = frontier[-1]
     best = min(solved, key=lambda c: (c.error, c.kept))
     return run.result(
-        final_status, best, last.error_bound, worst_tolerance,
-        "" if final_status == SolveStatus.OPTIMAL else last_detail, frontier,
+        final_status,
+        best,
+        last.error_bound,
+        worst_tolerance,
+        "" if final_status == SolveStatus.OPTIMAL else last_detail,
+        frontier,
     )

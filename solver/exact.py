@@ -38,7 +38,12 @@ class Dyadic:
 
     def to_float(self) -> np.ndarray:
         """Nearest-ish float64 values, for heuristics only (never for certificates)."""
-        flat = [math.ldexp(float(v), self.exp) if abs(v) < 1 << 1000 else float(Fraction(v) * Fraction(2) ** self.exp) for v in self.ints.ravel().tolist()]
+        flat = [
+            math.ldexp(float(v), self.exp)
+            if abs(v) < 1 << 1000
+            else float(Fraction(v) * Fraction(2) ** self.exp)
+            for v in self.ints.ravel().tolist()
+        ]
         return np.array(flat, dtype=float).reshape(self.ints.shape)
 
     def fraction(self, index) -> Fraction:

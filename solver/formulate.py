@@ -61,7 +61,9 @@ class ColumnModel:
     def outputs(self, chosen: list[int], rows: np.ndarray | None = None) -> np.ndarray:
         """Exact pruned outputs (object ints) at the model's points (or ``rows`` of them)."""
         cols = self.columns if rows is None else self.columns[rows]
-        total = cols[:, list(chosen)].sum(axis=1) if chosen else np.zeros(cols.shape[0], dtype=object)
+        total = (
+            cols[:, list(chosen)].sum(axis=1) if chosen else np.zeros(cols.shape[0], dtype=object)
+        )
         out = np.asarray(total, dtype=object) + self.bias
         if self.output_relu:
             out = np.where(out > 0, out, 0).astype(object)
@@ -107,8 +109,10 @@ class ColumnModel:
         u = np.asarray(self.problem.network.hidden_weights)
         chosen = []
         for i in np.flatnonzero(live):
-            key = None if self.problem.pruning == PruningMode.NEURONS else tuple(
-                bool(h and u[i, j] != 0) for j, h in enumerate(hidden[i])
+            key = (
+                None
+                if self.problem.pruning == PruningMode.NEURONS
+                else tuple(bool(h and u[i, j] != 0) for j, h in enumerate(hidden[i]))
             )
             c = self.lookup.get((int(i), key))
             if c is not None:
@@ -212,7 +216,9 @@ def build_column_model(problem: Problem, drop_dominated: bool = True) -> ColumnM
         candidates=candidates,
         groups=list(groups.values()),
         point_index=point_index,
-        columns=np.asarray(col_ints[:, keep_cols], dtype=object).reshape(len(point_index), len(keep_cols)),
+        columns=np.asarray(col_ints[:, keep_cols], dtype=object).reshape(
+            len(point_index), len(keep_cols)
+        ),
         target=np.asarray(target_ints, dtype=object),
         bias=bias_int,
         exp=e,

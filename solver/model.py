@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from typing import Union
 
 import numpy as np
 
@@ -99,7 +98,7 @@ class Samples:
     values: np.ndarray  # (m,)
 
 
-Target = Union[Neuron, Network, Samples]
+Target = Neuron | Network | Samples
 
 
 @dataclass(frozen=True)
@@ -123,7 +122,7 @@ class PointSet:
     points: np.ndarray  # (m, d)
 
 
-Domain = Union[BoxGrid, PointSet]
+Domain = BoxGrid | PointSet
 
 
 @dataclass(frozen=True)
@@ -147,7 +146,7 @@ class Pareto:
     max_kept: int | None = None
 
 
-Objective = Union[MinError, MinKept, Pareto]
+Objective = MinError | MinKept | Pareto
 
 
 @dataclass(frozen=True, eq=False)
@@ -203,7 +202,9 @@ class Mask:
         n, d = problem.network.n, problem.network.d
         if problem.pruning == PruningMode.NEURONS:
             return Mask(neurons=np.ones(n, dtype=bool))
-        return Mask(hidden_weights=np.ones((n, d), dtype=bool), output_weights=np.ones(n, dtype=bool))
+        return Mask(
+            hidden_weights=np.ones((n, d), dtype=bool), output_weights=np.ones(n, dtype=bool)
+        )
 
     @property
     def mode(self) -> PruningMode:
@@ -239,8 +240,10 @@ class Mask:
     def same_as(self, other: Mask) -> bool:
         a, b = self.canonical(), other.canonical()
         if a.neurons is not None or b.neurons is not None:
-            return a.neurons is not None and b.neurons is not None and bool(
-                np.array_equal(a.neurons, b.neurons)
+            return (
+                a.neurons is not None
+                and b.neurons is not None
+                and bool(np.array_equal(a.neurons, b.neurons))
             )
         return bool(
             np.array_equal(a.hidden_weights, b.hidden_weights)

@@ -26,7 +26,9 @@ def format_result(problem: Problem, result: SolveResult) -> str:
     lines = [f"status      {result.status.name}"]
     if result.detail:
         lines.append(f"detail      {result.detail}")
-    lines.append(f"problem     {mode} pruning, {objective}, n={problem.network.n}, d={problem.network.d}")
+    lines.append(
+        f"problem     {mode} pruning, {objective}, n={problem.network.n}, d={problem.network.d}"
+    )
     sol = result.solution
     if sol is not None:
         unit = "units" if mode == "neurons" else "weights"
@@ -35,9 +37,13 @@ def format_result(problem: Problem, result: SolveResult) -> str:
     if isinstance(problem.objective, MinKept):
         lines.append(f"bound       kept >= {int(result.objective_bound)}   (rigorous)")
     elif result.status != SolveStatus.INFEASIBLE:
-        lines.append(f"bound       {result.objective_bound:.12g}   (rigorous lower bound on the optimum)")
+        lines.append(
+            f"bound       {result.objective_bound:.12g}   (rigorous lower bound on the optimum)"
+        )
         if sol is not None and isinstance(problem.objective, MinError):
-            lines.append(f"tolerance   {result.tolerance:.3g}   (the optimum lies in [bound, error])")
+            lines.append(
+                f"tolerance   {result.tolerance:.3g}   (the optimum lies in [bound, error])"
+            )
     s = result.stats
     lines.append(
         f"time        {s.wall_time_seconds:.2f} s  ({s.backend}, {s.formulation}, "
@@ -46,7 +52,9 @@ def format_result(problem: Problem, result: SolveResult) -> str:
     if result.frontier:
         lines.append("frontier    kept   error            bound            certified")
         for p in result.frontier:
-            lines.append(f"            {p.kept:<6d} {p.error:<16.10g} {p.error_bound:<16.10g} {p.certified}")
+            lines.append(
+                f"            {p.kept:<6d} {p.error:<16.10g} {p.error_bound:<16.10g} {p.certified}"
+            )
     if sol is not None:
         lines.append(describe_mask(sol.mask))
     return "\n".join(lines)

@@ -96,9 +96,14 @@ def _check_network(c: _Collector, prefix: str, net: Network, d: int | None, limi
         return False
     n, nd = np.shape(net.hidden_weights)
     if n > limits.max_units:
-        c.over(f"{prefix}.hidden_weights", f"{n} hidden units exceed the limit of {limits.max_units}")
+        c.over(
+            f"{prefix}.hidden_weights", f"{n} hidden units exceed the limit of {limits.max_units}"
+        )
     if nd > limits.max_input_dim:
-        c.over(f"{prefix}.hidden_weights", f"input dimension {nd} exceeds the limit of {limits.max_input_dim}")
+        c.over(
+            f"{prefix}.hidden_weights",
+            f"input dimension {nd} exceeds the limit of {limits.max_input_dim}",
+        )
     c.vector(f"{prefix}.output_weights", net.output_weights, n)
     if net.hidden_biases is not None and np.size(net.hidden_biases) > 0:
         c.vector(f"{prefix}.hidden_biases", net.hidden_biases, n)
@@ -136,7 +141,9 @@ def validate_problem(problem: Problem, limits: Limits = DEFAULT_LIMITS) -> None:
     domain = problem.domain
     if isinstance(target, Samples):
         if domain is not None:
-            c.add("domain", "must be unset with a samples target (the samples' points are the domain)")
+            c.add(
+                "domain", "must be unset with a samples target (the samples' points are the domain)"
+            )
     elif domain is None:
         c.add("domain", "is required (box_grid or points)")
     elif isinstance(domain, BoxGrid):

@@ -48,7 +48,8 @@ def _relu_output() -> Problem:
     # relu(-relu(x)) is 0 everywhere, as is the empty network: the optimum keeps nothing.
     return Problem(
         network=Network(
-            hidden_weights=np.array([[1.0]]), output_weights=np.array([-1.0]),
+            hidden_weights=np.array([[1.0]]),
+            output_weights=np.array([-1.0]),
             output_activation=Activation.RELU,
         ),
         target=Neuron(weights=np.array([1.0]), activation=Activation.RELU),
@@ -62,7 +63,8 @@ def _hidden_weight() -> Problem:
     # relu(x1 + x2) pruned to relu(x1) matches the target exactly: keep u_11 and v_1.
     return Problem(
         network=Network(
-            hidden_weights=np.array([[1.0, 1.0]]), output_weights=np.array([1.0]),
+            hidden_weights=np.array([[1.0, 1.0]]),
+            output_weights=np.array([1.0]),
             output_activation=Activation.IDENTITY,
         ),
         target=Neuron(weights=np.array([1.0, 0.0]), activation=Activation.RELU),
@@ -76,8 +78,10 @@ def _bias_only(mode: PruningMode) -> Problem:
     # A unit with a zero weight and bias 0.5, output weight 2: the constant 1.
     return Problem(
         network=Network(
-            hidden_weights=np.array([[0.0]]), output_weights=np.array([2.0]),
-            hidden_biases=np.array([0.5]), output_activation=Activation.IDENTITY,
+            hidden_weights=np.array([[0.0]]),
+            output_weights=np.array([2.0]),
+            hidden_biases=np.array([0.5]),
+            output_activation=Activation.IDENTITY,
         ),
         target=Neuron(weights=np.array([0.0]), bias=1.0, activation=Activation.IDENTITY),
         domain=PointSet(points=np.array([[3.0]])),
@@ -91,7 +95,10 @@ CATALOGUE = [
     Case("subset-sum budget 1", _subset_sum(MinError(max_kept=1)), 0.125, 1),
     Case("subset-sum min_kept", _subset_sum(MinKept(max_error=0.0)), None, 2),
     Case(
-        "subset-sum pareto", _subset_sum(Pareto()), None, None,
+        "subset-sum pareto",
+        _subset_sum(Pareto()),
+        None,
+        None,
         frontier=[(0, 0.625), (1, 0.125), (2, 0.0)],
     ),
     Case("relu output keeps nothing", _relu_output(), 1.0, 0),

@@ -61,7 +61,11 @@ def random_problem(rng: np.random.Generator, mode: PruningMode, objective=None) 
                 output_activation=Activation.RELU if rng.random() < 0.5 else Activation.IDENTITY,
             )
         if rng.random() < 0.6:
-            domain = BoxGrid(low=-1.0, high=float(rng.choice([0.5, 1.0])), points_per_axis=int(rng.integers(2, 5)))
+            domain = BoxGrid(
+                low=-1.0,
+                high=float(rng.choice([0.5, 1.0])),
+                points_per_axis=int(rng.integers(2, 5)),
+            )
         else:
             domain = PointSet(points=rng.uniform(-1, 1, size=(int(rng.integers(1, 9)), d)))
     return Problem(

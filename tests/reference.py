@@ -48,7 +48,10 @@ def exact_error(problem: Problem, mask: Mask) -> Fraction:
         if isinstance(target, Samples):
             y = _f(target.values[k])
         elif isinstance(target, Neuron):
-            y = _act(target.activation, _f(target.bias) + sum(_f(w) * xi for w, xi in zip(target.weights, x)))
+            y = _act(
+                target.activation,
+                _f(target.bias) + sum(_f(w) * xi for w, xi in zip(target.weights, x, strict=False)),
+            )
         else:
             ones = np.ones((target.n, target.d), dtype=bool)
             y = _net(target, x, ones, np.ones(target.n, dtype=bool))

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from catalogue import CATALOGUE
+
 from solver.backends import REGISTRY, available_backends
 from solver.engine import solve
 from solver.model import MinKept
@@ -37,8 +37,9 @@ def test_known_optimum(case, backend):
 
 
 def test_min_kept_infeasible_below_the_best_error():
-    from catalogue import _relu_output
     import dataclasses
+
+    from catalogue import _relu_output
 
     problem = dataclasses.replace(_relu_output(), objective=MinKept(max_error=0.5))
     result = solve(problem)

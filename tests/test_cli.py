@@ -42,8 +42,18 @@ def run_process(*argv: str, stdin: str | None = None) -> subprocess.CompletedPro
 
 def generate(capsys, *extra: str, d=2, n=6, seed=1, pruning="weights") -> str:
     code, out, err = run(
-        capsys, "generate", "paper", "--d", str(d), "--n", str(n), "--seed", str(seed),
-        "--pruning", pruning, *extra,
+        capsys,
+        "generate",
+        "paper",
+        "--d",
+        str(d),
+        "--n",
+        str(n),
+        "--seed",
+        str(seed),
+        "--pruning",
+        pruning,
+        *extra,
     )
     assert code == 0, err
     assert err == ""
@@ -135,8 +145,19 @@ def test_generate_objectives(capsys, extra, objective):
 
 def test_generate_min_kept_needs_max_error(capsys):
     code, out, err = run(
-        capsys, "generate", "paper", "--d", "2", "--n", "4", "--seed", "1",
-        "--pruning", "neurons", "--objective", "min_kept",
+        capsys,
+        "generate",
+        "paper",
+        "--d",
+        "2",
+        "--n",
+        "4",
+        "--seed",
+        "1",
+        "--pruning",
+        "neurons",
+        "--objective",
+        "min_kept",
     )
     assert code == 2
     assert out == ""
@@ -154,8 +175,19 @@ def test_generate_rejects_zero_units(capsys):
 
 def test_generate_rejects_a_problem_solve_would_reject(capsys):
     code, out, err = run(
-        capsys, "generate", "paper", "--d", "2", "--n", "4", "--seed", "1",
-        "--pruning", "neurons", "--points-per-axis", "1",
+        capsys,
+        "generate",
+        "paper",
+        "--d",
+        "2",
+        "--n",
+        "4",
+        "--seed",
+        "1",
+        "--pruning",
+        "neurons",
+        "--points-per-axis",
+        "1",
     )
     assert code == 2
     assert "--points-per-axis: must be at least 2" in err
@@ -163,8 +195,21 @@ def test_generate_rejects_a_problem_solve_would_reject(capsys):
 
 def test_generate_rejects_negative_max_error(capsys):
     code, out, err = run(
-        capsys, "generate", "paper", "--d", "2", "--n", "4", "--seed", "1",
-        "--pruning", "neurons", "--objective", "min_kept", "--max-error", "-1",
+        capsys,
+        "generate",
+        "paper",
+        "--d",
+        "2",
+        "--n",
+        "4",
+        "--seed",
+        "1",
+        "--pruning",
+        "neurons",
+        "--objective",
+        "min_kept",
+        "--max-error",
+        "-1",
     )
     assert code == 2
     assert "max_error" in err or "--max-error" in err
@@ -172,8 +217,19 @@ def test_generate_rejects_negative_max_error(capsys):
 
 def test_generate_negative_max_kept_names_the_flag(capsys):
     code, out, err = run(
-        capsys, "generate", "paper", "--d", "2", "--n", "4", "--seed", "1",
-        "--pruning", "neurons", "--max-kept", "-1",
+        capsys,
+        "generate",
+        "paper",
+        "--d",
+        "2",
+        "--n",
+        "4",
+        "--seed",
+        "1",
+        "--pruning",
+        "neurons",
+        "--max-kept",
+        "-1",
     )
     assert code == 2
     assert "max-kept" in err or "max_kept" in err
@@ -381,8 +437,18 @@ def test_usage_errors_exit_2(capsys, argv):
 
 def test_process_generate_then_solve_stdin():
     gen = run_process(
-        "generate", "paper", "--d", "2", "--n", "5", "--seed", "2", "--pruning", "neurons",
-        "--points-per-axis", K,
+        "generate",
+        "paper",
+        "--d",
+        "2",
+        "--n",
+        "5",
+        "--seed",
+        "2",
+        "--pruning",
+        "neurons",
+        "--points-per-axis",
+        K,
     )
     assert gen.returncode == 0, gen.stderr
     assert gen.stderr == ""
@@ -420,8 +486,18 @@ def test_process_invalid_json():
 
 def test_process_min_kept_without_max_error():
     proc = run_process(
-        "generate", "paper", "--d", "2", "--n", "4", "--seed", "1", "--pruning", "neurons",
-        "--objective", "min_kept",
+        "generate",
+        "paper",
+        "--d",
+        "2",
+        "--n",
+        "4",
+        "--seed",
+        "1",
+        "--pruning",
+        "neurons",
+        "--objective",
+        "min_kept",
     )
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr

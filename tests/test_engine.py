@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from reference import exact_error, table
 from problems import random_problem
+from reference import exact_error, table
+
 from solver.engine import solve
 from solver.model import MinError, MinKept, Pareto, PruningMode
 from solver.parameters import SolveParameters
@@ -38,7 +38,9 @@ def check_min_error(problem, max_kept=None, params=None):
         assert sol.kept <= max_kept
     assert Fraction(result.objective_bound) <= opt <= true_error
     assert true_error - opt <= TOL
-    assert Fraction(result.tolerance) >= true_error - Fraction(result.objective_bound) - Fraction(1, 10**15)
+    assert Fraction(result.tolerance) >= true_error - Fraction(result.objective_bound) - Fraction(
+        1, 10**15
+    )
     assert result.tolerance <= 1e-6
 
 
@@ -60,7 +62,7 @@ def test_min_kept_matches_brute_force(mode, seed):
     ref = table(problem)
     errors = sorted({e for _, e, _ in ref.entries})
     # Thresholds halfway between achievable errors, and one below the best (infeasible).
-    choices = [(a + b) / 2 for a, b in zip(errors, errors[1:])] + [errors[-1] + 1]
+    choices = [(a + b) / 2 for a, b in zip(errors, errors[1:], strict=False)] + [errors[-1] + 1]
     eps = choices[int(rng.integers(0, len(choices)))]
     for max_error in (float(eps), float(errors[0]) / 2 if errors[0] > 0 else None):
         if max_error is None:
@@ -90,7 +92,7 @@ def test_pareto_matches_brute_force(mode, seed):
     assert result.status == SolveStatus.OPTIMAL, result.detail
     got = [(pt.kept, pt.error) for pt in result.frontier]
     # Kept ascending, error strictly decreasing.
-    assert all(a[0] < b[0] and a[1] > b[1] for a, b in zip(got, got[1:]))
+    assert all(a[0] < b[0] and a[1] > b[1] for a, b in zip(got, got[1:], strict=False))
     # Each true frontier point is matched within the tolerance, and nothing beats the truth.
     for pt in result.frontier:
         true = exact_error(p, pt.mask)
@@ -103,11 +105,18 @@ def test_pareto_matches_brute_force(mode, seed):
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(seed=st.integers(0, 2**32 - 1), mode=st.sampled_from(MODES), rowgen=st.booleans(), drop=st.booleans())
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    mode=st.sampled_from(MODES),
+    rowgen=st.booleans(),
+    drop=st.booleans(),
+)
 def test_property_min_error_any_parameters(seed, mode, rowgen, drop):
     """Row generation and dominated-point dropping never change the certified answer."""
     problem = random_problem(np.random.default_rng(seed), mode)
-    check_min_error(problem, params=SolveParameters(row_generation=rowgen, drop_dominated_points=drop))
+    check_min_error(
+        problem, params=SolveParameters(row_generation=rowgen, drop_dominated_points=drop)
+    )
 
 
 def test_row_generation_on_paper_instance_agrees_with_full_solve():

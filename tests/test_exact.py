@@ -8,14 +8,16 @@ from fractions import Fraction
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from problems import random_problem
 from reference import all_masks, exact_error
+
 from solver import exact
 from solver.certify import certify_mask
 from solver.model import PruningMode
 
-finite = st.floats(allow_nan=False, allow_infinity=False, width=64, min_value=-1e300, max_value=1e300)
+finite = st.floats(
+    allow_nan=False, allow_infinity=False, width=64, min_value=-1e300, max_value=1e300
+)
 
 
 @given(st.lists(finite, min_size=1, max_size=8))
@@ -35,7 +37,7 @@ def test_directed_scaling(values, scale):
         assert ceils[i] == math.ceil(Fraction(v) * scale)
 
 
-@given(st.fractions(min_value=-10**6, max_value=10**6))
+@given(st.fractions(min_value=-(10**6), max_value=10**6))
 def test_directed_rounding(value):
     up, down = exact.round_up(value), exact.round_down(value)
     assert Fraction(down) <= value <= Fraction(up)
@@ -53,6 +55,11 @@ def test_certificate_matches_reference_and_float(seed, mode):
         cert = certify_mask(problem, mask)
         assert cert.error == exact_error(problem, mask)
         assert cert.error_upper == exact.round_up(cert.error)
-        approx = np.max(np.abs(problem.network.evaluate(problem.points(), mask) - problem.target_values(problem.points())))
+        approx = np.max(
+            np.abs(
+                problem.network.evaluate(problem.points(), mask)
+                - problem.target_values(problem.points())
+            )
+        )
         assert abs(approx - float(cert.error)) <= 1e-12 * max(1.0, approx)
         assert cert.kept == mask.kept()

@@ -48,7 +48,10 @@ def test_stop_event_cancels():
 def large_values_problem():
     rng = np.random.default_rng(0)
     return Problem(
-        network=Network(hidden_weights=rng.uniform(-1, 1, (4, 2)) * 1e4, output_weights=rng.uniform(-1, 1, 4) * 1e3),
+        network=Network(
+            hidden_weights=rng.uniform(-1, 1, (4, 2)) * 1e4,
+            output_weights=rng.uniform(-1, 1, 4) * 1e3,
+        ),
         target=Neuron(weights=np.ones(2)),
         domain=BoxGrid(-1.0, 1.0, 5),
         pruning=PruningMode.NEURONS,
@@ -69,7 +72,9 @@ def test_cli_refuses_unrepresentable_instance(tmp_path):
 
     path = tmp_path / "big.json"
     path.write_text(convert.to_json(convert.problem_to_proto(large_values_problem())))
-    proc = subprocess.run([sys.executable, "-m", "solver.cli", "solve", str(path)], capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "solver.cli", "solve", str(path)], capture_output=True, text=True
+    )
     assert proc.returncode == 2
     assert proc.stderr.startswith("prunecert: error: the network's values are too large")
     assert "Traceback" not in proc.stderr

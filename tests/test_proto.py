@@ -48,8 +48,13 @@ def regenerated(tmp_path_factory) -> Path:
     assert sources, "no .proto files found"
     proc = subprocess.run(
         [
-            sys.executable, "-m", "grpc_tools.protoc", "-Iproto",
-            f"--python_out={out}", f"--pyi_out={out}", f"--grpc_python_out={out}",
+            sys.executable,
+            "-m",
+            "grpc_tools.protoc",
+            "-Iproto",
+            f"--python_out={out}",
+            f"--pyi_out={out}",
+            f"--grpc_python_out={out}",
             *sources,
         ],
         cwd=REPO,
@@ -89,7 +94,8 @@ def test_no_generated_file_without_a_source(regenerated):
     orphans = [
         path.relative_to(GENERATED_DIR).as_posix()
         for path in sorted(GENERATED_DIR.rglob("*"))
-        if path.is_file() and _is_generated(path)
+        if path.is_file()
+        and _is_generated(path)
         and not (regenerated / path.relative_to(GENERATED_DIR)).is_file()
     ]
     assert not orphans, f"checked-in generated files with no .proto source: {orphans}"
@@ -105,7 +111,7 @@ def test_imported_modules_are_the_checked_in_ones():
 
 # Values that a lossy float formatting would change: non-terminating binary fractions, the
 # smallest subnormal, the largest double, a negative zero, and integers beyond 2^53 precision.
-TRICKY = np.array([1 / 3, 0.1, 5e-324, -0.0, 1.7976931348623157e308, -2.0**60 - 2.0**8, 1e-17])
+TRICKY = np.array([1 / 3, 0.1, 5e-324, -0.0, 1.7976931348623157e308, -(2.0**60) - 2.0**8, 1e-17])
 D = 3
 
 

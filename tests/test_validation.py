@@ -666,7 +666,9 @@ def _hand_written(camel: bool) -> str:
         {
             "network": {
                 key("hidden_weights"): {
-                    "rows": 3, "cols": 2, "values": [1, 0.5, -1, 2, 0.25, -0.75]
+                    "rows": 3,
+                    "cols": 2,
+                    "values": [1, 0.5, -1, 2, 0.25, -0.75],
                 },
                 key("hidden_biases"): [0.1, -0.2, 0.3],
                 key("output_weights"): [1, -1, 0.5],
@@ -729,7 +731,10 @@ def test_independent_violations_are_all_listed():
     fields = [v.field for v in info.value.violations]
     # Only an unusable hidden_weights matrix (n and d unknown) stops the other checks.
     assert fields == [
-        "network.output_weights", "target.neuron.activation", "domain.box_grid.points_per_axis", "pruning",
+        "network.output_weights",
+        "target.neuron.activation",
+        "domain.box_grid.points_per_axis",
+        "pruning",
     ]
     msg.network.output_weights.pop()
     with pytest.raises(InvalidProblemError) as info:
@@ -773,12 +778,21 @@ def test_samples_and_point_domain_dataclasses_validate():
     good = base_problem()
     pts = np.array([[0.0, 1.0], [1.0, 0.0]])
     validate_problem(
-        Problem(network=good.network, target=Samples(points=pts, values=np.zeros(2)), domain=None,
-                pruning=PruningMode.NEURONS, objective=MinError(max_kept=1))
+        Problem(
+            network=good.network,
+            target=Samples(points=pts, values=np.zeros(2)),
+            domain=None,
+            pruning=PruningMode.NEURONS,
+            objective=MinError(max_kept=1),
+        )
     )
     validate_problem(
-        Problem(network=good.network, target=good.target, domain=PointSet(points=pts),
-                pruning=PruningMode.WEIGHTS)
+        Problem(
+            network=good.network,
+            target=good.target,
+            domain=PointSet(points=pts),
+            pruning=PruningMode.WEIGHTS,
+        )
     )
 
 
@@ -892,8 +906,12 @@ def test_solve_validates_parameters_before_solving():
 
 def test_solve_validates_the_problem():
     good = base_problem()
-    bad = Problem(network=good.network, target=good.target, domain=good.domain,
-                  pruning=PruningMode.UNSPECIFIED)
+    bad = Problem(
+        network=good.network,
+        target=good.target,
+        domain=good.domain,
+        pruning=PruningMode.UNSPECIFIED,
+    )
     with pytest.raises(InvalidProblemError) as info:
         solve(bad)
     assert [v.field for v in info.value.violations] == ["pruning"]

@@ -13,7 +13,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import ClassVar, Union
+from typing import ClassVar
 
 import numpy as np
 
@@ -51,7 +51,7 @@ class MinKeptTask:
     restrict: bool = False
 
 
-Task = Union[MinErrorTask, MinKeptTask]
+Task = MinErrorTask | MinKeptTask
 
 
 @dataclass

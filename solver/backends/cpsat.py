@@ -81,8 +81,13 @@ class CpSatBackend(Backend):
         rows = np.asarray(rows, dtype=np.int64)
         num = len(model.candidates)
         max_error = task.max_error if isinstance(task, MinKeptTask) else Fraction(0)
-        scale = choose_scale(model, rows, max_error if isinstance(task, MinKeptTask) else Fraction(0))
-        if scale < 1 or (options.tolerance is not None and Fraction(1, max(scale, 1)) > Fraction(options.tolerance)):
+        scale = choose_scale(
+            model, rows, max_error if isinstance(task, MinKeptTask) else Fraction(0)
+        )
+        if scale < 1 or (
+            options.tolerance is not None
+            and Fraction(1, max(scale, 1)) > Fraction(options.tolerance)
+        ):
             raise UnrepresentableError(
                 "the network's values are too large for CP-SAT's fixed-point model: with every "
                 f"activity under {ACTIVITY_BUDGET}, coefficients are multiples of 1/{scale}, "
@@ -150,7 +155,9 @@ class CpSatBackend(Backend):
             bound = math.floor(eps * scale)
             for k in range(len(rows)):
                 if model.output_relu and y_values[k] < -eps:
-                    return BackendOutcome(BackendStatus.INFEASIBLE, scale=scale, binary_variables=num)
+                    return BackendOutcome(
+                        BackendStatus.INFEASIBLE, scale=scale, binary_variables=num
+                    )
                 cp.add(expr(up_coefs[k], up_const[k], 1) <= bound)
                 if not model.output_relu or y_values[k] > eps:
                     cp.add(expr(lo_coefs[k], lo_const[k], -1) <= bound)
@@ -201,7 +208,9 @@ class CpSatBackend(Backend):
             outcome.status = BackendStatus.INFEASIBLE
             return outcome
         if status in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-            outcome.status = BackendStatus.OPTIMAL if status == cp_model.OPTIMAL else BackendStatus.FEASIBLE
+            outcome.status = (
+                BackendStatus.OPTIMAL if status == cp_model.OPTIMAL else BackendStatus.FEASIBLE
+            )
             outcome.chosen = [c for c in range(num) if solver.boolean_value(x[c])]
         # A bound on an integer objective may be rounded up to the next integer; the slack
         # guards against a float just above an integer.
@@ -226,7 +235,7 @@ class _Incumbents:
             def on_solution_callback(self) -> None:
                 if options.on_incumbent is None:
                     return
-                kept = sum(c for v, c in zip(x, costs) if self.boolean_value(v))
+                kept = sum(c for v, c in zip(x, costs, strict=False) if self.boolean_value(v))
                 error = self.objective_value / scale if min_error else math.nan
                 options.on_incumbent(error, kept)
 
