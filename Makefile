@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 test: install
-	$(BIN)/python -m ruff check solver tests bench clients
+	$(BIN)/python -m ruff check solver tests bench
 	$(BIN)/python -m pytest -q
 
 demo: install
@@ -32,7 +32,7 @@ proto: install
 		--grpc_python_out=proto/python $(PROTOS)
 
 lint: install
-	$(BIN)/python -m ruff check solver tests bench clients
+	$(BIN)/python -m ruff check solver tests bench
 
 clean:
 	rm -rf $(VENV) build *.egg-info
