@@ -3,6 +3,8 @@ dataclasses, and reads/writes their proto3 JSON form (problem files, --json outp
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 from google.protobuf import json_format
 from google.protobuf.message import Message
@@ -284,21 +286,8 @@ def result_to_proto(result: SolveResult) -> solve_pb2.SolveResult:
             error_bound=point.error_bound,
             certified=point.certified,
         )
-    s = result.stats
-    msg.stats.CopyFrom(
-        solve_pb2.SolveStats(
-            wall_time_seconds=s.wall_time_seconds,
-            backend=s.backend,
-            formulation=s.formulation,
-            points_used=s.points_used,
-            points_total=s.points_total,
-            active_points=s.active_points,
-            rounds=s.rounds,
-            binary_variables=s.binary_variables,
-            scale=s.scale,
-            solver_calls=s.solver_calls,
-        )
-    )
+    # SolveStats mirrors its message field for field.
+    msg.stats.CopyFrom(solve_pb2.SolveStats(**dataclasses.asdict(result.stats)))
     return msg
 
 
@@ -331,18 +320,8 @@ def parse_result(msg: solve_pb2.SolveResult) -> SolveResult:
         )
         for p in msg.frontier
     ]
-    s = msg.stats
     stats = SolveStats(
-        wall_time_seconds=s.wall_time_seconds,
-        backend=s.backend,
-        formulation=s.formulation,
-        points_used=s.points_used,
-        points_total=s.points_total,
-        active_points=s.active_points,
-        rounds=s.rounds,
-        binary_variables=s.binary_variables,
-        scale=s.scale,
-        solver_calls=s.solver_calls,
+        **{f.name: getattr(msg.stats, f.name) for f in dataclasses.fields(SolveStats)}
     )
     return SolveResult(
         status=SolveStatus(msg.status),
