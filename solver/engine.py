@@ -33,7 +33,7 @@ from solver.certify import ExactDomain, MaskCertificate
 from solver.errors import FieldViolation, InvalidProblemError
 from solver.formulate import ColumnModel, build_column_model
 from solver.heuristics import greedy_forward, initial_rows
-from solver.model import MinError, MinKept, Pareto, Problem, PruningMode
+from solver.model import Mask, MinError, MinKept, Pareto, Problem, PruningMode
 from solver.parameters import SolveParameters
 from solver.result import FrontierPoint, Progress, Solution, SolveResult, SolveStats, SolveStatus
 from solver.validate import DEFAULT_LIMITS, Limits, validate_problem
@@ -212,7 +212,7 @@ class _Run:
     ) -> tuple[SolveStatus, MaskCertificate | None, list[int] | None, Fraction, str]:
         """Certified min-error solve: (status, certificate, choice, bound, detail)."""
         greedy = greedy_forward(self.model, max_kept=max_kept)
-        self.ensure_active([greedy, self._all_candidates(max_kept)])
+        self.ensure_active([greedy, self.full_choice(max_kept)])
         start_hint = hint if hint is not None else greedy
         rows = self.solve_rows(MinErrorTask(max_kept=max_kept), start_hint)
         bound = rows.error_bound if rows.error_bound is not None else Fraction(0)
@@ -239,7 +239,7 @@ class _Run:
             detail = "time limit reached before optimality was proven"
         return SolveStatus.FEASIBLE, cert, rows.chosen, bound, detail
 
-    def _all_candidates(self, max_kept: int | None) -> list[int]:
+    def full_choice(self, max_kept: int | None) -> list[int]:
         if max_kept is not None:
             return []
         # The full network's best representative per unit (for the initial active set).
@@ -313,7 +313,7 @@ def _solve_min_kept(run: _Run, objective: MinKept) -> SolveResult:
     eps = Fraction(objective.max_error)
     model = run.model
     greedy = greedy_forward(model, max_error=float(objective.max_error))
-    run.ensure_active([greedy, run._all_candidates(None)])
+    run.ensure_active([greedy, run.full_choice(None)])
     relaxed = run.solve_rows(MinKeptTask(max_error=eps, restrict=False), greedy)
     kept_bound = relaxed.kept_bound or 0
     if relaxed.status == BackendStatus.INFEASIBLE:
@@ -339,7 +339,7 @@ def _solve_min_kept(run: _Run, objective: MinKept) -> SolveResult:
                 cert = candidate
         exact_count = exact_count and restricted.status == BackendStatus.OPTIMAL
     if cert is None:
-        full = run.domain.certify(_full_mask(run.problem))
+        full = run.domain.certify(Mask.full(run.problem))
         if full.error <= eps:
             cert, exact_count = full, False
     if run._cancelled():
@@ -360,12 +360,6 @@ def _solve_min_kept(run: _Run, objective: MinKept) -> SolveResult:
     return run.result(
         SolveStatus.FEASIBLE, cert, float(kept_bound), float(cert.kept - kept_bound), detail
     )
-
-
-def _full_mask(problem: Problem):
-    from solver.model import Mask
-
-    return Mask.full(problem)
 
 
 def _add_frontier(frontier: list[FrontierPoint], point: FrontierPoint) -> None:
