@@ -126,6 +126,11 @@ class _Run:
     def _on_incumbent(self, error: float, kept: int) -> None:
         self.report(kept=kept, error=None if math.isnan(error) else error, bound=self._best_bound)
 
+    def _on_bound(self, bound: float) -> None:
+        if self._best_bound is None or bound > self._best_bound:
+            self._best_bound = bound
+            self.report(bound=bound)
+
     # -- row generation ----------------------------------------------------------------------
     def ensure_active(self, seeds: list[list[int]]) -> None:
         if self.active is not None:
@@ -164,6 +169,7 @@ class _Run:
                 hint=hint,
                 stop=self.stop,
                 on_incumbent=self._on_incumbent,
+                on_bound=self._on_bound,
             )
             outcome: BackendOutcome = self.backend.solve(model, self.active, task, options)
             self.stats.rounds += 1

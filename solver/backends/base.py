@@ -69,6 +69,8 @@ class BackendOptions:
     stop: threading.Event | None = None  # set it to stop the search early
     # Called from the solver thread with (approximate error, kept) of each new incumbent.
     on_incumbent: Callable[[float, int], None] | None = None
+    # Called from the solver thread with each improved (approximate) lower bound on the error.
+    on_bound: Callable[[float], None] | None = None
 
 
 @dataclass

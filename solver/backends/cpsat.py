@@ -181,6 +181,9 @@ class CpSatBackend(Backend):
             params.presolve_inclusion_work_limit = 0
 
         callback = _Incumbents(x, costs, scale, isinstance(task, MinErrorTask), options)
+        if options.on_bound is not None and isinstance(task, MinErrorTask):
+            on_bound = options.on_bound
+            solver.best_bound_callback = lambda bound: on_bound(bound / scale)
         done = threading.Event()
         watcher = None
         if options.stop is not None:

@@ -1,0 +1,1 @@
+"""The gRPC service: worker processes, the servicer, auth, and server bootstrap."""

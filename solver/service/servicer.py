@@ -1,0 +1,202 @@
+"""The PruningSolver servicer: thin translation between RPCs and worker jobs.
+
+Cheap checks (parsing, validation, backend name, limits) run in the RPC thread so that bad
+requests never take a worker; every solve runs in a worker process (solver.service.workers).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from importlib import metadata
+
+import grpc
+from prunecert.v1 import service_pb2, service_pb2_grpc, solve_pb2
+
+from solver import convert
+from solver.backends import REGISTRY, available_backends, get_backend
+from solver.engine import validate_parameters
+from solver.errors import InvalidProblemError, PruneCertError
+from solver.service.status import RpcError, to_status
+from solver.service.workers import PoolBusy, WorkerCrashed, WorkerError, WorkerPool
+from solver.validate import Limits
+
+log = logging.getLogger("prunecert.rpc")
+
+# Time kept back from the client's deadline for certification and the reply.
+DEADLINE_MARGIN_SECONDS = 0.25
+
+
+@dataclass(frozen=True)
+class ServiceLimits:
+    problem: Limits
+    max_concurrent: int
+    max_time_limit: float
+
+
+def version() -> str:
+    try:
+        return metadata.version("prunecert")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+class PruningSolverServicer(service_pb2_grpc.PruningSolverServicer):
+    def __init__(self, pool: WorkerPool, limits: ServiceLimits, requires_token: bool):
+        self.pool = pool
+        self.limits = limits
+        self.requires_token = requires_token
+
+    # -- plumbing -------------------------------------------------------------------------------
+    @contextmanager
+    def _rpc(self, method: str, request, context: grpc.ServicerContext):
+        """One structured log line per RPC; RpcError becomes the call's status."""
+        start = time.monotonic()
+        record = {"method": method, "request_bytes": request.ByteSize(), "response_bytes": 0}
+        if getattr(request, "request_id", ""):
+            record["request_id"] = request.request_id
+        code = grpc.StatusCode.OK
+        try:
+            yield record
+        except RpcError as err:
+            code = err.code
+            record["error"] = err.message
+            context.abort_with_status(to_status(err))
+        except Exception:
+            code = grpc.StatusCode.INTERNAL
+            log.exception("unexpected error in %s", method)
+            raise
+        finally:
+            if code == grpc.StatusCode.OK and not context.is_active():
+                code = grpc.StatusCode.CANCELLED
+            record["code"] = code.name
+            record["duration_ms"] = round((time.monotonic() - start) * 1000, 3)
+            log.info(json.dumps(record, sort_keys=True))
+
+    def _check(self, problem_msg, params_msg) -> None:
+        """Validate in the RPC thread: INVALID_ARGUMENT / RESOURCE_EXHAUSTED / NOT_FOUND."""
+        try:
+            convert.parse_problem(problem_msg, self.limits.problem)
+            params = convert.parse_parameters(params_msg)
+            validate_parameters(params)
+            get_backend(params.backend)
+        except InvalidProblemError as exc:
+            raise RpcError(
+                type(exc).__name__, str(exc), [(v.field, v.description) for v in exc.violations]
+            ) from exc
+        except PruneCertError as exc:
+            raise RpcError(type(exc).__name__, str(exc)) from exc
+
+    def _time_limit(
+        self, params: solve_pb2.SolveParameters, context: grpc.ServicerContext
+    ) -> float:
+        limit = self.limits.max_time_limit
+        if params.time_limit_seconds > 0:
+            limit = min(limit, params.time_limit_seconds)
+        remaining = context.time_remaining()
+        if remaining is not None and math.isfinite(remaining):
+            limit = min(limit, max(0.0, remaining - DEADLINE_MARGIN_SECONDS))
+        return limit
+
+    def _jobs(self, kind: str, request, context, stream: bool) -> Iterator[tuple[str, object]]:
+        time_limit = self._time_limit(request.parameters, context)
+        try:
+            yield from self.pool.run(
+                kind,
+                request.SerializeToString(),
+                time_limit,
+                lambda: not context.is_active(),
+                stream,
+            )
+        except PoolBusy as exc:
+            raise RpcError(
+                "PoolBusy",
+                f"all {self.limits.max_concurrent} solver slots are busy (max concurrent solves "
+                f"{self.limits.max_concurrent}); retry later",
+            ) from exc
+        except WorkerCrashed as exc:
+            raise RpcError("WorkerCrashed", f"the solve was aborted: {exc}") from exc
+
+    @staticmethod
+    def _raise(error: WorkerError) -> None:
+        raise RpcError(error.kind, error.message, error.violations)
+
+    def _unary(self, kind: str, request, context, reply_type):
+        for tag, payload in self._jobs(kind, request, context, stream=False):
+            if tag == "error":
+                self._raise(payload)  # type: ignore[arg-type]
+            if tag == "reply":
+                return reply_type.FromString(payload)
+        # Cancelled before the worker answered: the client is gone, any reply will do.
+        return reply_type()
+
+    # -- RPCs ----------------------------------------------------------------------------------
+    def Solve(self, request, context):
+        with self._rpc("Solve", request, context) as record:
+            self._check(request.problem, request.parameters)
+            reply = self._unary("solve", request, context, solve_pb2.SolveResult)
+            record["response_bytes"] = reply.ByteSize()
+            record["status"] = solve_pb2.SolveStatus.Name(reply.status)
+            return reply
+
+    def SolveStream(self, request, context):
+        with self._rpc("SolveStream", request, context) as record:
+            self._check(request.problem, request.parameters)
+            events = 0
+            for tag, payload in self._jobs("solve", request, context, stream=True):
+                if tag == "error":
+                    self._raise(payload)  # type: ignore[arg-type]
+                if tag == "event":
+                    events += 1
+                    yield service_pb2.SolveEvent.FromString(payload)  # type: ignore[arg-type]
+                elif tag == "reply":
+                    result = solve_pb2.SolveResult.FromString(payload)  # type: ignore[arg-type]
+                    record["status"] = solve_pb2.SolveStatus.Name(result.status)
+                    record["response_bytes"] = result.ByteSize()
+                    yield service_pb2.SolveEvent(
+                        elapsed_seconds=result.stats.wall_time_seconds, result=result
+                    )
+            record["events"] = events
+
+    def Certify(self, request, context):
+        with self._rpc("Certify", request, context) as record:
+            self._check(request.problem, request.parameters)
+            try:
+                problem = convert.parse_problem(request.problem, self.limits.problem)
+                convert.parse_mask(request.mask, problem)
+            except InvalidProblemError as exc:
+                raise RpcError(
+                    type(exc).__name__, str(exc), [(v.field, v.description) for v in exc.violations]
+                ) from exc
+            reply = self._unary("certify", request, context, service_pb2.CertifyResult)
+            record["response_bytes"] = reply.ByteSize()
+            return reply
+
+    def GetServerInfo(self, request, context):
+        with self._rpc("GetServerInfo", request, context) as record:
+            installed = available_backends()
+            limits = self.limits.problem
+            reply = service_pb2.ServerInfo(
+                version=version(),
+                backends=[
+                    service_pb2.BackendInfo(
+                        name=name, version=installed[name], supports_early_stop=True
+                    )
+                    for name in REGISTRY
+                    if name in installed
+                ],
+                max_units=limits.max_units,
+                max_input_dim=limits.max_input_dim,
+                max_points=limits.max_points,
+                max_weight_candidates=limits.max_weight_candidates,
+                max_concurrent_solves=self.limits.max_concurrent,
+                max_time_limit_seconds=self.limits.max_time_limit,
+                requires_token=self.requires_token,
+            )
+            record["response_bytes"] = reply.ByteSize()
+            return reply

@@ -1,0 +1,238 @@
+"""A fixed pool of solver processes, started (spawn) before the server accepts RPCs.
+
+Solves never run in an RPC thread: a solve that crashes or hangs takes down only its worker,
+which is replaced. One worker serves one RPC at a time; when none is free the RPC is refused
+at once (the server never queues unboundedly). Cancellation sets the worker's stop event; a
+worker that has not answered within CANCEL_GRACE_SECONDS is killed and replaced.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing as mp
+import queue
+import resource
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from solver.validate import Limits
+
+log = logging.getLogger("prunecert.workers")
+
+CANCEL_GRACE_SECONDS = 1.0
+# A worker whose peak memory passes this is replaced after its job, returning the memory.
+RECYCLE_MAXRSS_KIB = 2 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class WorkerError:
+    """An exception raised in a worker, carried by name (mapped to a status by the servicer)."""
+
+    kind: str
+    message: str
+    violations: list[tuple[str, str]]
+
+
+class WorkerCrashed(Exception):
+    """The worker process died while running a job."""
+
+
+class PoolBusy(Exception):
+    """Every worker is busy."""
+
+
+def _worker_main(conn, stop, limits: Limits) -> None:
+    """The worker process: run jobs until told to exit."""
+    from prunecert.v1 import service_pb2
+
+    from solver.errors import InvalidProblemError
+    from solver.service import jobs
+
+    conn.send(("ready",))  # imports done: the pool starts serving only after this
+    while True:
+        try:
+            job = conn.recv()
+        except EOFError:
+            return
+        if job[0] == "exit":
+            return
+        kind, payload, time_limit, stream = job
+        try:
+            if kind == "solve":
+                request = service_pb2.SolveRequest.FromString(payload)
+
+                def emit(event) -> None:
+                    conn.send(("event", event.SerializeToString()))
+
+                reply = jobs.run_solve(request, time_limit, limits, stop, emit if stream else None)
+            else:
+                request = service_pb2.CertifyRequest.FromString(payload)
+                reply = jobs.run_certify(request, time_limit, limits, stop)
+            recycle = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss > RECYCLE_MAXRSS_KIB
+            conn.send(("reply", reply.SerializeToString(), recycle))
+            if recycle:
+                return
+        except Exception as exc:  # reported to the RPC, never fatal to the worker
+            violations = (
+                [(v.field, v.description) for v in exc.violations]
+                if isinstance(exc, InvalidProblemError)
+                else []
+            )
+            conn.send(("error", WorkerError(type(exc).__name__, str(exc), violations)))
+
+
+class Worker:
+    def __init__(self, ctx, limits: Limits):
+        self.stop = ctx.Event()
+        self.conn, child = ctx.Pipe()
+        self.process = ctx.Process(
+            target=_worker_main, args=(child, self.stop, limits), daemon=True
+        )
+        self.process.start()
+        child.close()
+
+    def wait_ready(self, timeout: float = 120.0) -> None:
+        if not self.conn.poll(timeout) or self.conn.recv() != ("ready",):
+            raise RuntimeError("a solver worker failed to start")
+
+    def alive(self) -> bool:
+        return self.process.is_alive()
+
+    def kill(self) -> None:
+        if self.process.is_alive():
+            self.process.kill()
+        self.process.join(5)
+        self.conn.close()
+
+    def close(self) -> None:
+        try:
+            self.conn.send(("exit",))
+        except (BrokenPipeError, OSError):
+            pass
+        self.process.join(2)
+        self.kill()
+
+
+class WorkerPool:
+    def __init__(self, size: int, limits: Limits):
+        self._ctx = mp.get_context("spawn")
+        self._limits = limits
+        self._free: queue.SimpleQueue[Worker] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._all: list[Worker] = []
+        self.size = size
+        workers = [self._spawn() for _ in range(size)]
+        for worker in workers:
+            worker.wait_ready()
+            self._free.put(worker)
+
+    def _spawn(self) -> Worker:
+        worker = Worker(self._ctx, self._limits)
+        with self._lock:
+            self._all.append(worker)
+        return worker
+
+    def _replace(self, worker: Worker) -> Worker:
+        worker.kill()
+        with self._lock:
+            if worker in self._all:
+                self._all.remove(worker)
+        fresh = self._spawn()
+        fresh.wait_ready()
+        return fresh
+
+    def run(
+        self,
+        kind: str,
+        payload: bytes,
+        time_limit: float,
+        cancelled: Callable[[], bool],
+        stream: bool = False,
+    ) -> Iterator[tuple[str, object]]:
+        """Run one job on a free worker; yields ("event", bytes)* then ("reply", bytes) or
+        ("error", WorkerError).
+
+        Raises PoolBusy when no worker is free and WorkerCrashed if the worker dies. If the
+        caller stops iterating early, the job is cancelled; the worker returns to the pool only
+        once it is idle again (or it is replaced).
+        """
+        try:
+            worker = self._free.get_nowait()
+        except queue.Empty:
+            raise PoolBusy() from None
+        idle = False  # the worker has finished this job (or was replaced)
+        try:
+            if not worker.alive():
+                worker = self._replace(worker)
+            worker.stop.clear()
+            worker.conn.send((kind, payload, time_limit, stream))
+            cancel_sent_at: float | None = None
+            while True:
+                if cancel_sent_at is None and cancelled():
+                    worker.stop.set()
+                    cancel_sent_at = time.monotonic()
+                if (
+                    cancel_sent_at is not None
+                    and time.monotonic() - cancel_sent_at > CANCEL_GRACE_SECONDS
+                ):
+                    log.warning("worker %s ignored cancellation; replacing it", worker.process.pid)
+                    worker, idle = self._replace(worker), True
+                    return
+                message = self._receive(worker)
+                if message is None:
+                    continue
+                if message[0] == "event":
+                    yield message
+                    continue
+                if message[0] == "reply" and message[2]:
+                    return  # the worker exits to return its memory: replaced below
+                idle = True
+                yield message[:2]
+                return
+        finally:
+            if not idle:
+                idle = self._drain(worker)
+            if not idle:
+                worker = self._replace(worker)
+            self._free.put(worker)
+
+    @staticmethod
+    def _receive(worker: Worker):
+        """The next message, None after a short wait without one; WorkerCrashed if it died."""
+        if not worker.conn.poll(0.02):
+            if not worker.alive():
+                raise WorkerCrashed(
+                    f"the solver process exited with code {worker.process.exitcode}"
+                )
+            return None
+        try:
+            return worker.conn.recv()
+        except (EOFError, OSError) as exc:
+            raise WorkerCrashed("the solver process died") from exc
+
+    @staticmethod
+    def _drain(worker: Worker) -> bool:
+        """Stop the worker's job and wait for its answer; False if it must be replaced."""
+        if not worker.alive():
+            return False
+        worker.stop.set()
+        deadline = time.monotonic() + CANCEL_GRACE_SECONDS
+        while time.monotonic() < deadline:
+            try:
+                message = WorkerPool._receive(worker)
+            except WorkerCrashed:
+                return False
+            if message is not None and message[0] != "event":
+                return not (message[0] == "reply" and message[2])
+        return False
+
+    def busy(self) -> int:
+        return self.size - self._free.qsize()
+
+    def close(self) -> None:
+        with self._lock:
+            workers = list(self._all)
+        for worker in workers:
+            worker.close()
