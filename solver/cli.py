@@ -8,6 +8,9 @@ import sys
 import threading
 from pathlib import Path
 
+import grpc
+from prunecert_client import ClientError
+
 from solver import convert
 from solver.backends import available_backends
 from solver.engine import solve
@@ -93,6 +96,46 @@ def _solve_interruptibly(problem: Problem, params: SolveParameters):
     return box["result"]
 
 
+def _client(args: argparse.Namespace):
+    from prunecert_client import Client, Tls
+
+    token = None
+    if args.token_file:
+        token = _read_text(args.token_file).strip().splitlines()[0].strip()
+    tls = Tls.from_file(args.tls_ca) if args.tls_ca else None
+    return Client(args.remote, token=token, tls=tls)
+
+
+def _solve_remote(args: argparse.Namespace, problem: Problem, params: SolveParameters):
+    """Solve through the server, with a live progress line fed by SolveStream."""
+    from prunecert_client import BoundUpdate, Finished, Incumbent
+    from tqdm import tqdm
+
+    error = bound = None
+    result = None
+    with (
+        _client(args) as client,
+        tqdm(
+            bar_format="{desc}", file=sys.stderr, disable=not sys.stderr.isatty(), leave=False
+        ) as line,
+    ):
+        for event in client.solve_stream(problem, params):
+            if isinstance(event, Incumbent):
+                error = event.error
+            elif isinstance(event, BoundUpdate):
+                bound = event.bound
+            elif isinstance(event, Finished):
+                result = event.result
+            shown_error = f"{error:.6g}" if error is not None else "-"
+            shown_bound = f"{bound:.6g}" if bound is not None else "-"
+            gap = f"{error - bound:.3g}" if error is not None and bound is not None else "-"
+            line.set_description_str(
+                f"incumbent {shown_error}  bound {shown_bound}  gap {gap}  "
+                f"{event.elapsed_seconds:.1f}s"
+            )
+    return result
+
+
 def _cmd_solve(args: argparse.Namespace) -> int:
     problem = convert.problem_from_json(_read_text(args.problem))
     params = SolveParameters(
@@ -103,12 +146,104 @@ def _cmd_solve(args: argparse.Namespace) -> int:
         tolerance=args.tolerance,
         row_generation=args.row_generation,
     )
-    result = _solve_interruptibly(problem, params)
+    if args.remote:
+        result = _solve_remote(args, problem, params)
+    else:
+        result = _solve_interruptibly(problem, params)
     if args.json:
         print(convert.to_json(convert.result_to_proto(result)))
     else:
         print(format_result(problem, result))
     return 0
+
+
+def _cmd_certify(args: argparse.Namespace) -> int:
+    from prunecert.v1 import solve_pb2
+
+    problem = convert.problem_from_json(_read_text(args.problem))
+    mask_msg = convert.parse_json(_read_text(args.mask), solve_pb2.Mask, what="mask")
+    mask = convert.parse_mask(mask_msg, problem)  # type: ignore[arg-type]
+    if args.remote:
+        with _client(args) as client:
+            reply = client.certify(problem, mask, compare_with_optimum=args.compare)
+        kept, error, optimum = reply.kept, reply.error, reply.optimum
+    else:
+        from solver.certify import certify_mask
+
+        cert = certify_mask(problem, mask)
+        kept, error, optimum = cert.kept, cert.error_upper, None
+        if args.compare:
+            budget = Problem(
+                problem.network, problem.target, problem.domain, problem.pruning, MinError(kept)
+            )
+            optimum = _solve_interruptibly(
+                budget, SolveParameters(time_limit_seconds=args.time_limit)
+            )
+    print(f"kept        {kept}")
+    print(f"error       {error:.12g}   (exact, rounded up)")
+    if optimum is not None and optimum.solution is not None:
+        best = optimum.solution.error
+        status, bound = optimum.status.name, optimum.objective_bound
+        print(f"optimum     {best:.12g}   ({status}, same budget, bound {bound:.12g})")
+        ratio = f"{error / best:.6g}" if best > 0 else "-"
+        print(f"gap         {max(0.0, error - best):.6g}   ratio {ratio}")
+    return 0
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    import logging
+
+    from solver.service.auth import read_tokens
+    from solver.service.server import ServerConfig, is_loopback, serve
+
+    tokens = frozenset()
+    if args.tokens_file:
+        try:
+            tokens = read_tokens(args.tokens_file)
+        except (OSError, ValueError) as exc:
+            raise InvalidProblemError(FieldViolation("--tokens-file", str(exc))) from exc
+    if not tokens and not is_loopback(args.host) and not args.insecure:
+        raise InvalidProblemError(
+            FieldViolation(
+                "--host",
+                f"refusing to serve on non-loopback address {args.host} without --tokens-file; "
+                "pass --insecure to do it anyway",
+            )
+        )
+    if (args.tls_cert is None) != (args.tls_key is None):
+        raise InvalidProblemError(
+            FieldViolation("--tls-cert", "--tls-cert and --tls-key go together")
+        )
+    cert = key = None
+    if args.tls_cert:
+        try:
+            cert, key = Path(args.tls_cert).read_bytes(), Path(args.tls_key).read_bytes()
+        except OSError as exc:
+            raise InvalidProblemError(FieldViolation("--tls-cert", str(exc))) from exc
+    if args.max_concurrent < 1:
+        raise InvalidProblemError(FieldViolation("--max-concurrent", "must be at least 1"))
+    if not args.max_time_limit > 0:
+        raise InvalidProblemError(FieldViolation("--max-time-limit", "must be > 0"))
+    logging.basicConfig(
+        level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(name)s %(message)s"
+    )
+    config = ServerConfig(
+        host=args.host,
+        port=args.port,
+        tokens=tokens,
+        tls_cert=cert,
+        tls_key=key,
+        max_concurrent=args.max_concurrent,
+        max_time_limit=args.max_time_limit,
+        grace_seconds=args.grace,
+    )
+    return serve(config)
+
+
+def _remote_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--remote", metavar="HOST:PORT", help="use a PruneCert server")
+    parser.add_argument("--token-file", help="file holding the bearer token (with --remote)")
+    parser.add_argument("--tls-ca", help="PEM certificate to trust for TLS (with --remote)")
 
 
 def _cmd_backends(args: argparse.Namespace) -> int:
@@ -152,7 +287,32 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="solve on an active set of points (default: by problem size)",
     )
+    _remote_flags(sol)
     sol.set_defaults(func=_cmd_solve)
+
+    cer = sub.add_parser("certify", help="a mask's exact error, optionally against the optimum")
+    cer.add_argument("problem", help="problem file (proto3 JSON)")
+    cer.add_argument("mask", help="mask file (proto3 JSON of prunecert.v1.Mask)")
+    cer.add_argument(
+        "--compare", action="store_true", help="also solve for the optimum, same budget"
+    )
+    cer.add_argument("--time-limit", type=float, default=None, metavar="SECONDS")
+    _remote_flags(cer)
+    cer.set_defaults(func=_cmd_certify)
+
+    srv = sub.add_parser("serve", help="run the gRPC solver service")
+    srv.add_argument("--host", default="127.0.0.1")
+    srv.add_argument("--port", type=int, default=50051)
+    srv.add_argument("--tokens-file", help="bearer tokens, one per line; required off loopback")
+    srv.add_argument("--tls-cert", help="PEM certificate chain (with --tls-key)")
+    srv.add_argument("--tls-key", help="PEM private key")
+    srv.add_argument("--max-concurrent", type=int, default=2, help="solver processes")
+    srv.add_argument("--max-time-limit", type=float, default=300.0, metavar="SECONDS")
+    srv.add_argument(
+        "--grace", type=float, default=10.0, help="seconds in-flight solves get on shutdown"
+    )
+    srv.add_argument("--insecure", action="store_true", help="allow non-loopback without tokens")
+    srv.set_defaults(func=_cmd_serve)
 
     back = sub.add_parser("backends", help="list the installed solver backends")
     back.set_defaults(func=_cmd_backends)
@@ -171,6 +331,12 @@ def main(argv: list[str] | None = None) -> int:
     except (PruneCertError, ValueError) as exc:
         print(f"prunecert: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except ClientError as exc:
+        for field, description in exc.violations or [("", str(exc))]:
+            print(
+                f"prunecert: error: {field + ': ' if field else ''}{description}", file=sys.stderr
+            )
+        return EXIT_USAGE if exc.code == grpc.StatusCode.INVALID_ARGUMENT else 1
     except BrokenPipeError:
         return 0
 

@@ -48,17 +48,3 @@ def to_status(error: RpcError) -> grpc.Status:
         )
         status.details.append(detail)
     return rpc_status.to_status(status)
-
-
-def field_violations(error: grpc.RpcError) -> list[tuple[str, str]]:
-    """The BadRequest field violations of a failed call (client side)."""
-    status = rpc_status.from_call(error)
-    out: list[tuple[str, str]] = []
-    if status is None:
-        return out
-    for detail in status.details:
-        if detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
-            bad = error_details_pb2.BadRequest()
-            detail.Unpack(bad)
-            out += [(v.field, v.description) for v in bad.field_violations]
-    return out

@@ -1,0 +1,247 @@
+"""The PruneCert client: typed calls over gRPC, engine dataclasses in and out."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+from prunecert.v1 import service_pb2, service_pb2_grpc
+
+from prunecert_client._exceptions import from_rpc_error
+from solver import convert
+from solver.model import Mask, Problem
+from solver.parameters import SolveParameters
+from solver.result import SolveResult
+
+# UNAVAILABLE is retried with exponential backoff by grpc itself (every RPC here is a pure
+# function of its request, hence idempotent).
+_SERVICE_CONFIG = json.dumps(
+    {
+        "methodConfig": [
+            {
+                "name": [{"service": "prunecert.v1.PruningSolver"}],
+                "retryPolicy": {
+                    "maxAttempts": 5,
+                    "initialBackoff": "0.2s",
+                    "maxBackoff": "5s",
+                    "backoffMultiplier": 2,
+                    "retryableStatusCodes": ["UNAVAILABLE"],
+                },
+            }
+        ]
+    }
+)
+
+
+@dataclass(frozen=True)
+class Incumbent:
+    elapsed_seconds: float
+    kept: int
+    error: float  # on the points being solved (approximate); the final result is exact
+
+
+@dataclass(frozen=True)
+class BoundUpdate:
+    elapsed_seconds: float
+    bound: float
+
+
+@dataclass(frozen=True)
+class LogLine:
+    elapsed_seconds: float
+    text: str
+
+
+@dataclass(frozen=True)
+class Finished:
+    elapsed_seconds: float
+    result: SolveResult
+
+
+SolveEvent = Incumbent | BoundUpdate | LogLine | Finished
+
+
+@dataclass(frozen=True)
+class CertifyResult:
+    kept: int
+    error: float  # exact, rounded up
+    optimum: SolveResult | None  # with compare_with_optimum
+    gap: float
+    ratio: float
+
+
+@dataclass(frozen=True)
+class BackendInfo:
+    name: str
+    version: str
+    supports_early_stop: bool
+
+
+@dataclass(frozen=True)
+class ServerInfo:
+    version: str
+    backends: list[BackendInfo]
+    max_units: int
+    max_input_dim: int
+    max_points: int
+    max_weight_candidates: int
+    max_concurrent_solves: int
+    max_time_limit_seconds: float
+    requires_token: bool
+
+
+@dataclass(frozen=True)
+class Tls:
+    """TLS settings: the CA (or self-signed server) certificate to trust, PEM; None uses the
+    system roots. ``server_name`` overrides the name checked against the certificate."""
+
+    root_certificate: bytes | None = None
+    server_name: str | None = None
+
+    @staticmethod
+    def from_file(path: str | Path, server_name: str | None = None) -> Tls:
+        return Tls(Path(path).read_bytes(), server_name)
+
+
+class Client:
+    """A connection to a PruneCert server.
+
+    >>> with Client("127.0.0.1:50051") as client:
+    ...     result = client.solve(problem, time_limit=30)
+    """
+
+    def __init__(self, address: str, token: str | None = None, tls: Tls | bool | None = None):
+        options = [("grpc.enable_retries", 1), ("grpc.service_config", _SERVICE_CONFIG)]
+        if tls:
+            settings = tls if isinstance(tls, Tls) else Tls()
+            if settings.server_name:
+                options.append(("grpc.ssl_target_name_override", settings.server_name))
+            credentials = grpc.ssl_channel_credentials(root_certificates=settings.root_certificate)
+            self._channel = grpc.secure_channel(address, credentials, options=options)
+        else:
+            self._channel = grpc.insecure_channel(address, options=options)
+        self._stub = service_pb2_grpc.PruningSolverStub(self._channel)
+        self._metadata = (("authorization", f"Bearer {token}"),) if token else ()
+
+    def close(self) -> None:
+        self._channel.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- calls ---------------------------------------------------------------------------------
+    @staticmethod
+    def _request(
+        problem: Problem, params: SolveParameters, request_id: str
+    ) -> service_pb2.SolveRequest:
+        return service_pb2.SolveRequest(
+            problem=convert.problem_to_proto(problem),
+            parameters=convert.parameters_to_proto(params),
+            request_id=request_id,
+        )
+
+    def solve(
+        self,
+        problem: Problem,
+        parameters: SolveParameters | None = None,
+        *,
+        timeout: float | None = None,
+        request_id: str = "",
+        **params,
+    ) -> SolveResult:
+        """Solve remotely. Parameters as a SolveParameters or keywords (time_limit_seconds,
+        backend, threads, seed, tolerance, row_generation); ``timeout`` is the RPC deadline."""
+        request = self._request(problem, parameters or SolveParameters(**params), request_id)
+        try:
+            reply = self._stub.Solve(request, timeout=timeout, metadata=self._metadata)
+        except grpc.RpcError as exc:
+            raise from_rpc_error(exc) from exc
+        return convert.parse_result(reply)
+
+    def solve_stream(
+        self,
+        problem: Problem,
+        parameters: SolveParameters | None = None,
+        *,
+        timeout: float | None = None,
+        request_id: str = "",
+        **params,
+    ) -> Iterator[SolveEvent]:
+        """Solve remotely, yielding progress events and finally ``Finished``. Leaving the loop
+        early cancels the solve on the server."""
+        request = self._request(problem, parameters or SolveParameters(**params), request_id)
+        call = self._stub.SolveStream(request, timeout=timeout, metadata=self._metadata)
+        try:
+            for event in call:
+                kind = event.WhichOneof("kind")
+                t = event.elapsed_seconds
+                if kind == "incumbent":
+                    yield Incumbent(t, event.incumbent.kept, event.incumbent.error)
+                elif kind == "bound":
+                    yield BoundUpdate(t, event.bound)
+                elif kind == "log":
+                    yield LogLine(t, event.log)
+                elif kind == "result":
+                    yield Finished(t, convert.parse_result(event.result))
+        except grpc.RpcError as exc:
+            raise from_rpc_error(exc) from exc
+        finally:
+            call.cancel()
+
+    def certify(
+        self,
+        problem: Problem,
+        mask: Mask,
+        *,
+        compare_with_optimum: bool = False,
+        parameters: SolveParameters | None = None,
+        timeout: float | None = None,
+        request_id: str = "",
+    ) -> CertifyResult:
+        """The mask's exact error and kept count; with compare_with_optimum, also the certified
+        optimum for the same budget and the gap."""
+        request = service_pb2.CertifyRequest(
+            problem=convert.problem_to_proto(problem),
+            mask=convert.mask_to_proto(mask),
+            compare_with_optimum=compare_with_optimum,
+            parameters=convert.parameters_to_proto(parameters or SolveParameters()),
+            request_id=request_id,
+        )
+        try:
+            reply = self._stub.Certify(request, timeout=timeout, metadata=self._metadata)
+        except grpc.RpcError as exc:
+            raise from_rpc_error(exc) from exc
+        return CertifyResult(
+            kept=reply.kept,
+            error=reply.error,
+            optimum=convert.parse_result(reply.optimum) if reply.HasField("optimum") else None,
+            gap=reply.gap,
+            ratio=reply.ratio,
+        )
+
+    def server_info(self, *, timeout: float | None = 10.0) -> ServerInfo:
+        try:
+            reply = self._stub.GetServerInfo(
+                service_pb2.GetServerInfoRequest(), timeout=timeout, metadata=self._metadata
+            )
+        except grpc.RpcError as exc:
+            raise from_rpc_error(exc) from exc
+        return ServerInfo(
+            version=reply.version,
+            backends=[
+                BackendInfo(b.name, b.version, b.supports_early_stop) for b in reply.backends
+            ],
+            max_units=reply.max_units,
+            max_input_dim=reply.max_input_dim,
+            max_points=reply.max_points,
+            max_weight_candidates=reply.max_weight_candidates,
+            max_concurrent_solves=reply.max_concurrent_solves,
+            max_time_limit_seconds=reply.max_time_limit_seconds,
+            requires_token=reply.requires_token,
+        )
