@@ -24,6 +24,7 @@ demo: install
 	$(BIN)/python bench/demo.py
 
 bench: install
+	$(BIN)/python bench/service.py
 	$(BIN)/python bench/run.py
 
 # Regenerates the checked-in Python code from proto/; tests/test_proto.py fails when it is stale.

@@ -37,6 +37,9 @@ from solver.errors import UnrepresentableError
 from solver.formulate import ColumnModel
 
 
+SMALL_MODEL_CANDIDATES = 32
+
+
 def choose_scale(model: ColumnModel, rows: np.ndarray, extra: Fraction = Fraction(0)) -> int:
     """The largest integer S keeping every constraint's activity within ACTIVITY_BUDGET."""
     cols = model.columns[rows]
@@ -174,6 +177,10 @@ class CpSatBackend(Backend):
             params.max_time_in_seconds = max(0.0, float(options.time_limit))
         if options.threads:
             params.num_workers = int(options.threads)
+        elif num <= SMALL_MODEL_CANDIDATES:
+            # Starting the parallel portfolio costs ~5 ms; one worker solves these in well
+            # under a millisecond (bench/service.py measures the round trip).
+            params.num_workers = 1
         if options.seed is not None:
             params.random_seed = int(options.seed)
         if enforced:
@@ -200,9 +207,9 @@ class CpSatBackend(Backend):
         try:
             status = solver.solve(cp, callback)
         finally:
+            # Not joined: the watcher notices `done` within one tick and exits; joining would
+            # add that tick to every solve.
             done.set()
-            if watcher is not None:
-                watcher.join()
 
         outcome = BackendOutcome(BackendStatus.NO_SOLUTION, scale=scale, binary_variables=len(x))
         if status == cp_model.MODEL_INVALID:

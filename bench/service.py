@@ -1,0 +1,81 @@
+"""`make bench` (service part): figures, never assertions.
+
+1. Round-trip latency of Solve on a trivial problem over loopback: 200 calls, median and p99.
+2. Overhead of a remote solve versus the same solve in-process, on paper-family instances,
+   interleaved in the same process; CP-SAT runs with one thread and a fixed seed so that both
+   sides do the same search.
+"""
+
+from __future__ import annotations
+
+import statistics
+import sys
+import time
+
+import numpy as np
+
+from prunecert_client import Client
+from solver.engine import solve
+from solver.generate import paper_problem
+from solver.model import Activation, Network, Neuron, PointSet, Problem, PruningMode
+from solver.parameters import SolveParameters
+from solver.service.server import ServerConfig, create_server
+
+
+def trivial_problem() -> Problem:
+    return Problem(
+        network=Network(hidden_weights=np.array([[1.0], [0.5]]), output_weights=np.array([0.5, 0.25])),
+        target=Neuron(weights=np.array([0.75]), activation=Activation.IDENTITY),
+        domain=PointSet(np.array([[1.0], [-1.0]])),
+        pruning=PruningMode.NEURONS,
+    )
+
+
+def main() -> int:
+    running = create_server(ServerConfig(port=0, max_concurrent=2))
+    address = f"127.0.0.1:{running.port}"
+    try:
+        with Client(address) as client:
+            problem = trivial_problem()
+            for _ in range(20):  # warm up both workers and the channel
+                client.solve(problem)
+            latencies = []
+            for _ in range(200):
+                start = time.perf_counter()
+                client.solve(problem)
+                latencies.append((time.perf_counter() - start) * 1000)
+            local = []
+            for _ in range(200):
+                start = time.perf_counter()
+                solve(problem)
+                local.append((time.perf_counter() - start) * 1000)
+            latencies.sort()
+            print("Solve round trip on a trivial problem over loopback (200 calls)")
+            print(
+                f"  median {statistics.median(latencies):.2f} ms   p99 {latencies[197]:.2f} ms   "
+                f"(the same solve in-process: median {statistics.median(local):.2f} ms)\n"
+            )
+
+            print("Remote vs in-process solve, paper family d=2, K=41 (threads=1, seed=1, 3 runs each)")
+            print(f"{'instance':24s} {'in-process':>11s} {'remote':>9s} {'overhead':>9s}")
+            params = SolveParameters(threads=1, seed=1)
+            for mode, n in ((PruningMode.NEURONS, 32), (PruningMode.WEIGHTS, 16)):
+                problem = paper_problem(2, n, 1, mode)
+                here, there = [], []
+                for _ in range(3):
+                    start = time.perf_counter()
+                    solve(problem, params)
+                    here.append(time.perf_counter() - start)
+                    start = time.perf_counter()
+                    client.solve(problem, params)
+                    there.append(time.perf_counter() - start)
+                h, t = statistics.median(here), statistics.median(there)
+                name = f"{mode.name.lower()} n={n}"
+                print(f"{name:24s} {h:10.3f}s {t:8.3f}s {100 * (t - h) / h:8.1f}%")
+    finally:
+        running.stop(0)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
