@@ -54,7 +54,9 @@ def main() -> int:
     try:
         wait_serving(address)
         print(f"PruneCert demo (server {address}): approximate relu(w* . x) on a 41 x 41 grid of")
-        print(f"[-1, 1]^2 by pruning one random bias-free ReLU network (d={d}, n={n}, seed={seed}).\n")
+        print(
+            f"[-1, 1]^2 by pruning one random bias-free ReLU network (d={d}, n={n}, seed={seed}).\n"
+        )
         header = (
             f"{'mode':8s} {'kept':>10s} {'certified error':>16s} {'lower bound':>16s} "
             f"{'status':>8s} {'time':>7s}"

@@ -24,7 +24,9 @@ from solver.service.server import ServerConfig, create_server
 
 def trivial_problem() -> Problem:
     return Problem(
-        network=Network(hidden_weights=np.array([[1.0], [0.5]]), output_weights=np.array([0.5, 0.25])),
+        network=Network(
+            hidden_weights=np.array([[1.0], [0.5]]), output_weights=np.array([0.5, 0.25])
+        ),
         target=Neuron(weights=np.array([0.75]), activation=Activation.IDENTITY),
         domain=PointSet(np.array([[1.0], [-1.0]])),
         pruning=PruningMode.NEURONS,
@@ -56,7 +58,9 @@ def main() -> int:
                 f"(the same solve in-process: median {statistics.median(local):.2f} ms)\n"
             )
 
-            print("Remote vs in-process solve, paper family d=2, K=41 (threads=1, seed=1, 3 runs each)")
+            print(
+                "Remote vs in-process solve, paper family d=2, K=41 (threads=1, seed=1, 3 runs each)"
+            )
             print(f"{'instance':24s} {'in-process':>11s} {'remote':>9s} {'overhead':>9s}")
             params = SolveParameters(threads=1, seed=1)
             for mode, n in ((PruningMode.NEURONS, 32), (PruningMode.WEIGHTS, 16)):

@@ -9,8 +9,8 @@ import threading
 from pathlib import Path
 
 import grpc
-from prunecert_client import ClientError
 
+from prunecert_client import ClientError
 from solver import convert
 from solver.backends import available_backends
 from solver.engine import solve
@@ -108,8 +108,9 @@ def _client(args: argparse.Namespace):
 
 def _solve_remote(args: argparse.Namespace, problem: Problem, params: SolveParameters):
     """Solve through the server, with a live progress line fed by SolveStream."""
-    from prunecert_client import BoundUpdate, Finished, Incumbent
     from tqdm import tqdm
+
+    from prunecert_client import BoundUpdate, Finished, Incumbent
 
     error = bound = None
     result = None

@@ -8,8 +8,8 @@ import dataclasses
 import numpy as np
 from google.protobuf import json_format
 from google.protobuf.message import Message
-from prunecert.v1 import problem_pb2, solve_pb2
 
+from prunecert.v1 import problem_pb2, solve_pb2
 from solver.errors import FieldViolation, InvalidProblemError
 from solver.model import (
     Activation,

@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from google.protobuf import json_format
-from prunecert.v1 import solve_pb2
 
+from prunecert.v1 import solve_pb2
 from solver import convert
 from solver.cli import main
 from solver.generate import paper_problem

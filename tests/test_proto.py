@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from prunecert.v1 import problem_pb2, solve_pb2
 
+from prunecert.v1 import problem_pb2, solve_pb2
 from solver import convert
 from solver.model import (
     Activation,

@@ -12,8 +12,8 @@ import math
 
 import numpy as np
 import pytest
-from prunecert.v1 import problem_pb2, solve_pb2
 
+from prunecert.v1 import problem_pb2, solve_pb2
 from solver import convert
 from solver.engine import solve, validate_parameters
 from solver.errors import FieldViolation, InvalidProblemError, ProblemTooLargeError

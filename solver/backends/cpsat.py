@@ -36,7 +36,6 @@ from solver.backends.base import (
 from solver.errors import UnrepresentableError
 from solver.formulate import ColumnModel
 
-
 SMALL_MODEL_CANDIDATES = 32
 
 

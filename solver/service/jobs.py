@@ -10,7 +10,6 @@ import math
 from collections.abc import Callable
 
 from prunecert.v1 import service_pb2
-
 from solver import convert
 from solver.certify import certify_mask
 from solver.engine import solve

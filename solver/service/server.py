@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
-from prunecert.v1 import service_pb2, service_pb2_grpc
 
+from prunecert.v1 import service_pb2, service_pb2_grpc
 from solver.service.auth import TokenInterceptor
 from solver.service.servicer import PruningSolverServicer, ServiceLimits
 from solver.service.workers import WorkerPool

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from importlib import metadata
 
 import grpc
-from prunecert.v1 import service_pb2, service_pb2_grpc, solve_pb2
 
+from prunecert.v1 import service_pb2, service_pb2_grpc, solve_pb2
 from solver import convert
 from solver.backends import REGISTRY, available_backends, get_backend
 from solver.engine import validate_parameters

@@ -46,7 +46,6 @@ class PoolBusy(Exception):
 def _worker_main(conn, stop, limits: Limits) -> None:
     """The worker process: run jobs until told to exit."""
     from prunecert.v1 import service_pb2
-
     from solver.errors import InvalidProblemError
     from solver.service import jobs
 

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
-from prunecert.v1 import service_pb2, service_pb2_grpc
 
+from prunecert.v1 import service_pb2, service_pb2_grpc
 from prunecert_client._exceptions import from_rpc_error
 from solver import convert
 from solver.model import Mask, Problem
