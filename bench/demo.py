@@ -68,7 +68,7 @@ def main() -> int:
             for mode, total in ((PruningMode.NEURONS, n), (PruningMode.WEIGHTS, n * (d + 1))):
                 problem = paper_problem(d, n, seed, mode)
                 start = time.perf_counter()
-                result = client.solve(problem, time_limit_seconds=120)
+                result = client.solve(problem, time_limit=120)
                 elapsed = time.perf_counter() - start
                 sol = result.solution
                 name = mode.name.lower()

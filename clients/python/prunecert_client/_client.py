@@ -137,6 +137,18 @@ class Client:
 
     # -- calls ---------------------------------------------------------------------------------
     @staticmethod
+    def _parameters(parameters: SolveParameters | None, keywords: dict) -> SolveParameters:
+        """A SolveParameters, or one built from keywords; ``time_limit`` is accepted for
+        ``time_limit_seconds``."""
+        if parameters is not None:
+            if keywords:
+                raise TypeError("pass either parameters or keyword parameters, not both")
+            return parameters
+        if "time_limit" in keywords:
+            keywords["time_limit_seconds"] = keywords.pop("time_limit")
+        return SolveParameters(**keywords)
+
+    @staticmethod
     def _request(
         problem: Problem, params: SolveParameters, request_id: str
     ) -> service_pb2.SolveRequest:
@@ -155,9 +167,9 @@ class Client:
         request_id: str = "",
         **params,
     ) -> SolveResult:
-        """Solve remotely. Parameters as a SolveParameters or keywords (time_limit_seconds,
+        """Solve remotely. Parameters as a SolveParameters or keywords (time_limit,
         backend, threads, seed, tolerance, row_generation); ``timeout`` is the RPC deadline."""
-        request = self._request(problem, parameters or SolveParameters(**params), request_id)
+        request = self._request(problem, self._parameters(parameters, params), request_id)
         try:
             reply = self._stub.Solve(request, timeout=timeout, metadata=self._metadata)
         except grpc.RpcError as exc:
@@ -175,7 +187,7 @@ class Client:
     ) -> Iterator[SolveEvent]:
         """Solve remotely, yielding progress events and finally ``Finished``. Leaving the loop
         early cancels the solve on the server."""
-        request = self._request(problem, parameters or SolveParameters(**params), request_id)
+        request = self._request(problem, self._parameters(parameters, params), request_id)
         call = self._stub.SolveStream(request, timeout=timeout, metadata=self._metadata)
         try:
             for event in call:
