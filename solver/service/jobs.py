@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
-from prunecert.v1 import service_pb2
+from prunecert.v1 import service_pb2, solve_pb2
 from solver import convert
 from solver.certify import certify_mask
 from solver.engine import solve
@@ -69,7 +69,7 @@ def run_certify(request: service_pb2.CertifyRequest, time_limit: float, limits: 
     problem = convert.parse_problem(request.problem, limits)
     mask = convert.parse_mask(request.mask, problem)
     cert = certify_mask(problem, mask)
-    reply = service_pb2.CertifyResult(kept=cert.kept, error=cert.error_upper)
+    reply = solve_pb2.CertifyResult(kept=cert.kept, error=cert.error_upper)
     if request.compare_with_optimum:
         budget = problem.__class__(
             network=problem.network,

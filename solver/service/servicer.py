@@ -173,7 +173,7 @@ class PruningSolverServicer(service_pb2_grpc.PruningSolverServicer):
                 raise RpcError(
                     type(exc).__name__, str(exc), [(v.field, v.description) for v in exc.violations]
                 ) from exc
-            reply = self._unary("certify", request, context, service_pb2.CertifyResult)
+            reply = self._unary("certify", request, context, solve_pb2.CertifyResult)
             record["response_bytes"] = reply.ByteSize()
             return reply
 

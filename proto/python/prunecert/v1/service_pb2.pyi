@@ -1,5 +1,6 @@
 from prunecert.v1 import problem_pb2 as _problem_pb2
 from prunecert.v1 import solve_pb2 as _solve_pb2
+from prunecert.v1 import jobs_pb2 as _jobs_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
@@ -53,20 +54,6 @@ class CertifyRequest(_message.Message):
     parameters: _solve_pb2.SolveParameters
     request_id: str
     def __init__(self, problem: _Optional[_Union[_problem_pb2.Problem, _Mapping]] = ..., mask: _Optional[_Union[_solve_pb2.Mask, _Mapping]] = ..., compare_with_optimum: _Optional[bool] = ..., parameters: _Optional[_Union[_solve_pb2.SolveParameters, _Mapping]] = ..., request_id: _Optional[str] = ...) -> None: ...
-
-class CertifyResult(_message.Message):
-    __slots__ = ("kept", "error", "optimum", "gap", "ratio")
-    KEPT_FIELD_NUMBER: _ClassVar[int]
-    ERROR_FIELD_NUMBER: _ClassVar[int]
-    OPTIMUM_FIELD_NUMBER: _ClassVar[int]
-    GAP_FIELD_NUMBER: _ClassVar[int]
-    RATIO_FIELD_NUMBER: _ClassVar[int]
-    kept: int
-    error: float
-    optimum: _solve_pb2.SolveResult
-    gap: float
-    ratio: float
-    def __init__(self, kept: _Optional[int] = ..., error: _Optional[float] = ..., optimum: _Optional[_Union[_solve_pb2.SolveResult, _Mapping]] = ..., gap: _Optional[float] = ..., ratio: _Optional[float] = ...) -> None: ...
 
 class GetServerInfoRequest(_message.Message):
     __slots__ = ()

@@ -3,6 +3,7 @@
 import grpc
 import warnings
 
+from prunecert.v1 import jobs_pb2 as prunecert_dot_v1_dot_jobs__pb2
 from prunecert.v1 import service_pb2 as prunecert_dot_v1_dot_service__pb2
 from prunecert.v1 import solve_pb2 as prunecert_dot_v1_dot_solve__pb2
 
@@ -50,12 +51,42 @@ class PruningSolverStub:
         self.Certify = channel.unary_unary(
                 '/prunecert.v1.PruningSolver/Certify',
                 request_serializer=prunecert_dot_v1_dot_service__pb2.CertifyRequest.SerializeToString,
-                response_deserializer=prunecert_dot_v1_dot_service__pb2.CertifyResult.FromString,
+                response_deserializer=prunecert_dot_v1_dot_solve__pb2.CertifyResult.FromString,
                 _registered_method=True)
         self.GetServerInfo = channel.unary_unary(
                 '/prunecert.v1.PruningSolver/GetServerInfo',
                 request_serializer=prunecert_dot_v1_dot_service__pb2.GetServerInfoRequest.SerializeToString,
                 response_deserializer=prunecert_dot_v1_dot_service__pb2.ServerInfo.FromString,
+                _registered_method=True)
+        self.SubmitJob = channel.unary_unary(
+                '/prunecert.v1.PruningSolver/SubmitJob',
+                request_serializer=prunecert_dot_v1_dot_jobs__pb2.SubmitJobRequest.SerializeToString,
+                response_deserializer=prunecert_dot_v1_dot_jobs__pb2.Job.FromString,
+                _registered_method=True)
+        self.GetJob = channel.unary_unary(
+                '/prunecert.v1.PruningSolver/GetJob',
+                request_serializer=prunecert_dot_v1_dot_jobs__pb2.GetJobRequest.SerializeToString,
+                response_deserializer=prunecert_dot_v1_dot_jobs__pb2.Job.FromString,
+                _registered_method=True)
+        self.ListJobs = channel.unary_unary(
+                '/prunecert.v1.PruningSolver/ListJobs',
+                request_serializer=prunecert_dot_v1_dot_jobs__pb2.ListJobsRequest.SerializeToString,
+                response_deserializer=prunecert_dot_v1_dot_jobs__pb2.ListJobsResponse.FromString,
+                _registered_method=True)
+        self.CancelJob = channel.unary_unary(
+                '/prunecert.v1.PruningSolver/CancelJob',
+                request_serializer=prunecert_dot_v1_dot_jobs__pb2.CancelJobRequest.SerializeToString,
+                response_deserializer=prunecert_dot_v1_dot_jobs__pb2.Job.FromString,
+                _registered_method=True)
+        self.WatchJob = channel.unary_stream(
+                '/prunecert.v1.PruningSolver/WatchJob',
+                request_serializer=prunecert_dot_v1_dot_jobs__pb2.WatchJobRequest.SerializeToString,
+                response_deserializer=prunecert_dot_v1_dot_jobs__pb2.JobEvent.FromString,
+                _registered_method=True)
+        self.GetJobResults = channel.unary_stream(
+                '/prunecert.v1.PruningSolver/GetJobResults',
+                request_serializer=prunecert_dot_v1_dot_jobs__pb2.GetJobResultsRequest.SerializeToString,
+                response_deserializer=prunecert_dot_v1_dot_jobs__pb2.JobItemResult.FromString,
                 _registered_method=True)
 
 
@@ -92,6 +123,48 @@ class PruningSolverServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SubmitJob(self, request, context):
+        """Submits a durable batch job (problems, a generated family, or masks to certify).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetJob(self, request, context):
+        """One of the caller's jobs.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListJobs(self, request, context):
+        """The caller's jobs, newest first, paginated.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CancelJob(self, request, context):
+        """Cancels a job: queued items at once, running ones within a few seconds.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def WatchJob(self, request, context):
+        """Streams a job's progress until it reaches a final state.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetJobResults(self, request, context):
+        """Streams a job's finished items in index order, from an offset.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_PruningSolverServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -108,12 +181,42 @@ def add_PruningSolverServicer_to_server(servicer, server):
             'Certify': grpc.unary_unary_rpc_method_handler(
                     servicer.Certify,
                     request_deserializer=prunecert_dot_v1_dot_service__pb2.CertifyRequest.FromString,
-                    response_serializer=prunecert_dot_v1_dot_service__pb2.CertifyResult.SerializeToString,
+                    response_serializer=prunecert_dot_v1_dot_solve__pb2.CertifyResult.SerializeToString,
             ),
             'GetServerInfo': grpc.unary_unary_rpc_method_handler(
                     servicer.GetServerInfo,
                     request_deserializer=prunecert_dot_v1_dot_service__pb2.GetServerInfoRequest.FromString,
                     response_serializer=prunecert_dot_v1_dot_service__pb2.ServerInfo.SerializeToString,
+            ),
+            'SubmitJob': grpc.unary_unary_rpc_method_handler(
+                    servicer.SubmitJob,
+                    request_deserializer=prunecert_dot_v1_dot_jobs__pb2.SubmitJobRequest.FromString,
+                    response_serializer=prunecert_dot_v1_dot_jobs__pb2.Job.SerializeToString,
+            ),
+            'GetJob': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetJob,
+                    request_deserializer=prunecert_dot_v1_dot_jobs__pb2.GetJobRequest.FromString,
+                    response_serializer=prunecert_dot_v1_dot_jobs__pb2.Job.SerializeToString,
+            ),
+            'ListJobs': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListJobs,
+                    request_deserializer=prunecert_dot_v1_dot_jobs__pb2.ListJobsRequest.FromString,
+                    response_serializer=prunecert_dot_v1_dot_jobs__pb2.ListJobsResponse.SerializeToString,
+            ),
+            'CancelJob': grpc.unary_unary_rpc_method_handler(
+                    servicer.CancelJob,
+                    request_deserializer=prunecert_dot_v1_dot_jobs__pb2.CancelJobRequest.FromString,
+                    response_serializer=prunecert_dot_v1_dot_jobs__pb2.Job.SerializeToString,
+            ),
+            'WatchJob': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchJob,
+                    request_deserializer=prunecert_dot_v1_dot_jobs__pb2.WatchJobRequest.FromString,
+                    response_serializer=prunecert_dot_v1_dot_jobs__pb2.JobEvent.SerializeToString,
+            ),
+            'GetJobResults': grpc.unary_stream_rpc_method_handler(
+                    servicer.GetJobResults,
+                    request_deserializer=prunecert_dot_v1_dot_jobs__pb2.GetJobResultsRequest.FromString,
+                    response_serializer=prunecert_dot_v1_dot_jobs__pb2.JobItemResult.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -198,7 +301,7 @@ class PruningSolver:
             target,
             '/prunecert.v1.PruningSolver/Certify',
             prunecert_dot_v1_dot_service__pb2.CertifyRequest.SerializeToString,
-            prunecert_dot_v1_dot_service__pb2.CertifyResult.FromString,
+            prunecert_dot_v1_dot_solve__pb2.CertifyResult.FromString,
             options,
             channel_credentials,
             insecure,
@@ -226,6 +329,168 @@ class PruningSolver:
             '/prunecert.v1.PruningSolver/GetServerInfo',
             prunecert_dot_v1_dot_service__pb2.GetServerInfoRequest.SerializeToString,
             prunecert_dot_v1_dot_service__pb2.ServerInfo.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SubmitJob(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/prunecert.v1.PruningSolver/SubmitJob',
+            prunecert_dot_v1_dot_jobs__pb2.SubmitJobRequest.SerializeToString,
+            prunecert_dot_v1_dot_jobs__pb2.Job.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetJob(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/prunecert.v1.PruningSolver/GetJob',
+            prunecert_dot_v1_dot_jobs__pb2.GetJobRequest.SerializeToString,
+            prunecert_dot_v1_dot_jobs__pb2.Job.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListJobs(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/prunecert.v1.PruningSolver/ListJobs',
+            prunecert_dot_v1_dot_jobs__pb2.ListJobsRequest.SerializeToString,
+            prunecert_dot_v1_dot_jobs__pb2.ListJobsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CancelJob(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/prunecert.v1.PruningSolver/CancelJob',
+            prunecert_dot_v1_dot_jobs__pb2.CancelJobRequest.SerializeToString,
+            prunecert_dot_v1_dot_jobs__pb2.Job.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchJob(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/prunecert.v1.PruningSolver/WatchJob',
+            prunecert_dot_v1_dot_jobs__pb2.WatchJobRequest.SerializeToString,
+            prunecert_dot_v1_dot_jobs__pb2.JobEvent.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetJobResults(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/prunecert.v1.PruningSolver/GetJobResults',
+            prunecert_dot_v1_dot_jobs__pb2.GetJobResultsRequest.SerializeToString,
+            prunecert_dot_v1_dot_jobs__pb2.JobItemResult.FromString,
             options,
             channel_credentials,
             insecure,

@@ -115,3 +115,17 @@ class SolveResult(_message.Message):
     stats: SolveStats
     detail: str
     def __init__(self, status: _Optional[_Union[SolveStatus, str]] = ..., solution: _Optional[_Union[Solution, _Mapping]] = ..., objective_bound: _Optional[float] = ..., tolerance: _Optional[float] = ..., frontier: _Optional[_Iterable[_Union[FrontierPoint, _Mapping]]] = ..., stats: _Optional[_Union[SolveStats, _Mapping]] = ..., detail: _Optional[str] = ...) -> None: ...
+
+class CertifyResult(_message.Message):
+    __slots__ = ("kept", "error", "optimum", "gap", "ratio")
+    KEPT_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    OPTIMUM_FIELD_NUMBER: _ClassVar[int]
+    GAP_FIELD_NUMBER: _ClassVar[int]
+    RATIO_FIELD_NUMBER: _ClassVar[int]
+    kept: int
+    error: float
+    optimum: SolveResult
+    gap: float
+    ratio: float
+    def __init__(self, kept: _Optional[int] = ..., error: _Optional[float] = ..., optimum: _Optional[_Union[SolveResult, _Mapping]] = ..., gap: _Optional[float] = ..., ratio: _Optional[float] = ...) -> None: ...
