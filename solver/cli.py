@@ -11,7 +11,7 @@ from pathlib import Path
 import grpc
 
 from prunecert_client import ClientError
-from solver import convert
+from solver import batch_cli, convert
 from solver.backends import available_backends
 from solver.engine import solve
 from solver.errors import FieldViolation, InvalidProblemError, PruneCertError
@@ -228,6 +228,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(name)s %(message)s"
     )
+    logging.getLogger("distributed").setLevel(logging.WARNING)
     config = ServerConfig(
         host=args.host,
         port=args.port,
@@ -237,12 +238,16 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         max_concurrent=args.max_concurrent,
         max_time_limit=args.max_time_limit,
         grace_seconds=args.grace,
+        data_dir=args.data_dir,
+        dask_scheduler=args.dask_scheduler,
     )
     return serve(config)
 
 
-def _remote_flags(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--remote", metavar="HOST:PORT", help="use a PruneCert server")
+def _remote_flags(parser: argparse.ArgumentParser, default: str | None = None) -> None:
+    parser.add_argument(
+        "--remote", metavar="HOST:PORT", default=default, help="use a PruneCert server"
+    )
     parser.add_argument("--token-file", help="file holding the bearer token (with --remote)")
     parser.add_argument("--tls-ca", help="PEM certificate to trust for TLS (with --remote)")
 
@@ -313,7 +318,20 @@ def build_parser() -> argparse.ArgumentParser:
         "--grace", type=float, default=10.0, help="seconds in-flight solves get on shutdown"
     )
     srv.add_argument("--insecure", action="store_true", help="allow non-loopback without tokens")
+    srv.add_argument(
+        "--data-dir",
+        default=str(Path.home() / ".local" / "share" / "prunecert"),
+        help="the job store's directory (SQLite)",
+    )
+    srv.add_argument(
+        "--dask-scheduler",
+        default=None,
+        metavar="ADDRESS",
+        help="use this Dask scheduler (default: a local cluster sized to the machine)",
+    )
     srv.set_defaults(func=_cmd_serve)
+
+    batch_cli.add_parser(sub, _remote_flags)
 
     back = sub.add_parser("backends", help="list the installed solver backends")
     back.set_defaults(func=_cmd_backends)
@@ -324,6 +342,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        if getattr(args, "batch", False):
+            return batch_cli.run(args, _client, _read_text)
         return args.func(args)
     except InvalidProblemError as exc:
         for violation in exc.violations:

@@ -11,6 +11,7 @@ from google.protobuf.message import Message
 
 from prunecert.v1 import problem_pb2, solve_pb2
 from solver.errors import FieldViolation, InvalidProblemError
+from solver.families import Family, validate_family
 from solver.model import (
     Activation,
     BoxGrid,
@@ -64,6 +65,19 @@ def _network(
     )
 
 
+def _objective(msg: problem_pb2.Objective) -> Objective | None:
+    kind = msg.WhichOneof("kind")
+    if kind == "min_error":
+        o = msg.min_error
+        return MinError(max_kept=int(o.max_kept) if o.HasField("max_kept") else None)
+    if kind == "min_kept":
+        return MinKept(max_error=float(msg.min_kept.max_error))
+    if kind == "pareto":
+        o = msg.pareto
+        return Pareto(max_kept=int(o.max_kept) if o.HasField("max_kept") else None)
+    return None
+
+
 def parse_problem(msg: problem_pb2.Problem, limits: Limits = DEFAULT_LIMITS) -> Problem:
     """A validated Problem from its message; InvalidProblemError names every bad field."""
     bad: list[FieldViolation] = []
@@ -103,16 +117,7 @@ def parse_problem(msg: problem_pb2.Problem, limits: Limits = DEFAULT_LIMITS) -> 
     elif msg.HasField("domain"):
         bad.append(FieldViolation("domain", "must be a box_grid or points"))
 
-    objective: Objective | None = None
-    okind = msg.objective.WhichOneof("kind") if msg.HasField("objective") else None
-    if okind == "min_error":
-        o = msg.objective.min_error
-        objective = MinError(max_kept=int(o.max_kept) if o.HasField("max_kept") else None)
-    elif okind == "min_kept":
-        objective = MinKept(max_error=float(msg.objective.min_kept.max_error))
-    elif okind == "pareto":
-        o = msg.objective.pareto
-        objective = Pareto(max_kept=int(o.max_kept) if o.HasField("max_kept") else None)
+    objective = _objective(msg.objective) if msg.HasField("objective") else None
 
     problem = Problem(
         network=network,  # type: ignore[arg-type]
@@ -183,6 +188,30 @@ def problem_to_proto(problem: Problem) -> problem_pb2.Problem:
         if objective.max_kept is not None:
             msg.objective.pareto.max_kept = objective.max_kept
     return msg
+
+
+# -- families -------------------------------------------------------------------------------------
+
+
+def parse_family(msg) -> Family:
+    """A validated Family from a prunecert.v1.FamilySpec."""
+    objective = None
+    if msg.HasField("objective"):
+        objective = _objective(msg.objective)
+    family = Family(
+        generator=msg.generator,
+        d=tuple(int(v) for v in msg.d),
+        n=tuple(int(v) for v in msg.n),
+        seeds=tuple(int(v) for v in msg.seeds),
+        pruning=tuple(_enum(PruningMode, v) for v in msg.pruning),
+        objective=objective,
+        points_per_axis=int(msg.points_per_axis),
+        count=int(msg.count),
+        low=float(msg.low),
+        high=float(msg.high),
+    )
+    validate_family(family)
+    return family
 
 
 # -- masks, parameters, results ------------------------------------------------------------------

@@ -15,6 +15,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from prunecert.v1 import service_pb2, service_pb2_grpc
+from solver.jobs.manager import JobManager
 from solver.service.auth import TokenInterceptor
 from solver.service.servicer import PruningSolverServicer, ServiceLimits
 from solver.service.workers import WorkerPool
@@ -35,6 +36,8 @@ class ServerConfig:
     max_time_limit: float = 300.0
     limits: Limits = field(default_factory=lambda: DEFAULT_LIMITS)
     grace_seconds: float = 10.0
+    data_dir: str | None = None  # the job store's directory; None disables jobs
+    dask_scheduler: str | None = None  # None: a local cluster sized to the machine
 
 
 @dataclass
@@ -44,11 +47,22 @@ class RunningServer:
     pool: WorkerPool
     health: health.HealthServicer
 
+    jobs: JobManager | None = None
+    _closed: bool = False
+
     def stop(self, grace: float | None = 0) -> None:
         """Stop accepting, let in-flight RPCs run for ``grace`` seconds, cancel the rest."""
         self.health.enter_graceful_shutdown()
         self.server.stop(grace).wait()
+        self.close_resources()
+
+    def close_resources(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
         self.pool.close()
+        if self.jobs is not None:
+            self.jobs.close()
 
 
 def is_loopback(host: str) -> bool:
@@ -77,10 +91,16 @@ def create_server(config: ServerConfig) -> RunningServer:
         options=[("grpc.so_reuseport", 0)],
         maximum_concurrent_rpcs=config.max_concurrent + 32,
     )
+    jobs = None
+    if config.data_dir is not None:
+        jobs = JobManager(
+            config.data_dir, config.limits, config.max_time_limit, config.dask_scheduler
+        )
     servicer = PruningSolverServicer(
         pool,
         ServiceLimits(config.limits, config.max_concurrent, config.max_time_limit),
         requires_token=bool(config.tokens),
+        jobs=jobs,
     )
     service_pb2_grpc.add_PruningSolverServicer_to_server(servicer, server)
     health_servicer = health.HealthServicer()
@@ -101,11 +121,13 @@ def create_server(config: ServerConfig) -> RunningServer:
         port = server.add_insecure_port(address)
     if port == 0:
         pool.close()
+        if jobs is not None:
+            jobs.close()
         raise OSError(f"cannot listen on {address}")
     server.start()
     for name in ("", SERVICE_NAME):
         health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-    return RunningServer(server, port, pool, health_servicer)
+    return RunningServer(server, port, pool, health_servicer, jobs)
 
 
 def serve(config: ServerConfig) -> int:
@@ -131,6 +153,6 @@ def serve(config: ServerConfig) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     running.server.wait_for_termination()
-    running.pool.close()
+    running.close_resources()
     log.info("stopped")
     return 0

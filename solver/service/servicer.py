@@ -6,6 +6,7 @@ requests never take a worker; every solve runs in a worker process (solver.servi
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import math
@@ -22,6 +23,7 @@ from solver import convert
 from solver.backends import REGISTRY, available_backends, get_backend
 from solver.engine import validate_parameters
 from solver.errors import InvalidProblemError, PruneCertError
+from solver.jobs.manager import JobManager, JobNotFound
 from solver.service.status import RpcError, to_status
 from solver.service.workers import PoolBusy, WorkerCrashed, WorkerError, WorkerPool
 from solver.validate import Limits
@@ -46,11 +48,28 @@ def version() -> str:
         return "unknown"
 
 
+def caller(context: grpc.ServicerContext) -> str:
+    """The owner of a caller's jobs: a hash of its bearer token ("" without tokens)."""
+    for key, value in context.invocation_metadata() or ():
+        if key == "authorization":
+            return hashlib.sha256(value.encode()).hexdigest()
+    return ""
+
+
 class PruningSolverServicer(service_pb2_grpc.PruningSolverServicer):
-    def __init__(self, pool: WorkerPool, limits: ServiceLimits, requires_token: bool):
+    def __init__(
+        self,
+        pool: WorkerPool,
+        limits: ServiceLimits,
+        requires_token: bool,
+        jobs: JobManager | None = None,
+    ):
         self.pool = pool
         self.limits = limits
         self.requires_token = requires_token
+        self.jobs = jobs
+        # Without tokens every caller is the same owner.
+        self._owner = caller if requires_token else (lambda context: "")
 
     # -- plumbing -------------------------------------------------------------------------------
     @contextmanager
@@ -200,3 +219,45 @@ class PruningSolverServicer(service_pb2_grpc.PruningSolverServicer):
             )
             record["response_bytes"] = reply.ByteSize()
             return reply
+
+    # -- jobs ----------------------------------------------------------------------------------
+    @contextmanager
+    def _job_errors(self):
+        if self.jobs is None:
+            raise RpcError(
+                "JobsDisabled", "this server has no job store (start it with --data-dir)"
+            )
+        try:
+            yield self.jobs
+        except InvalidProblemError as exc:
+            raise RpcError(
+                type(exc).__name__, str(exc), [(v.field, v.description) for v in exc.violations]
+            ) from exc
+        except JobNotFound as exc:
+            raise RpcError("JobNotFound", str(exc)) from exc
+
+    def SubmitJob(self, request, context):
+        with self._rpc("SubmitJob", request, context) as record, self._job_errors() as jobs:
+            job = jobs.submit(self._owner(context), request)
+            record["job"] = job.id
+            return job
+
+    def GetJob(self, request, context):
+        with self._rpc("GetJob", request, context), self._job_errors() as jobs:
+            return jobs.get(self._owner(context), request.id)
+
+    def ListJobs(self, request, context):
+        with self._rpc("ListJobs", request, context), self._job_errors() as jobs:
+            return jobs.list(self._owner(context), request)
+
+    def CancelJob(self, request, context):
+        with self._rpc("CancelJob", request, context), self._job_errors() as jobs:
+            return jobs.cancel(self._owner(context), request.id)
+
+    def WatchJob(self, request, context):
+        with self._rpc("WatchJob", request, context), self._job_errors() as jobs:
+            yield from jobs.watch(self._owner(context), request.id, context.is_active)
+
+    def GetJobResults(self, request, context):
+        with self._rpc("GetJobResults", request, context), self._job_errors() as jobs:
+            yield from jobs.results(self._owner(context), request.id, request.offset)

@@ -16,6 +16,8 @@ STATUS_OF_ERROR: dict[str, grpc.StatusCode] = {
     "PoolBusy": grpc.StatusCode.RESOURCE_EXHAUSTED,
     "WorkerCrashed": grpc.StatusCode.ABORTED,
     "Unauthenticated": grpc.StatusCode.UNAUTHENTICATED,
+    "JobNotFound": grpc.StatusCode.NOT_FOUND,
+    "JobsDisabled": grpc.StatusCode.FAILED_PRECONDITION,
 }
 
 

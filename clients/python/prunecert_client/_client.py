@@ -9,7 +9,7 @@ from pathlib import Path
 
 import grpc
 
-from prunecert.v1 import service_pb2, service_pb2_grpc
+from prunecert.v1 import jobs_pb2, service_pb2, service_pb2_grpc
 from prunecert_client._exceptions import from_rpc_error
 from solver import convert
 from solver.model import Mask, Problem
@@ -91,6 +91,87 @@ class ServerInfo:
     max_concurrent_solves: int
     max_time_limit_seconds: float
     requires_token: bool
+
+
+@dataclass(frozen=True)
+class Job:
+    id: str
+    state: str  # JOB_STATE_QUEUED, _RUNNING, _SUCCEEDED, _FAILED, _CANCELLED
+    request_id: str
+    kind: str  # "solve" or "certify"
+    total_items: int
+    succeeded_items: int
+    failed_items: int
+    running_items: int
+    created_time: float
+    started_time: float
+    finished_time: float
+    detail: str
+
+    @property
+    def finished_items(self) -> int:
+        return self.succeeded_items + self.failed_items
+
+    @property
+    def done(self) -> bool:
+        return self.state in ("JOB_STATE_SUCCEEDED", "JOB_STATE_FAILED", "JOB_STATE_CANCELLED")
+
+
+@dataclass(frozen=True)
+class JobItem:
+    """One finished item: its problem and its result (SolveResult or CertifyResult) or error."""
+
+    index: int
+    problem: Problem | None
+    result: SolveResult | CertifyResult | None
+    error: str
+    seconds: float
+
+
+@dataclass(frozen=True)
+class JobEvent:
+    job: Job
+    item: JobItem | None
+
+
+def _job(msg) -> Job:
+    return Job(
+        id=msg.id,
+        state=jobs_pb2.JobState.Name(msg.state),
+        request_id=msg.request_id,
+        kind=msg.kind,
+        total_items=msg.total_items,
+        succeeded_items=msg.succeeded_items,
+        failed_items=msg.failed_items,
+        running_items=msg.running_items,
+        created_time=msg.created_time,
+        started_time=msg.started_time,
+        finished_time=msg.finished_time,
+        detail=msg.detail,
+    )
+
+
+def _certify_result(reply) -> CertifyResult:
+    return CertifyResult(
+        kept=reply.kept,
+        error=reply.error,
+        optimum=convert.parse_result(reply.optimum) if reply.HasField("optimum") else None,
+        gap=reply.gap,
+        ratio=reply.ratio,
+    )
+
+
+def _job_item(msg, with_problem: bool = True) -> JobItem:
+    outcome = msg.WhichOneof("outcome")
+    result: SolveResult | CertifyResult | None = None
+    if outcome == "solve_result":
+        result = convert.parse_result(msg.solve_result)
+    elif outcome == "certify_result":
+        result = _certify_result(msg.certify_result)
+    problem = None
+    if with_problem and msg.HasField("problem"):
+        problem = convert.parse_problem(msg.problem)
+    return JobItem(msg.index, problem, result, msg.error, msg.seconds)
 
 
 @dataclass(frozen=True)
@@ -229,13 +310,7 @@ class Client:
             reply = self._stub.Certify(request, timeout=timeout, metadata=self._metadata)
         except grpc.RpcError as exc:
             raise from_rpc_error(exc) from exc
-        return CertifyResult(
-            kept=reply.kept,
-            error=reply.error,
-            optimum=convert.parse_result(reply.optimum) if reply.HasField("optimum") else None,
-            gap=reply.gap,
-            ratio=reply.ratio,
-        )
+        return _certify_result(reply)
 
     def server_info(self, *, timeout: float | None = 10.0) -> ServerInfo:
         try:
@@ -257,3 +332,104 @@ class Client:
             max_time_limit_seconds=reply.max_time_limit_seconds,
             requires_token=reply.requires_token,
         )
+
+    # -- jobs ----------------------------------------------------------------------------------
+    def _call(self, method, request, timeout: float | None = 30.0):
+        try:
+            return method(request, timeout=timeout, metadata=self._metadata)
+        except grpc.RpcError as exc:
+            raise from_rpc_error(exc) from exc
+
+    def submit_job(self, request: jobs_pb2.SubmitJobRequest | str) -> Job:
+        """Submit a job from a SubmitJobRequest or its proto3 JSON (a spec file's text)."""
+        if isinstance(request, str):
+            request = convert.parse_json(request, jobs_pb2.SubmitJobRequest, what="spec")
+        return _job(self._call(self._stub.SubmitJob, request))
+
+    def submit_problems(
+        self,
+        problems: list[Problem],
+        parameters: SolveParameters | None = None,
+        request_id: str = "",
+    ) -> Job:
+        request = jobs_pb2.SubmitJobRequest(
+            request_id=request_id,
+            problems=jobs_pb2.ProblemList(problems=[convert.problem_to_proto(p) for p in problems]),
+            parameters=convert.parameters_to_proto(parameters or SolveParameters()),
+        )
+        return self.submit_job(request)
+
+    def submit_certify(
+        self,
+        items: list[tuple[Problem, Mask]],
+        compare_with_optimum: bool = True,
+        parameters: SolveParameters | None = None,
+        request_id: str = "",
+    ) -> Job:
+        request = jobs_pb2.SubmitJobRequest(
+            request_id=request_id,
+            certify=jobs_pb2.CertifyList(
+                items=[
+                    jobs_pb2.CertifyItem(
+                        problem=convert.problem_to_proto(p), mask=convert.mask_to_proto(m)
+                    )
+                    for p, m in items
+                ],
+                compare_with_optimum=compare_with_optimum,
+            ),
+            parameters=convert.parameters_to_proto(parameters or SolveParameters()),
+        )
+        return self.submit_job(request)
+
+    def get_job(self, job_id: str) -> Job:
+        return _job(self._call(self._stub.GetJob, jobs_pb2.GetJobRequest(id=job_id)))
+
+    def list_jobs(
+        self, state: str | None = None, page_size: int = 50, page_token: str = ""
+    ) -> tuple[list[Job], str]:
+        """One page of the caller's jobs (newest first) and the next page's token ("" at end)."""
+        request = jobs_pb2.ListJobsRequest(
+            page_size=page_size,
+            page_token=page_token,
+            state=jobs_pb2.JobState.Value(state) if state else 0,
+        )
+        reply = self._call(self._stub.ListJobs, request)
+        return [_job(j) for j in reply.jobs], reply.next_page_token
+
+    def cancel_job(self, job_id: str) -> Job:
+        return _job(self._call(self._stub.CancelJob, jobs_pb2.CancelJobRequest(id=job_id)))
+
+    def watch_job(self, job_id: str, timeout: float | None = None) -> Iterator[JobEvent]:
+        """Events until the job is final: the job after each change, and each finished item."""
+        call = self._stub.WatchJob(
+            jobs_pb2.WatchJobRequest(id=job_id), timeout=timeout, metadata=self._metadata
+        )
+        try:
+            for event in call:
+                item = _job_item(event.item, with_problem=False) if event.HasField("item") else None
+                yield JobEvent(_job(event.job), item)
+        except grpc.RpcError as exc:
+            raise from_rpc_error(exc) from exc
+        finally:
+            call.cancel()
+
+    def job_results_messages(self, job_id: str, offset: int = 0, timeout: float | None = None):
+        """The finished items as prunecert.v1.JobItemResult messages (for exports)."""
+        call = self._stub.GetJobResults(
+            jobs_pb2.GetJobResultsRequest(id=job_id, offset=offset),
+            timeout=timeout,
+            metadata=self._metadata,
+        )
+        try:
+            yield from call
+        except grpc.RpcError as exc:
+            raise from_rpc_error(exc) from exc
+        finally:
+            call.cancel()
+
+    def job_results(
+        self, job_id: str, offset: int = 0, timeout: float | None = None
+    ) -> Iterator[JobItem]:
+        """The finished items in index order from ``offset`` (resume a download there)."""
+        for msg in self.job_results_messages(job_id, offset, timeout):
+            yield _job_item(msg)

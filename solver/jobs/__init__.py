@@ -1,0 +1,1 @@
+"""Durable batch jobs: specs, the SQLite store, and their execution on Dask."""

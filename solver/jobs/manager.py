@@ -1,0 +1,309 @@
+"""Jobs: submission, queries and the feeder that runs their items on Dask.
+
+The feeder keeps at most ``max_in_flight`` chunks submitted to Dask and adds more as they
+finish, so a 100,000-item job never floods the scheduler or memory. Every finished chunk is
+committed to the store at once. After a crash, unfinished jobs resume on restart: items with
+no committed result are run (again); the store ignores a second result for the same item.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import os
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from prunecert.v1 import jobs_pb2
+from solver.errors import FieldViolation, InvalidProblemError
+from solver.jobs.spec import JobSpec
+from solver.jobs.store import FINAL_STATES, JobRow, JobStore
+from solver.jobs.tasks import cancel_event_name, run_items
+from solver.validate import Limits
+
+log = logging.getLogger("prunecert.jobs")
+
+# Tiny subset-sum items are batched so that scheduling does not dominate their cost.
+SUBSET_SUM_CHUNK = 500
+
+
+class JobNotFound(Exception):
+    """No such job for this caller (another caller's job is not found either)."""
+
+
+@dataclass
+class _Active:
+    row: JobRow
+    spec: JobSpec
+    pending: Iterator[int]
+    chunk: int
+    in_flight: dict = field(default_factory=dict)  # future -> list of indices
+    exhausted: bool = False
+
+
+class JobManager:
+    def __init__(
+        self,
+        data_dir: str,
+        limits: Limits,
+        max_time_limit: float,
+        dask_scheduler: str | None = None,
+        max_in_flight: int | None = None,
+    ):
+        self.store = JobStore(os.path.join(data_dir, "jobs.sqlite3"))
+        self.limits = limits
+        self.max_time_limit = max_time_limit
+        self.dask_scheduler = dask_scheduler
+        self.max_in_flight = max_in_flight
+        self._client = None
+        self._cluster = None
+        self._active: dict[str, _Active] = {}
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="prunecert-jobs", daemon=True)
+        self._thread.start()
+
+    # -- Dask ------------------------------------------------------------------------------------
+    def _dask(self):
+        if self._client is None:
+            from distributed import Client, LocalCluster
+
+            if self.dask_scheduler:
+                self._client = Client(self.dask_scheduler)
+            else:
+                self._cluster = LocalCluster(
+                    n_workers=os.cpu_count() or 1,
+                    threads_per_worker=1,
+                    processes=True,
+                    dashboard_address=None,
+                )
+                self._client = Client(self._cluster)
+            if self.max_in_flight is None:
+                threads = sum(self._client.nthreads().values()) or 1
+                self.max_in_flight = 2 * threads
+        return self._client
+
+    def close(self) -> None:
+        self._stopping.set()
+        self._wake.set()
+        self._thread.join(10)
+        if self._client is not None:
+            self._client.close()
+        if self._cluster is not None:
+            self._cluster.close()
+        self.store.close()
+
+    # -- API used by the servicer -----------------------------------------------------------------
+    def submit(self, owner: str, request: jobs_pb2.SubmitJobRequest) -> jobs_pb2.Job:
+        spec = JobSpec(request, self.limits)
+        row, _ = self.store.create(
+            owner, request.request_id, spec.kind, request.SerializeToString(), spec.size()
+        )
+        self._wake.set()
+        return self._proto(row)
+
+    def _row(self, owner: str, job_id: str) -> JobRow:
+        row = self.store.get(job_id, owner)
+        if row is None:
+            raise JobNotFound(f"no job {job_id!r}")
+        return row
+
+    def _proto(self, row: JobRow) -> jobs_pb2.Job:
+        with self._lock:
+            active = self._active.get(row.id)
+            running = sum(len(v) for v in active.in_flight.values()) if active else 0
+        return row.to_proto(running)
+
+    def get(self, owner: str, job_id: str) -> jobs_pb2.Job:
+        return self._proto(self._row(owner, job_id))
+
+    def list(self, owner: str, request: jobs_pb2.ListJobsRequest) -> jobs_pb2.ListJobsResponse:
+        size = request.page_size or 50
+        if size > 1000:
+            raise InvalidProblemError(FieldViolation("page_size", "must be at most 1000"))
+        after = None
+        if request.page_token:
+            try:
+                after = int(base64.urlsafe_b64decode(request.page_token.encode()).decode())
+            except ValueError as exc:
+                raise InvalidProblemError(
+                    FieldViolation("page_token", "is not a token from ListJobs")
+                ) from exc
+        rows = self.store.list(owner, request.state, after, size + 1)
+        reply = jobs_pb2.ListJobsResponse(jobs=[self._proto(r) for r in rows[:size]])
+        if len(rows) > size:
+            reply.next_page_token = base64.urlsafe_b64encode(
+                str(rows[size - 1].seq).encode()
+            ).decode()
+        return reply
+
+    def cancel(self, owner: str, job_id: str) -> jobs_pb2.Job:
+        row = self._row(owner, job_id)
+        if row.state not in FINAL_STATES:
+            self.store.set_state(job_id, jobs_pb2.JOB_STATE_CANCELLED, "cancelled by its owner")
+            self._stop_running(job_id)
+        return self.get(owner, job_id)
+
+    def watch(self, owner: str, job_id: str, alive) -> Iterator[jobs_pb2.JobEvent]:
+        """Events after each change until the job is final (or the caller goes away)."""
+        row = self._row(owner, job_id)
+        last_seq = 0
+        last = None
+        while alive():
+            for seq, _index, payload in self.store.results_since(job_id, last_seq):
+                last_seq = seq
+                item = jobs_pb2.JobItemResult.FromString(payload)
+                yield jobs_pb2.JobEvent(job=self.get(owner, job_id), item=item)
+            job = self.get(owner, job_id)
+            if last is None or job.SerializeToString() != last:
+                last = job.SerializeToString()
+                yield jobs_pb2.JobEvent(job=job)
+            row = self._row(owner, job_id)
+            if row.state in FINAL_STATES and not self.store.results_since(job_id, last_seq, 1):
+                return
+            time.sleep(0.2)
+
+    def results(self, owner: str, job_id: str, offset: int) -> Iterator[jobs_pb2.JobItemResult]:
+        """Finished items from ``offset`` in index order, each with its problem."""
+        row = self._row(owner, job_id)
+        spec = JobSpec(jobs_pb2.SubmitJobRequest.FromString(row.spec), limits=None)
+        while True:
+            batch = self.store.results(job_id, offset)
+            if not batch:
+                return
+            for idx, payload in batch:
+                item = jobs_pb2.JobItemResult.FromString(payload)
+                item.problem.CopyFrom(spec.problem(idx))
+                yield item
+            offset = batch[-1][0] + 1
+
+    # -- the feeder ------------------------------------------------------------------------------
+    def _stop_running(self, job_id: str) -> None:
+        with self._lock:
+            active = self._active.pop(job_id, None)
+        if active is None or self._client is None:
+            return
+        from distributed import Event
+
+        Event(cancel_event_name(job_id), client=self._client).set()
+        self._client.cancel(list(active.in_flight))
+
+    def _activate(self, row: JobRow) -> None:
+        request = jobs_pb2.SubmitJobRequest.FromString(row.spec)
+        try:
+            spec = JobSpec(request, limits=None)
+        except Exception as exc:
+            self.store.set_state(row.id, jobs_pb2.JOB_STATE_FAILED, f"cannot expand the job: {exc}")
+            return
+        done = self.store.done_indices(row.id)
+        pending = (i for i in range(row.total) if i not in done)
+        chunk = 1
+        if spec.family is not None and spec.family.generator == "subset_sum":
+            chunk = SUBSET_SUM_CHUNK
+        with self._lock:
+            self._active[row.id] = _Active(row, spec, pending, chunk)
+
+    def _submit_chunk(self, active: _Active) -> bool:
+        indices = []
+        for i in active.pending:
+            indices.append(i)
+            if len(indices) >= active.chunk:
+                break
+        if not indices:
+            active.exhausted = True
+            return False
+        spec, request = active.spec, active.spec.request
+        family = request.family.SerializeToString() if spec.family is not None else None
+        if spec.kind == "certify":
+            items = [(i, request.certify.items[i].SerializeToString()) for i in indices]
+        elif family is not None:
+            items = [(i, None) for i in indices]
+        else:
+            items = [(i, request.problems.problems[i].SerializeToString()) for i in indices]
+        limit = self.max_time_limit
+        if request.parameters.time_limit_seconds > 0:
+            limit = min(limit, request.parameters.time_limit_seconds)
+        future = self._dask().submit(
+            run_items,
+            active.row.id,
+            spec.kind,
+            family,
+            items,
+            request.parameters.SerializeToString(),
+            limit,
+            request.certify.compare_with_optimum,
+            self.limits,
+            pure=False,
+            key=f"prunecert-{active.row.id}-{indices[0]}-{time.monotonic_ns()}",
+        )
+        active.in_flight[future] = indices
+        if active.row.state == jobs_pb2.JOB_STATE_QUEUED:
+            self.store.set_state(active.row.id, jobs_pb2.JOB_STATE_RUNNING)
+            active.row.state = jobs_pb2.JOB_STATE_RUNNING
+        return True
+
+    def _collect(self, active: _Active, future, indices: list[int]) -> None:
+        try:
+            results = future.result()
+        except Exception as exc:  # the task itself failed (e.g. its worker died repeatedly)
+            log.warning("job %s: chunk at %d failed: %s", active.row.id, indices[0], exc)
+            results = [
+                (
+                    i,
+                    False,
+                    jobs_pb2.JobItemResult(
+                        index=i, error=f"worker failure: {exc}"
+                    ).SerializeToString(),
+                )
+                for i in indices
+            ]
+        self.store.add_results(active.row.id, results)
+
+    def _loop(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                self._step()
+            except Exception:
+                log.exception("job feeder step failed; retrying")
+                time.sleep(1)
+
+    def _step(self) -> None:
+        for row in self.store.unfinished():
+            if row.id not in self._active:
+                self._activate(row)
+        with self._lock:
+            actives = list(self._active.values())
+        if not actives:
+            self._wake.wait(0.5)
+            self._wake.clear()
+            return
+        self._dask()
+        in_flight = sum(len(a.in_flight) for a in actives)
+        for active in actives:  # oldest job first
+            while in_flight < (self.max_in_flight or 1) and not active.exhausted:
+                if not self._submit_chunk(active):
+                    break
+                in_flight += 1
+        futures = [f for a in actives for f in a.in_flight]
+        if futures:
+            from distributed import wait
+
+            try:
+                wait(futures, timeout=0.2, return_when="FIRST_COMPLETED")
+            except TimeoutError:
+                pass
+        for active in actives:
+            for future in [f for f in active.in_flight if f.done()]:
+                indices = active.in_flight.pop(future)
+                if future.cancelled():
+                    continue
+                self._collect(active, future, indices)
+            if active.exhausted and not active.in_flight:
+                row = self.store.get(active.row.id)
+                with self._lock:
+                    self._active.pop(active.row.id, None)
+                if row is not None and row.state not in FINAL_STATES:
+                    self.store.set_state(active.row.id, jobs_pb2.JOB_STATE_SUCCEEDED)

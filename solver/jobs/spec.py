@@ -1,0 +1,73 @@
+"""A job's items, from its SubmitJobRequest: validation, size, and the i-th item."""
+
+from __future__ import annotations
+
+from prunecert.v1 import jobs_pb2, problem_pb2
+from solver import convert
+from solver.engine import validate_parameters
+from solver.errors import FieldViolation, InvalidProblemError
+from solver.families import Family
+from solver.validate import Limits
+
+
+class JobSpec:
+    """Validated view of a SubmitJobRequest; family items are generated on demand."""
+
+    def __init__(self, request: jobs_pb2.SubmitJobRequest, limits: Limits | None):
+        """``limits`` None: a stored request, validated at submission; only the family is parsed."""
+        self.request = request
+        which = request.WhichOneof("spec")
+        if which is None:
+            raise InvalidProblemError(
+                FieldViolation("spec", "one of problems, family or certify is required")
+            )
+        self.which = which
+        self.kind = "certify" if which == "certify" else "solve"
+        self.family: Family | None = None
+        if limits is None:
+            if which == "family":
+                self.family = convert.parse_family(request.family)
+            return
+        validate_parameters(convert.parse_parameters(request.parameters))
+        if which == "family":
+            self.family = convert.parse_family(request.family)
+            # Every generated problem shares the checks of its first one (sizes, objective).
+            first = convert.problem_to_proto(self.family.problem(0))
+            self._check(first, "family", limits)
+        elif which == "problems":
+            if not request.problems.problems:
+                raise InvalidProblemError(FieldViolation("problems.problems", "must not be empty"))
+            for i, problem in enumerate(request.problems.problems):
+                self._check(problem, f"problems.problems[{i}]", limits)
+        else:
+            if not request.certify.items:
+                raise InvalidProblemError(FieldViolation("certify.items", "must not be empty"))
+            for i, item in enumerate(request.certify.items):
+                problem = self._check(item.problem, f"certify.items[{i}].problem", limits)
+                convert.parse_mask(item.mask, problem, field=f"certify.items[{i}].mask")
+
+    @staticmethod
+    def _check(msg: problem_pb2.Problem, field: str, limits: Limits):
+        try:
+            return convert.parse_problem(msg, limits)
+        except InvalidProblemError as exc:
+            exc.violations = [
+                FieldViolation(f"{field}.{v.field}", v.description) for v in exc.violations
+            ]
+            exc.args = ("; ".join(str(v) for v in exc.violations),)
+            raise
+
+    def size(self) -> int:
+        if self.family is not None:
+            return self.family.size()
+        if self.which == "problems":
+            return len(self.request.problems.problems)
+        return len(self.request.certify.items)
+
+    def problem(self, index: int) -> problem_pb2.Problem:
+        """The index-th item's problem as a message."""
+        if self.family is not None:
+            return convert.problem_to_proto(self.family.problem(index))
+        if self.which == "problems":
+            return self.request.problems.problems[index]
+        return self.request.certify.items[index].problem
