@@ -57,6 +57,9 @@ def validate_parameters(params: SolveParameters) -> None:
         bad.append(FieldViolation("parameters.tolerance", "must be a finite number >= 0"))
     if params.threads is not None and params.threads < 0:
         bad.append(FieldViolation("parameters.threads", "must be >= 0"))
+    if params.seed is not None and not 0 <= params.seed < 2**31:
+        # Solvers take a signed 32-bit seed.
+        bad.append(FieldViolation("parameters.seed", "must be in [0, 2^31)"))
     if bad:
         raise InvalidProblemError(bad)
 
