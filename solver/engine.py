@@ -36,6 +36,7 @@ from solver.heuristics import greedy_forward, initial_rows
 from solver.model import Mask, MinError, MinKept, Pareto, Problem, PruningMode
 from solver.parameters import SolveParameters
 from solver.result import FrontierPoint, Progress, Solution, SolveResult, SolveStats, SolveStatus
+from solver.separable import separable_points, solve_separable
 from solver.validate import DEFAULT_LIMITS, Limits, validate_problem
 
 ProgressCallback = Callable[[Progress], None]
@@ -308,7 +309,29 @@ def solve(
     return _solve_pareto(run, objective)
 
 
+def _solve_separable(run: _Run) -> SolveResult | None:
+    """Meet in the middle when the structure allows (solver.separable); None otherwise."""
+    by_point = separable_points(run.model)
+    if by_point is None:
+        return None
+    chosen, bound = solve_separable(run.model, by_point)
+    cert = run.domain.certify(run.model.mask(chosen))
+    if bound > cert.error:
+        raise AssertionError(f"bound {bound} exceeds the exact error {cert.error}")
+    run.stats.backend, run.stats.formulation = "meet-in-the-middle", "separable"
+    run.stats.rounds = run.stats.solver_calls = 1
+    bound_f = exact.round_down(bound)
+    tolerance = _tolerance(cert.error_upper, bound_f)
+    if tolerance > run.params.effective_tolerance:
+        return None  # not certifiable this way: let the MIP decide
+    return run.result(SolveStatus.OPTIMAL, cert, bound_f, tolerance, "")
+
+
 def _solve_min_error(run: _Run, objective: MinError) -> SolveResult:
+    if objective.max_kept is None and run.params.backend in (None, "", "auto"):
+        result = _solve_separable(run)
+        if result is not None:
+            return result
     status, cert, _, bound, detail = run.min_error(objective.max_kept)
     bound_f = exact.round_down(bound)
     if cert is None:
