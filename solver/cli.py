@@ -12,7 +12,7 @@ import grpc
 
 from prunecert_client import ClientError
 from solver import batch_cli, convert
-from solver.backends import available_backends
+from solver.backends import REGISTRY, available_backends
 from solver.engine import solve
 from solver.errors import FieldViolation, InvalidProblemError, PruneCertError
 from solver.generate import paper_problem
@@ -254,7 +254,12 @@ def _remote_flags(parser: argparse.ArgumentParser, default: str | None = None) -
 
 def _cmd_backends(args: argparse.Namespace) -> int:
     for name, version in available_backends().items():
-        print(f"{name:10s} {version}")
+        stop = (
+            ""
+            if REGISTRY[name].supports_early_stop
+            else "  (cancellation waits for the running solve; time limits apply)"
+        )
+        print(f"{name:10s} {version}{stop}")
     return 0
 
 

@@ -241,9 +241,10 @@ class _Run:
         if rows.status == BackendStatus.OPTIMAL and rows.converged and gap <= tol:
             return SolveStatus.OPTIMAL, cert, rows.chosen, bound, ""
         if rows.status == BackendStatus.OPTIMAL and rows.converged:
+            resolution = f" (fixed-point scale {self.stats.scale:.3g})" if self.stats.scale else ""
             detail = (
-                f"the fixed-point certificate's gap {float(gap):.3g} exceeds the tolerance "
-                f"{float(tol):.3g} (scale {self.stats.scale:.3g}); raise parameters.tolerance"
+                f"the certificate's gap {float(gap):.3g} exceeds the tolerance {float(tol):.3g}"
+                f"{resolution}; raise parameters.tolerance"
             )
         else:
             detail = "time limit reached before optimality was proven"

@@ -75,7 +75,7 @@ class ColumnModel:
         return np.abs(self.outputs(chosen, rows) - target).astype(object)
 
     def float_data(self) -> tuple[np.ndarray, np.ndarray]:
-        """(columns, target - bias) in float64, for heuristics."""
+        """(columns, target) in float64, for heuristics (the bias is float_bias())."""
         if self._float_cache is None:
             cols = Dyadic(self.columns, self.exp).to_float()
             target = Dyadic(self.target, self.exp).to_float()

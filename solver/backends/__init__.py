@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from solver.backends.base import Backend
 from solver.backends.cpsat import CpSatBackend
+from solver.backends.pulp_backends import CbcBackend, HighsBackend
+from solver.backends.scip import ScipBackend
 from solver.errors import BackendUnavailableError
 
-REGISTRY: dict[str, type[Backend]] = {CpSatBackend.name: CpSatBackend}
+REGISTRY: dict[str, type[Backend]] = {
+    cls.name: cls for cls in (CpSatBackend, ScipBackend, HighsBackend, CbcBackend)
+}
 
 
 def available_backends() -> dict[str, str]:

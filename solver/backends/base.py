@@ -89,6 +89,7 @@ class Backend(abc.ABC):
     """A solver adapter. Subclasses import their solver library inside methods only."""
 
     name: ClassVar[str]
+    supports_early_stop: ClassVar[bool] = True  # options.stop can end a solve in progress
 
     @classmethod
     @abc.abstractmethod

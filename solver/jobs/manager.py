@@ -78,7 +78,7 @@ class JobManager:
                     n_workers=os.cpu_count() or 1,
                     threads_per_worker=1,
                     processes=True,
-                    dashboard_address=None,
+                    dashboard_address=":0",  # any free port: never clash with another cluster
                 )
                 self._client = Client(self._cluster)
             if self.max_in_flight is None:

@@ -204,7 +204,9 @@ class PruningSolverServicer(service_pb2_grpc.PruningSolverServicer):
                 version=version(),
                 backends=[
                     service_pb2.BackendInfo(
-                        name=name, version=installed[name], supports_early_stop=True
+                        name=name,
+                        version=installed[name],
+                        supports_early_stop=REGISTRY[name].supports_early_stop,
                     )
                     for name in REGISTRY
                     if name in installed
