@@ -146,6 +146,7 @@ def _cmd_solve(args: argparse.Namespace) -> int:
         seed=args.seed,
         tolerance=args.tolerance,
         row_generation=args.row_generation,
+        cross_check=args.cross_check,
     )
     if args.remote:
         result = _solve_remote(args, problem, params)
@@ -292,6 +293,12 @@ def build_parser() -> argparse.ArgumentParser:
     sol.add_argument("--threads", type=int, default=None)
     sol.add_argument("--seed", type=int, default=None)
     sol.add_argument("--tolerance", type=float, default=None, help="absolute (default 1e-6)")
+    sol.add_argument(
+        "--cross-check",
+        default=None,
+        metavar="BACKEND",
+        help="solve again with a second backend and compare (auto: another installed one)",
+    )
     sol.add_argument(
         "--row-generation",
         action=argparse.BooleanOptionalAction,

@@ -28,7 +28,7 @@ from solver.model import (
     Samples,
 )
 from solver.parameters import SolveParameters
-from solver.result import FrontierPoint, Solution, SolveResult, SolveStats, SolveStatus
+from solver.result import CrossCheck, FrontierPoint, Solution, SolveResult, SolveStats, SolveStatus
 from solver.validate import DEFAULT_LIMITS, Limits, validate_problem
 
 # -- problem -----------------------------------------------------------------------------------
@@ -274,6 +274,7 @@ def parameters_to_proto(params: SolveParameters) -> solve_pb2.SolveParameters:
         threads=params.threads or 0,
         seed=params.seed or 0,
         tolerance=params.tolerance or 0.0,
+        cross_check=params.cross_check or "",
     )
     if params.row_generation is not None:
         msg.row_generation = params.row_generation
@@ -293,6 +294,7 @@ def parse_parameters(msg: solve_pb2.SolveParameters) -> SolveParameters:
         drop_dominated_points=(
             msg.drop_dominated_points if msg.HasField("drop_dominated_points") else None
         ),
+        cross_check=msg.cross_check or None,
     )
 
 
@@ -315,6 +317,17 @@ def result_to_proto(result: SolveResult) -> solve_pb2.SolveResult:
             error_bound=point.error_bound,
             certified=point.certified,
         )
+    if result.cross_check is not None:
+        c = result.cross_check
+        msg.cross_check.backend = c.backend
+        msg.cross_check.status = int(c.status)
+        if c.solution is not None:
+            msg.cross_check.solution.mask.CopyFrom(mask_to_proto(c.solution.mask))
+            msg.cross_check.solution.kept = c.solution.kept
+            msg.cross_check.solution.error = c.solution.error
+        msg.cross_check.objective_bound = c.objective_bound
+        msg.cross_check.agrees = c.agrees
+        msg.cross_check.detail = c.detail
     # SolveStats mirrors its message field for field.
     msg.stats.CopyFrom(solve_pb2.SolveStats(**dataclasses.asdict(result.stats)))
     return msg
@@ -352,7 +365,26 @@ def parse_result(msg: solve_pb2.SolveResult) -> SolveResult:
     stats = SolveStats(
         **{f.name: getattr(msg.stats, f.name) for f in dataclasses.fields(SolveStats)}
     )
+    cross_check = None
+    if msg.HasField("cross_check"):
+        c = msg.cross_check
+        other = None
+        if c.HasField("solution"):
+            other = Solution(
+                mask=_mask_from_message(c.solution.mask),
+                kept=c.solution.kept,
+                error=c.solution.error,
+            )
+        cross_check = CrossCheck(
+            backend=c.backend,
+            status=SolveStatus(c.status),
+            solution=other,
+            objective_bound=c.objective_bound,
+            agrees=c.agrees,
+            detail=c.detail,
+        )
     return SolveResult(
+        cross_check=cross_check,
         status=SolveStatus(msg.status),
         solution=solution,
         objective_bound=msg.objective_bound,

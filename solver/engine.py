@@ -9,6 +9,7 @@ so every round's bound is rigorous for the whole domain.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import threading
 import time
@@ -19,7 +20,7 @@ from fractions import Fraction
 import numpy as np
 
 from solver import exact
-from solver.backends import get_backend
+from solver.backends import available_backends, get_backend
 from solver.backends.base import (
     Backend,
     BackendOptions,
@@ -30,12 +31,20 @@ from solver.backends.base import (
     Task,
 )
 from solver.certify import ExactDomain, MaskCertificate
-from solver.errors import FieldViolation, InvalidProblemError
+from solver.errors import BackendUnavailableError, FieldViolation, InvalidProblemError
 from solver.formulate import ColumnModel, build_column_model
 from solver.heuristics import greedy_forward, initial_rows
 from solver.model import Mask, MinError, MinKept, Pareto, Problem, PruningMode
 from solver.parameters import SolveParameters
-from solver.result import FrontierPoint, Progress, Solution, SolveResult, SolveStats, SolveStatus
+from solver.result import (
+    CrossCheck,
+    FrontierPoint,
+    Progress,
+    Solution,
+    SolveResult,
+    SolveStats,
+    SolveStatus,
+)
 from solver.separable import separable_points, solve_separable
 from solver.validate import DEFAULT_LIMITS, Limits, validate_problem
 
@@ -233,7 +242,12 @@ class _Run:
             return status, None, None, bound, "no solution found within the time limit"
         cert = self.domain.certify(self.model.mask(rows.chosen))
         if bound > cert.error:
-            raise AssertionError(f"bound {bound} exceeds the exact error {cert.error}")
+            # A certified mask refutes the backend's proof: trust no bound from it.
+            detail = (
+                f"backend {self.backend.name} claimed a lower bound {float(bound):.12g} above the "
+                f"certified error {float(cert.error):.12g} of a mask; its proof is refuted"
+            )
+            return SolveStatus.FEASIBLE, cert, rows.chosen, Fraction(0), detail
         gap = cert.error - bound
         tol = Fraction(self.params.effective_tolerance)
         if self._cancelled():
@@ -300,14 +314,96 @@ def solve(
     params = parameters or SolveParameters()
     validate_parameters(params)
     backend = get_backend(params.backend)
+    second = _cross_check_backend(params, backend.name)
     run = _Run(problem, params, backend, progress, stop)
     objective = problem.objective
     if isinstance(objective, MinError):
-        return _solve_min_error(run, objective)
-    if isinstance(objective, MinKept):
-        return _solve_min_kept(run, objective)
-    assert isinstance(objective, Pareto)
-    return _solve_pareto(run, objective)
+        result = _solve_min_error(run, objective)
+    elif isinstance(objective, MinKept):
+        result = _solve_min_kept(run, objective)
+    else:
+        assert isinstance(objective, Pareto)
+        result = _solve_pareto(run, objective)
+    if second is not None and not isinstance(objective, Pareto):
+        _cross_check(problem, params, result, second, run, stop, limits)
+    return result
+
+
+def _cross_check_backend(params: SolveParameters, first: str) -> str | None:
+    if not params.cross_check:
+        return None
+    if params.cross_check != "auto":
+        get_backend(params.cross_check)  # unknown or missing: BackendUnavailableError now
+        return params.cross_check
+    others = [name for name in available_backends() if name != first]
+    if not others:
+        raise BackendUnavailableError("cross_check=auto needs a second installed backend")
+    return others[0]
+
+
+def _cross_check(
+    problem: Problem,
+    params: SolveParameters,
+    result: SolveResult,
+    backend: str,
+    run: _Run,
+    stop: threading.Event | None,
+    limits: Limits,
+) -> None:
+    """Solve again with ``backend`` and record whether the two certified answers agree."""
+    left = run.time_left()
+    if left is not None and left <= 0:
+        left = 1.0  # the check still gets a short chance; its status says if it ran out
+    other = solve(
+        problem,
+        dataclasses.replace(params, backend=backend, cross_check=None, time_limit_seconds=left),
+        stop=stop,
+        limits=limits,
+    )
+    tol = params.effective_tolerance
+    mine, theirs = result.solution, other.solution
+    if isinstance(problem.objective, MinKept):
+        agrees = result.status == other.status and (
+            result.status == SolveStatus.INFEASIBLE
+            or (
+                result.status == SolveStatus.OPTIMAL
+                and mine is not None
+                and theirs is not None
+                and mine.kept == theirs.kept
+            )
+        )
+        compared = f"kept {mine.kept if mine else '-'} vs {theirs.kept if theirs else '-'}"
+    else:
+        agrees = (
+            result.status == other.status == SolveStatus.OPTIMAL
+            and mine is not None
+            and theirs is not None
+            and abs(mine.error - theirs.error) <= tol
+            and result.objective_bound <= theirs.error
+            and other.objective_bound <= mine.error
+        )
+        compared = (
+            f"error {mine.error if mine else '-'} (bound {result.objective_bound}) vs "
+            f"{theirs.error if theirs else '-'} (bound {other.objective_bound})"
+        )
+        if agrees:
+            # Both bounds are rigorous: keep the better one.
+            result.objective_bound = max(result.objective_bound, other.objective_bound)
+            result.tolerance = _tolerance(mine.error, result.objective_bound)
+    detail = (
+        f"{result.stats.backend} {result.status.name} vs {backend} {other.status.name}: {compared}"
+    )
+    result.cross_check = CrossCheck(
+        backend=backend,
+        status=other.status,
+        solution=theirs,
+        objective_bound=other.objective_bound,
+        agrees=agrees,
+        detail=detail,
+    )
+    if not agrees and result.status == SolveStatus.OPTIMAL:
+        result.status = SolveStatus.FEASIBLE
+        result.detail = f"cross-check disagrees: {detail}"
 
 
 def _solve_separable(run: _Run) -> SolveResult | None:
@@ -318,7 +414,7 @@ def _solve_separable(run: _Run) -> SolveResult | None:
     chosen, bound = solve_separable(run.model, by_point)
     cert = run.domain.certify(run.model.mask(chosen))
     if bound > cert.error:
-        raise AssertionError(f"bound {bound} exceeds the exact error {cert.error}")
+        return None  # impossible with a correct float error bound; let the MIP decide
     run.stats.backend, run.stats.formulation = "meet-in-the-middle", "separable"
     run.stats.rounds = run.stats.solver_calls = 1
     bound_f = exact.round_down(bound)

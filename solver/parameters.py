@@ -16,6 +16,7 @@ class SolveParameters:
     tolerance: float | None = None  # None: DEFAULT_TOLERANCE (absolute, on the error)
     row_generation: bool | None = None  # None: on for large point sets
     drop_dominated_points: bool | None = None  # None: on (only applies when bias-free)
+    cross_check: str | None = None  # a second backend ("auto": another installed one)
 
     @property
     def effective_tolerance(self) -> float:

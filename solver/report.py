@@ -49,6 +49,10 @@ def format_result(problem: Problem, result: SolveResult) -> str:
         f"time        {s.wall_time_seconds:.2f} s  ({s.backend}, {s.formulation}, "
         f"{s.points_used} of {s.points_total} points, {s.rounds} round(s), scale {s.scale:.3g})"
     )
+    if result.cross_check is not None:
+        c = result.cross_check
+        verdict = "agrees" if c.agrees else "DISAGREES"
+        lines.append(f"cross-check {c.backend}: {verdict} ({c.detail})")
     if result.frontier:
         lines.append("frontier    kept   error            bound            certified")
         for p in result.frontier:

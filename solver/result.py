@@ -49,6 +49,18 @@ class SolveStats:
     solver_calls: int = 0
 
 
+@dataclass(frozen=True)
+class CrossCheck:
+    """A second backend's answer and whether it agrees with the first."""
+
+    backend: str
+    status: SolveStatus
+    solution: Solution | None
+    objective_bound: float
+    agrees: bool
+    detail: str
+
+
 @dataclass
 class SolveResult:
     status: SolveStatus
@@ -58,6 +70,7 @@ class SolveResult:
     frontier: list[FrontierPoint] = field(default_factory=list)
     stats: SolveStats = field(default_factory=SolveStats)
     detail: str = ""
+    cross_check: CrossCheck | None = None
 
 
 @dataclass(frozen=True)

@@ -24,27 +24,29 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18prunecert/v1/solve.proto\x12\x0cprunecert.v1\"\xde\x01\n\x0fSolveParameters\x12\x1a\n\x12time_limit_seconds\x18\x01 \x01(\x01\x12\x0f\n\x07\x62\x61\x63kend\x18\x02 \x01(\t\x12\x0f\n\x07threads\x18\x03 \x01(\r\x12\x0c\n\x04seed\x18\x04 \x01(\r\x12\x11\n\ttolerance\x18\x05 \x01(\x01\x12\x1b\n\x0erow_generation\x18\x06 \x01(\x08H\x00\x88\x01\x01\x12\"\n\x15\x64rop_dominated_points\x18\x07 \x01(\x08H\x01\x88\x01\x01\x42\x11\n\x0f_row_generationB\x18\n\x16_drop_dominated_points\"G\n\x04Mask\x12\x0f\n\x07neurons\x18\x01 \x03(\x08\x12\x16\n\x0ehidden_weights\x18\x02 \x03(\x08\x12\x16\n\x0eoutput_weights\x18\x03 \x03(\x08\"I\n\x08Solution\x12 \n\x04mask\x18\x01 \x01(\x0b\x32\x12.prunecert.v1.Mask\x12\x0c\n\x04kept\x18\x02 \x01(\r\x12\r\n\x05\x65rror\x18\x03 \x01(\x01\"v\n\rFrontierPoint\x12\x0c\n\x04kept\x18\x01 \x01(\r\x12\r\n\x05\x65rror\x18\x02 \x01(\x01\x12 \n\x04mask\x18\x03 \x01(\x0b\x32\x12.prunecert.v1.Mask\x12\x13\n\x0b\x65rror_bound\x18\x04 \x01(\x01\x12\x11\n\tcertified\x18\x05 \x01(\x08\"\xde\x01\n\nSolveStats\x12\x19\n\x11wall_time_seconds\x18\x01 \x01(\x01\x12\x0f\n\x07\x62\x61\x63kend\x18\x02 \x01(\t\x12\x13\n\x0b\x66ormulation\x18\x03 \x01(\t\x12\x13\n\x0bpoints_used\x18\x04 \x01(\r\x12\x14\n\x0cpoints_total\x18\x05 \x01(\r\x12\x15\n\ractive_points\x18\x06 \x01(\r\x12\x0e\n\x06rounds\x18\x07 \x01(\r\x12\x18\n\x10\x62inary_variables\x18\x08 \x01(\r\x12\r\n\x05scale\x18\t \x01(\x01\x12\x14\n\x0csolver_calls\x18\n \x01(\r\"\xf6\x01\n\x0bSolveResult\x12)\n\x06status\x18\x01 \x01(\x0e\x32\x19.prunecert.v1.SolveStatus\x12(\n\x08solution\x18\x02 \x01(\x0b\x32\x16.prunecert.v1.Solution\x12\x17\n\x0fobjective_bound\x18\x03 \x01(\x01\x12\x11\n\ttolerance\x18\x04 \x01(\x01\x12-\n\x08\x66rontier\x18\x05 \x03(\x0b\x32\x1b.prunecert.v1.FrontierPoint\x12\'\n\x05stats\x18\x06 \x01(\x0b\x32\x18.prunecert.v1.SolveStats\x12\x0e\n\x06\x64\x65tail\x18\x07 \x01(\t\"t\n\rCertifyResult\x12\x0c\n\x04kept\x18\x01 \x01(\r\x12\r\n\x05\x65rror\x18\x02 \x01(\x01\x12*\n\x07optimum\x18\x03 \x01(\x0b\x32\x19.prunecert.v1.SolveResult\x12\x0b\n\x03gap\x18\x04 \x01(\x01\x12\r\n\x05ratio\x18\x05 \x01(\x01*\xb7\x01\n\x0bSolveStatus\x12\x1c\n\x18SOLVE_STATUS_UNSPECIFIED\x10\x00\x12\x18\n\x14SOLVE_STATUS_OPTIMAL\x10\x01\x12\x19\n\x15SOLVE_STATUS_FEASIBLE\x10\x02\x12\x1b\n\x17SOLVE_STATUS_INFEASIBLE\x10\x03\x12\x1c\n\x18SOLVE_STATUS_NO_SOLUTION\x10\x04\x12\x1a\n\x16SOLVE_STATUS_CANCELLED\x10\x05\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18prunecert/v1/solve.proto\x12\x0cprunecert.v1\"\xf3\x01\n\x0fSolveParameters\x12\x1a\n\x12time_limit_seconds\x18\x01 \x01(\x01\x12\x0f\n\x07\x62\x61\x63kend\x18\x02 \x01(\t\x12\x0f\n\x07threads\x18\x03 \x01(\r\x12\x0c\n\x04seed\x18\x04 \x01(\r\x12\x11\n\ttolerance\x18\x05 \x01(\x01\x12\x1b\n\x0erow_generation\x18\x06 \x01(\x08H\x00\x88\x01\x01\x12\"\n\x15\x64rop_dominated_points\x18\x07 \x01(\x08H\x01\x88\x01\x01\x12\x13\n\x0b\x63ross_check\x18\x08 \x01(\tB\x11\n\x0f_row_generationB\x18\n\x16_drop_dominated_points\"G\n\x04Mask\x12\x0f\n\x07neurons\x18\x01 \x03(\x08\x12\x16\n\x0ehidden_weights\x18\x02 \x03(\x08\x12\x16\n\x0eoutput_weights\x18\x03 \x03(\x08\"I\n\x08Solution\x12 \n\x04mask\x18\x01 \x01(\x0b\x32\x12.prunecert.v1.Mask\x12\x0c\n\x04kept\x18\x02 \x01(\r\x12\r\n\x05\x65rror\x18\x03 \x01(\x01\"v\n\rFrontierPoint\x12\x0c\n\x04kept\x18\x01 \x01(\r\x12\r\n\x05\x65rror\x18\x02 \x01(\x01\x12 \n\x04mask\x18\x03 \x01(\x0b\x32\x12.prunecert.v1.Mask\x12\x13\n\x0b\x65rror_bound\x18\x04 \x01(\x01\x12\x11\n\tcertified\x18\x05 \x01(\x08\"\xde\x01\n\nSolveStats\x12\x19\n\x11wall_time_seconds\x18\x01 \x01(\x01\x12\x0f\n\x07\x62\x61\x63kend\x18\x02 \x01(\t\x12\x13\n\x0b\x66ormulation\x18\x03 \x01(\t\x12\x13\n\x0bpoints_used\x18\x04 \x01(\r\x12\x14\n\x0cpoints_total\x18\x05 \x01(\r\x12\x15\n\ractive_points\x18\x06 \x01(\r\x12\x0e\n\x06rounds\x18\x07 \x01(\r\x12\x18\n\x10\x62inary_variables\x18\x08 \x01(\r\x12\r\n\x05scale\x18\t \x01(\x01\x12\x14\n\x0csolver_calls\x18\n \x01(\r\"\xa5\x02\n\x0bSolveResult\x12)\n\x06status\x18\x01 \x01(\x0e\x32\x19.prunecert.v1.SolveStatus\x12(\n\x08solution\x18\x02 \x01(\x0b\x32\x16.prunecert.v1.Solution\x12\x17\n\x0fobjective_bound\x18\x03 \x01(\x01\x12\x11\n\ttolerance\x18\x04 \x01(\x01\x12-\n\x08\x66rontier\x18\x05 \x03(\x0b\x32\x1b.prunecert.v1.FrontierPoint\x12\'\n\x05stats\x18\x06 \x01(\x0b\x32\x18.prunecert.v1.SolveStats\x12\x0e\n\x06\x64\x65tail\x18\x07 \x01(\t\x12-\n\x0b\x63ross_check\x18\x08 \x01(\x0b\x32\x18.prunecert.v1.CrossCheck\"\xab\x01\n\nCrossCheck\x12\x0f\n\x07\x62\x61\x63kend\x18\x01 \x01(\t\x12)\n\x06status\x18\x02 \x01(\x0e\x32\x19.prunecert.v1.SolveStatus\x12(\n\x08solution\x18\x03 \x01(\x0b\x32\x16.prunecert.v1.Solution\x12\x17\n\x0fobjective_bound\x18\x04 \x01(\x01\x12\x0e\n\x06\x61grees\x18\x05 \x01(\x08\x12\x0e\n\x06\x64\x65tail\x18\x06 \x01(\t\"t\n\rCertifyResult\x12\x0c\n\x04kept\x18\x01 \x01(\r\x12\r\n\x05\x65rror\x18\x02 \x01(\x01\x12*\n\x07optimum\x18\x03 \x01(\x0b\x32\x19.prunecert.v1.SolveResult\x12\x0b\n\x03gap\x18\x04 \x01(\x01\x12\r\n\x05ratio\x18\x05 \x01(\x01*\xb7\x01\n\x0bSolveStatus\x12\x1c\n\x18SOLVE_STATUS_UNSPECIFIED\x10\x00\x12\x18\n\x14SOLVE_STATUS_OPTIMAL\x10\x01\x12\x19\n\x15SOLVE_STATUS_FEASIBLE\x10\x02\x12\x1b\n\x17SOLVE_STATUS_INFEASIBLE\x10\x03\x12\x1c\n\x18SOLVE_STATUS_NO_SOLUTION\x10\x04\x12\x1a\n\x16SOLVE_STATUS_CANCELLED\x10\x05\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'prunecert.v1.solve_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_SOLVESTATUS']._serialized_start=1128
-  _globals['_SOLVESTATUS']._serialized_end=1311
+  _globals['_SOLVESTATUS']._serialized_start=1370
+  _globals['_SOLVESTATUS']._serialized_end=1553
   _globals['_SOLVEPARAMETERS']._serialized_start=43
-  _globals['_SOLVEPARAMETERS']._serialized_end=265
-  _globals['_MASK']._serialized_start=267
-  _globals['_MASK']._serialized_end=338
-  _globals['_SOLUTION']._serialized_start=340
-  _globals['_SOLUTION']._serialized_end=413
-  _globals['_FRONTIERPOINT']._serialized_start=415
-  _globals['_FRONTIERPOINT']._serialized_end=533
-  _globals['_SOLVESTATS']._serialized_start=536
-  _globals['_SOLVESTATS']._serialized_end=758
-  _globals['_SOLVERESULT']._serialized_start=761
-  _globals['_SOLVERESULT']._serialized_end=1007
-  _globals['_CERTIFYRESULT']._serialized_start=1009
-  _globals['_CERTIFYRESULT']._serialized_end=1125
+  _globals['_SOLVEPARAMETERS']._serialized_end=286
+  _globals['_MASK']._serialized_start=288
+  _globals['_MASK']._serialized_end=359
+  _globals['_SOLUTION']._serialized_start=361
+  _globals['_SOLUTION']._serialized_end=434
+  _globals['_FRONTIERPOINT']._serialized_start=436
+  _globals['_FRONTIERPOINT']._serialized_end=554
+  _globals['_SOLVESTATS']._serialized_start=557
+  _globals['_SOLVESTATS']._serialized_end=779
+  _globals['_SOLVERESULT']._serialized_start=782
+  _globals['_SOLVERESULT']._serialized_end=1075
+  _globals['_CROSSCHECK']._serialized_start=1078
+  _globals['_CROSSCHECK']._serialized_end=1249
+  _globals['_CERTIFYRESULT']._serialized_start=1251
+  _globals['_CERTIFYRESULT']._serialized_end=1367
 # @@protoc_insertion_point(module_scope)

@@ -23,7 +23,7 @@ SOLVE_STATUS_NO_SOLUTION: SolveStatus
 SOLVE_STATUS_CANCELLED: SolveStatus
 
 class SolveParameters(_message.Message):
-    __slots__ = ("time_limit_seconds", "backend", "threads", "seed", "tolerance", "row_generation", "drop_dominated_points")
+    __slots__ = ("time_limit_seconds", "backend", "threads", "seed", "tolerance", "row_generation", "drop_dominated_points", "cross_check")
     TIME_LIMIT_SECONDS_FIELD_NUMBER: _ClassVar[int]
     BACKEND_FIELD_NUMBER: _ClassVar[int]
     THREADS_FIELD_NUMBER: _ClassVar[int]
@@ -31,6 +31,7 @@ class SolveParameters(_message.Message):
     TOLERANCE_FIELD_NUMBER: _ClassVar[int]
     ROW_GENERATION_FIELD_NUMBER: _ClassVar[int]
     DROP_DOMINATED_POINTS_FIELD_NUMBER: _ClassVar[int]
+    CROSS_CHECK_FIELD_NUMBER: _ClassVar[int]
     time_limit_seconds: float
     backend: str
     threads: int
@@ -38,7 +39,8 @@ class SolveParameters(_message.Message):
     tolerance: float
     row_generation: bool
     drop_dominated_points: bool
-    def __init__(self, time_limit_seconds: _Optional[float] = ..., backend: _Optional[str] = ..., threads: _Optional[int] = ..., seed: _Optional[int] = ..., tolerance: _Optional[float] = ..., row_generation: _Optional[bool] = ..., drop_dominated_points: _Optional[bool] = ...) -> None: ...
+    cross_check: str
+    def __init__(self, time_limit_seconds: _Optional[float] = ..., backend: _Optional[str] = ..., threads: _Optional[int] = ..., seed: _Optional[int] = ..., tolerance: _Optional[float] = ..., row_generation: _Optional[bool] = ..., drop_dominated_points: _Optional[bool] = ..., cross_check: _Optional[str] = ...) -> None: ...
 
 class Mask(_message.Message):
     __slots__ = ("neurons", "hidden_weights", "output_weights")
@@ -99,7 +101,7 @@ class SolveStats(_message.Message):
     def __init__(self, wall_time_seconds: _Optional[float] = ..., backend: _Optional[str] = ..., formulation: _Optional[str] = ..., points_used: _Optional[int] = ..., points_total: _Optional[int] = ..., active_points: _Optional[int] = ..., rounds: _Optional[int] = ..., binary_variables: _Optional[int] = ..., scale: _Optional[float] = ..., solver_calls: _Optional[int] = ...) -> None: ...
 
 class SolveResult(_message.Message):
-    __slots__ = ("status", "solution", "objective_bound", "tolerance", "frontier", "stats", "detail")
+    __slots__ = ("status", "solution", "objective_bound", "tolerance", "frontier", "stats", "detail", "cross_check")
     STATUS_FIELD_NUMBER: _ClassVar[int]
     SOLUTION_FIELD_NUMBER: _ClassVar[int]
     OBJECTIVE_BOUND_FIELD_NUMBER: _ClassVar[int]
@@ -107,6 +109,7 @@ class SolveResult(_message.Message):
     FRONTIER_FIELD_NUMBER: _ClassVar[int]
     STATS_FIELD_NUMBER: _ClassVar[int]
     DETAIL_FIELD_NUMBER: _ClassVar[int]
+    CROSS_CHECK_FIELD_NUMBER: _ClassVar[int]
     status: SolveStatus
     solution: Solution
     objective_bound: float
@@ -114,7 +117,24 @@ class SolveResult(_message.Message):
     frontier: _containers.RepeatedCompositeFieldContainer[FrontierPoint]
     stats: SolveStats
     detail: str
-    def __init__(self, status: _Optional[_Union[SolveStatus, str]] = ..., solution: _Optional[_Union[Solution, _Mapping]] = ..., objective_bound: _Optional[float] = ..., tolerance: _Optional[float] = ..., frontier: _Optional[_Iterable[_Union[FrontierPoint, _Mapping]]] = ..., stats: _Optional[_Union[SolveStats, _Mapping]] = ..., detail: _Optional[str] = ...) -> None: ...
+    cross_check: CrossCheck
+    def __init__(self, status: _Optional[_Union[SolveStatus, str]] = ..., solution: _Optional[_Union[Solution, _Mapping]] = ..., objective_bound: _Optional[float] = ..., tolerance: _Optional[float] = ..., frontier: _Optional[_Iterable[_Union[FrontierPoint, _Mapping]]] = ..., stats: _Optional[_Union[SolveStats, _Mapping]] = ..., detail: _Optional[str] = ..., cross_check: _Optional[_Union[CrossCheck, _Mapping]] = ...) -> None: ...
+
+class CrossCheck(_message.Message):
+    __slots__ = ("backend", "status", "solution", "objective_bound", "agrees", "detail")
+    BACKEND_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    SOLUTION_FIELD_NUMBER: _ClassVar[int]
+    OBJECTIVE_BOUND_FIELD_NUMBER: _ClassVar[int]
+    AGREES_FIELD_NUMBER: _ClassVar[int]
+    DETAIL_FIELD_NUMBER: _ClassVar[int]
+    backend: str
+    status: SolveStatus
+    solution: Solution
+    objective_bound: float
+    agrees: bool
+    detail: str
+    def __init__(self, backend: _Optional[str] = ..., status: _Optional[_Union[SolveStatus, str]] = ..., solution: _Optional[_Union[Solution, _Mapping]] = ..., objective_bound: _Optional[float] = ..., agrees: _Optional[bool] = ..., detail: _Optional[str] = ...) -> None: ...
 
 class CertifyResult(_message.Message):
     __slots__ = ("kept", "error", "optimum", "gap", "ratio")
