@@ -26,6 +26,7 @@ demo: install
 bench: install
 	$(BIN)/python bench/service.py
 	$(BIN)/python bench/run.py
+	$(BIN)/python bench/backends.py
 
 # Regenerates the checked-in Python code from proto/; tests/test_proto.py fails when it is stale.
 proto: install
