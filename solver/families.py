@@ -46,10 +46,10 @@ class Family:
     low: float = 0.0
     high: float = 0.0
 
-    def _axes(self) -> list[tuple]:
+    def _axes(self) -> list:
         if self.generator == "paper":
             return [self.d, self.n, self.seeds, self.pruning]
-        return [self.n, self.seeds, tuple(range(self.count))]
+        return [self.n, self.seeds, range(self.count)]  # a range: O(1) length and indexing
 
     def size(self) -> int:
         return math.prod(len(axis) for axis in self._axes())
@@ -82,6 +82,26 @@ class Family:
             pruning=PruningMode.NEURONS,
             objective=objective,
         )
+
+
+def largest_problems(family: Family) -> list[Problem]:
+    """The family's largest instances (max d and n, each pruning mode): checking these against
+    the size limits covers every item."""
+    if family.generator == "paper":
+        objective = family.objective if family.objective is not None else MinError()
+        return [
+            paper_problem(
+                max(family.d),
+                max(family.n),
+                family.seeds[0],
+                mode,
+                objective,
+                family.points_per_axis or None,
+            )
+            for mode in family.pruning
+        ]
+    largest = Family(**{**family.__dict__, "n": (max(family.n),), "count": 1})
+    return [largest.problem(0)]
 
 
 def validate_family(family: Family, field: str = "family") -> None:

@@ -86,10 +86,12 @@ class CpSatBackend(Backend):
         scale = choose_scale(
             model, rows, max_error if isinstance(task, MinKeptTask) else Fraction(0)
         )
-        if scale < 1 or (
-            options.tolerance is not None
-            and Fraction(1, max(scale, 1)) > Fraction(options.tolerance)
-        ):
+        if scale < 1:
+            raise UnrepresentableError(
+                "the network's values are too large for CP-SAT's fixed-point model: no integer "
+                f"scale keeps every activity under {ACTIVITY_BUDGET}; rescale the network and target"
+            )
+        if options.tolerance is not None and Fraction(1, scale) > Fraction(options.tolerance):
             raise UnrepresentableError(
                 "the network's values are too large for CP-SAT's fixed-point model: with every "
                 f"activity under {ACTIVITY_BUDGET}, coefficients are multiples of 1/{scale}, "

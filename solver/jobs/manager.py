@@ -184,6 +184,8 @@ class JobManager:
     def _stop_running(self, job_id: str) -> None:
         with self._lock:
             active = self._active.pop(job_id, None)
+        if active is not None:
+            active.exhausted = True  # the feeder submits nothing more for it
         if active is None or self._client is None:
             return
         from distributed import Event
@@ -276,6 +278,12 @@ class JobManager:
                 self._activate(row)
         with self._lock:
             actives = list(self._active.values())
+        # A job cancelled while it was being activated: stop it now.
+        for active in list(actives):
+            row = self.store.get(active.row.id)
+            if row is None or row.state in FINAL_STATES:
+                self._stop_running(active.row.id)
+                actives.remove(active)
         if not actives:
             self._wake.wait(0.5)
             self._wake.clear()
@@ -287,7 +295,7 @@ class JobManager:
                 if not self._submit_chunk(active):
                     break
                 in_flight += 1
-        futures = [f for a in actives for f in a.in_flight]
+        futures = [f for a in actives for f in a.in_flight if not f.done()]
         if futures:
             from distributed import wait
 
@@ -295,6 +303,8 @@ class JobManager:
                 wait(futures, timeout=0.2, return_when="FIRST_COMPLETED")
             except TimeoutError:
                 pass
+            except Exception as exc:  # e.g. FuturesCancelledError after a CancelJob
+                log.debug("wait interrupted: %s", exc)
         for active in actives:
             for future in [f for f in active.in_flight if f.done()]:
                 indices = active.in_flight.pop(future)

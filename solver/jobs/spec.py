@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from prunecert.v1 import jobs_pb2, problem_pb2
 from solver import convert
+from solver.backends import get_backend
 from solver.engine import validate_parameters
 from solver.errors import FieldViolation, InvalidProblemError
-from solver.families import Family
+from solver.families import Family, largest_problems
 from solver.validate import Limits
 
 
@@ -28,12 +29,14 @@ class JobSpec:
             if which == "family":
                 self.family = convert.parse_family(request.family)
             return
-        validate_parameters(convert.parse_parameters(request.parameters))
+        params = convert.parse_parameters(request.parameters)
+        validate_parameters(params)
+        get_backend(params.backend)  # an unknown backend is refused now, not per item
         if which == "family":
             self.family = convert.parse_family(request.family)
-            # Every generated problem shares the checks of its first one (sizes, objective).
-            first = convert.problem_to_proto(self.family.problem(0))
-            self._check(first, "family", limits)
+            # The first item and the largest ones: every item is within the limits.
+            for problem in [self.family.problem(0), *largest_problems(self.family)]:
+                self._check(convert.problem_to_proto(problem), "family", limits)
         elif which == "problems":
             if not request.problems.problems:
                 raise InvalidProblemError(FieldViolation("problems.problems", "must not be empty"))

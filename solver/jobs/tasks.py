@@ -20,15 +20,24 @@ def cancel_event_name(job_id: str) -> str:
     return f"prunecert-cancel-{job_id}"
 
 
-def _watch_cancel(name: str, stop: threading.Event, done: threading.Event) -> None:
-    """Set ``stop`` when the job's Dask event is set (checked twice a second)."""
+def _worker_client():
+    """The Dask worker's client, fetched in the task's own thread (where the worker is known);
+    None when not running on a Dask worker."""
     try:
-        from distributed import Event, get_worker
+        from distributed import get_client, get_worker
 
         get_worker()
+        return get_client()
     except (ImportError, ValueError):
-        return  # not on a Dask worker
-    event = Event(name)
+        return None
+
+
+def _watch_cancel(name: str, client, stop: threading.Event, done: threading.Event) -> None:
+    """Set ``stop`` when the job's Dask event is set (checked twice a second). The Event is
+    built here with the worker's client: an Event made in another thread cannot be used."""
+    from distributed import Event
+
+    event = Event(name, client=client)
     while not done.wait(0.5):
         try:
             if event.is_set():
@@ -80,10 +89,10 @@ def run_items(
     if family_bytes is not None:
         family = convert.parse_family(jobs_pb2.FamilySpec.FromString(family_bytes))
     stop, done = threading.Event(), threading.Event()
-    watcher = threading.Thread(
-        target=_watch_cancel, args=(cancel_event_name(job_id), stop, done), daemon=True
-    )
-    watcher.start()
+    client = _worker_client()
+    if client is not None:
+        args = (cancel_event_name(job_id), client, stop, done)
+        threading.Thread(target=_watch_cancel, args=args, daemon=True).start()
     out: list[tuple[int, bool, bytes]] = []
     try:
         for index, payload in items:

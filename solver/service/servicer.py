@@ -237,6 +237,8 @@ class PruningSolverServicer(service_pb2_grpc.PruningSolverServicer):
             ) from exc
         except JobNotFound as exc:
             raise RpcError("JobNotFound", str(exc)) from exc
+        except PruneCertError as exc:
+            raise RpcError(type(exc).__name__, str(exc)) from exc
 
     def SubmitJob(self, request, context):
         with self._rpc("SubmitJob", request, context) as record, self._job_errors() as jobs:

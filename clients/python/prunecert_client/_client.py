@@ -15,6 +15,7 @@ from solver import convert
 from solver.model import Mask, Problem
 from solver.parameters import SolveParameters
 from solver.result import SolveResult
+from solver.validate import NO_LIMITS
 
 # UNAVAILABLE is retried with exponential backoff by grpc itself (every RPC here is a pure
 # function of its request, hence idempotent).
@@ -170,7 +171,7 @@ def _job_item(msg, with_problem: bool = True) -> JobItem:
         result = _certify_result(msg.certify_result)
     problem = None
     if with_problem and msg.HasField("problem"):
-        problem = convert.parse_problem(msg.problem)
+        problem = convert.parse_problem(msg.problem, NO_LIMITS)  # the server's limits applied
     return JobItem(msg.index, problem, result, msg.error, msg.seconds)
 
 
