@@ -13,7 +13,7 @@ import grpc
 from prunecert_client import ClientError
 from solver import batch_cli, convert
 from solver.backends import REGISTRY, available_backends
-from solver.engine import solve
+from solver.engine import solve, validate_parameters
 from solver.errors import FieldViolation, InvalidProblemError, PruneCertError
 from solver.generate import paper_problem
 from solver.model import MinError, MinKept, Pareto, Problem, PruningMode
@@ -22,6 +22,12 @@ from solver.report import format_result
 from solver.validate import validate_problem
 
 EXIT_USAGE = 2
+# Remote errors that mean "your input", as locally: exit 2 like the local checks.
+INPUT_ERRORS = (
+    grpc.StatusCode.INVALID_ARGUMENT,
+    grpc.StatusCode.NOT_FOUND,
+    grpc.StatusCode.FAILED_PRECONDITION,
+)
 
 
 def _read_text(path: str) -> str:
@@ -148,6 +154,7 @@ def _cmd_solve(args: argparse.Namespace) -> int:
         row_generation=args.row_generation,
         cross_check=args.cross_check,
     )
+    validate_parameters(params)  # the same field-named errors locally and remotely
     if args.remote:
         result = _solve_remote(args, problem, params)
     else:
@@ -369,7 +376,7 @@ def main(argv: list[str] | None = None) -> int:
             print(
                 f"prunecert: error: {field + ': ' if field else ''}{description}", file=sys.stderr
             )
-        return EXIT_USAGE if exc.code == grpc.StatusCode.INVALID_ARGUMENT else 1
+        return EXIT_USAGE if exc.code in INPUT_ERRORS else 1
     except BrokenPipeError:
         return 0
 

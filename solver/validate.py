@@ -152,8 +152,11 @@ def validate_problem(problem: Problem, limits: Limits = DEFAULT_LIMITS) -> None:
         f = "domain.box_grid"
         c.finite(f"{f}.low", [domain.low])
         c.finite(f"{f}.high", [domain.high])
-        if np.isfinite(domain.low) and np.isfinite(domain.high) and not domain.low < domain.high:
-            c.add(f"{f}.high", f"must exceed low ({domain.high} <= {domain.low})")
+        if np.isfinite(domain.low) and np.isfinite(domain.high):
+            if not domain.low < domain.high:
+                c.add(f"{f}.high", f"must exceed low ({domain.high} <= {domain.low})")
+            elif not np.isfinite(float(domain.high) - float(domain.low)):
+                c.add(f, "high - low overflows a double; use a smaller box")
         if domain.points_per_axis < 2:
             c.add(f"{f}.points_per_axis", f"must be at least 2, got {domain.points_per_axis}")
         else:

@@ -17,7 +17,7 @@ from grpc_reflection.v1alpha import reflection
 from prunecert.v1 import service_pb2, service_pb2_grpc
 from solver.jobs.manager import JobManager
 from solver.service.auth import TokenInterceptor
-from solver.service.servicer import PruningSolverServicer, ServiceLimits
+from solver.service.servicer import MAX_MESSAGE_BYTES, PruningSolverServicer, ServiceLimits
 from solver.service.workers import WorkerPool
 from solver.validate import DEFAULT_LIMITS, Limits
 
@@ -88,7 +88,11 @@ def create_server(config: ServerConfig) -> RunningServer:
         # Slots for the solves plus room for info, health and immediate refusals.
         futures.ThreadPoolExecutor(max_workers=config.max_concurrent + 8),
         interceptors=interceptors,
-        options=[("grpc.so_reuseport", 0)],
+        options=[
+            ("grpc.so_reuseport", 0),
+            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+            ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+        ],
         maximum_concurrent_rpcs=config.max_concurrent + 32,
     )
     jobs = None

@@ -30,6 +30,8 @@ from solver.validate import Limits
 
 log = logging.getLogger("prunecert.rpc")
 
+# Largest request or reply (the server and the client configure gRPC with it).
+MAX_MESSAGE_BYTES = 256 * 1024 * 1024
 # Time kept back from the client's deadline for certification and the reply.
 DEADLINE_MARGIN_SECONDS = 0.25
 
@@ -218,6 +220,7 @@ class PruningSolverServicer(service_pb2_grpc.PruningSolverServicer):
                 max_concurrent_solves=self.limits.max_concurrent,
                 max_time_limit_seconds=self.limits.max_time_limit,
                 requires_token=self.requires_token,
+                max_message_bytes=MAX_MESSAGE_BYTES,
             )
             record["response_bytes"] = reply.ByteSize()
             return reply

@@ -2,7 +2,7 @@
 
 Solves never run in an RPC thread: a solve that crashes or hangs takes down only its worker,
 which is replaced. One worker serves one RPC at a time; when none is free the RPC is refused
-at once (the server never queues unboundedly). Cancellation sets the worker's stop event; a
+at once (the server never queues unboundedly). Cancellation is a message on the worker's control pipe; a
 worker that has not answered within CANCEL_GRACE_SECONDS is killed and replaced.
 """
 
@@ -43,12 +43,28 @@ class PoolBusy(Exception):
     """Every worker is busy."""
 
 
-def _worker_main(conn, stop, limits: Limits) -> None:
-    """The worker process: run jobs until told to exit."""
+def _listen_for_cancel(control, current: list[int], stop: threading.Event) -> None:
+    """Worker side: a "cancel" for the job running now sets its stop event."""
+    while True:
+        try:
+            message = control.recv()
+        except (EOFError, OSError):
+            return
+        if message == ("cancel", current[0]):
+            stop.set()
+
+
+def _worker_main(conn, control, limits: Limits) -> None:
+    """The worker process: run jobs until told to exit. Cancellation arrives as a message on
+    its own pipe (a shared multiprocessing.Event can deadlock the server when a worker dies or
+    is stopped while waiting on it)."""
     from prunecert.v1 import service_pb2
     from solver.errors import InvalidProblemError
     from solver.service import jobs
 
+    current = [-1]
+    stop = threading.Event()
+    threading.Thread(target=_listen_for_cancel, args=(control, current, stop), daemon=True).start()
     conn.send(("ready",))  # imports done: the pool starts serving only after this
     while True:
         try:
@@ -57,7 +73,9 @@ def _worker_main(conn, stop, limits: Limits) -> None:
             return
         if job[0] == "exit":
             return
-        kind, payload, time_limit, stream = job
+        number, kind, payload, time_limit, stream = job
+        stop.clear()
+        current[0] = number
         try:
             if kind == "solve":
                 request = service_pb2.SolveRequest.FromString(payload)
@@ -84,13 +102,26 @@ def _worker_main(conn, stop, limits: Limits) -> None:
 
 class Worker:
     def __init__(self, ctx, limits: Limits):
-        self.stop = ctx.Event()
         self.conn, child = ctx.Pipe()
+        child_control, self.control = ctx.Pipe(duplex=False)  # (receive end, send end)
+        self.jobs_sent = 0
         self.process = ctx.Process(
-            target=_worker_main, args=(child, self.stop, limits), daemon=True
+            target=_worker_main, args=(child, child_control, limits), daemon=True
         )
         self.process.start()
         child.close()
+        child_control.close()
+
+    def send_job(self, job: tuple) -> None:
+        self.jobs_sent += 1
+        self.conn.send((self.jobs_sent, *job))
+
+    def cancel(self) -> None:
+        """Ask the running job to stop; never blocks, even if the worker is dead or stopped."""
+        try:
+            self.control.send(("cancel", self.jobs_sent))
+        except (BrokenPipeError, OSError):
+            pass
 
     def wait_ready(self, timeout: float = 120.0) -> None:
         if not self.conn.poll(timeout) or self.conn.recv() != ("ready",):
@@ -104,6 +135,7 @@ class Worker:
             self.process.kill()
         self.process.join(5)
         self.conn.close()
+        self.control.close()
 
     def close(self) -> None:
         try:
@@ -165,12 +197,11 @@ class WorkerPool:
         try:
             if not worker.alive():
                 worker = self._replace(worker)
-            worker.stop.clear()
-            worker.conn.send((kind, payload, time_limit, stream))
+            worker.send_job((kind, payload, time_limit, stream))
             cancel_sent_at: float | None = None
             while True:
                 if cancel_sent_at is None and cancelled():
-                    worker.stop.set()
+                    worker.cancel()
                     cancel_sent_at = time.monotonic()
                 if (
                     cancel_sent_at is not None
@@ -216,7 +247,7 @@ class WorkerPool:
         """Stop the worker's job and wait for its answer; False if it must be replaced."""
         if not worker.alive():
             return False
-        worker.stop.set()
+        worker.cancel()
         deadline = time.monotonic() + CANCEL_GRACE_SECONDS
         while time.monotonic() < deadline:
             try:

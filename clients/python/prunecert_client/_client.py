@@ -17,6 +17,9 @@ from solver.parameters import SolveParameters
 from solver.result import SolveResult
 from solver.validate import NO_LIMITS
 
+# Large problems and results: the server accepts up to 256 MiB (ServerInfo.max_message_bytes).
+MAX_MESSAGE_BYTES = 256 * 1024 * 1024
+
 # UNAVAILABLE is retried with exponential backoff by grpc itself (every RPC here is a pure
 # function of its request, hence idempotent).
 _SERVICE_CONFIG = json.dumps(
@@ -196,7 +199,12 @@ class Client:
     """
 
     def __init__(self, address: str, token: str | None = None, tls: Tls | bool | None = None):
-        options = [("grpc.enable_retries", 1), ("grpc.service_config", _SERVICE_CONFIG)]
+        options = [
+            ("grpc.enable_retries", 1),
+            ("grpc.service_config", _SERVICE_CONFIG),
+            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+            ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+        ]
         if tls:
             settings = tls if isinstance(tls, Tls) else Tls()
             if settings.server_name:

@@ -70,7 +70,7 @@ class BackendInfo(_message.Message):
     def __init__(self, name: _Optional[str] = ..., version: _Optional[str] = ..., supports_early_stop: _Optional[bool] = ...) -> None: ...
 
 class ServerInfo(_message.Message):
-    __slots__ = ("version", "backends", "max_units", "max_input_dim", "max_points", "max_weight_candidates", "max_concurrent_solves", "max_time_limit_seconds", "requires_token")
+    __slots__ = ("version", "backends", "max_units", "max_input_dim", "max_points", "max_weight_candidates", "max_concurrent_solves", "max_time_limit_seconds", "requires_token", "max_message_bytes")
     VERSION_FIELD_NUMBER: _ClassVar[int]
     BACKENDS_FIELD_NUMBER: _ClassVar[int]
     MAX_UNITS_FIELD_NUMBER: _ClassVar[int]
@@ -80,6 +80,7 @@ class ServerInfo(_message.Message):
     MAX_CONCURRENT_SOLVES_FIELD_NUMBER: _ClassVar[int]
     MAX_TIME_LIMIT_SECONDS_FIELD_NUMBER: _ClassVar[int]
     REQUIRES_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    MAX_MESSAGE_BYTES_FIELD_NUMBER: _ClassVar[int]
     version: str
     backends: _containers.RepeatedCompositeFieldContainer[BackendInfo]
     max_units: int
@@ -89,4 +90,5 @@ class ServerInfo(_message.Message):
     max_concurrent_solves: int
     max_time_limit_seconds: float
     requires_token: bool
-    def __init__(self, version: _Optional[str] = ..., backends: _Optional[_Iterable[_Union[BackendInfo, _Mapping]]] = ..., max_units: _Optional[int] = ..., max_input_dim: _Optional[int] = ..., max_points: _Optional[int] = ..., max_weight_candidates: _Optional[int] = ..., max_concurrent_solves: _Optional[int] = ..., max_time_limit_seconds: _Optional[float] = ..., requires_token: _Optional[bool] = ...) -> None: ...
+    max_message_bytes: int
+    def __init__(self, version: _Optional[str] = ..., backends: _Optional[_Iterable[_Union[BackendInfo, _Mapping]]] = ..., max_units: _Optional[int] = ..., max_input_dim: _Optional[int] = ..., max_points: _Optional[int] = ..., max_weight_candidates: _Optional[int] = ..., max_concurrent_solves: _Optional[int] = ..., max_time_limit_seconds: _Optional[float] = ..., requires_token: _Optional[bool] = ..., max_message_bytes: _Optional[int] = ...) -> None: ...
