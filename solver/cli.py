@@ -13,7 +13,7 @@ import grpc
 from prunecert_client import ClientError
 from solver import batch_cli, convert
 from solver.backends import REGISTRY, available_backends
-from solver.engine import solve, validate_parameters
+from solver.engine import certify_and_compare, solve, validate_parameters
 from solver.errors import FieldViolation, InvalidProblemError, PruneCertError
 from solver.generate import paper_problem
 from solver.model import MinError, MinKept, Pareto, Problem, PruningMode
@@ -177,17 +177,13 @@ def _cmd_certify(args: argparse.Namespace) -> int:
             reply = client.certify(problem, mask, compare_with_optimum=args.compare)
         kept, error, optimum = reply.kept, reply.error, reply.optimum
     else:
-        from solver.certify import certify_mask
-
-        cert = certify_mask(problem, mask)
-        kept, error, optimum = cert.kept, cert.error_upper, None
-        if args.compare:
-            budget = Problem(
-                problem.network, problem.target, problem.domain, problem.pruning, MinError(kept)
-            )
-            optimum = _solve_interruptibly(
-                budget, SolveParameters(time_limit_seconds=args.time_limit)
-            )
+        cert, optimum = certify_and_compare(
+            problem,
+            mask,
+            SolveParameters(time_limit_seconds=args.time_limit),
+            compare_with_optimum=args.compare,
+        )
+        kept, error = cert.kept, cert.error_upper
     print(f"kept        {kept}")
     print(f"error       {error:.12g}   (exact, rounded up)")
     if optimum is not None and optimum.solution is not None:

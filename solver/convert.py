@@ -417,3 +417,15 @@ def parse_json(text: str, message_type: type[Message], what: str = "problem") ->
 
 def problem_from_json(text: str, limits: Limits = DEFAULT_LIMITS) -> Problem:
     return parse_problem(parse_json(text, problem_pb2.Problem), limits)  # type: ignore[arg-type]
+
+
+def certify_result_to_proto(cert, optimum: SolveResult | None) -> solve_pb2.CertifyResult:
+    """A CertifyResult from a mask certificate and the optional optimum at its budget."""
+    reply = solve_pb2.CertifyResult(kept=cert.kept, error=cert.error_upper)
+    if optimum is not None:
+        reply.optimum.CopyFrom(result_to_proto(optimum))
+        if optimum.solution is not None and optimum.status != SolveStatus.CANCELLED:
+            best = optimum.solution.error
+            reply.gap = max(0.0, cert.error_upper - best)
+            reply.ratio = cert.error_upper / best if best > 0 else 0.0
+    return reply

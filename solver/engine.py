@@ -565,3 +565,21 @@ def _solve_pareto(run: _Run, objective: Pareto) -> SolveResult:
         "" if final_status == SolveStatus.OPTIMAL else last_detail,
         frontier,
     )
+
+
+def certify_and_compare(
+    problem: Problem,
+    mask: Mask,
+    parameters: SolveParameters | None = None,
+    *,
+    compare_with_optimum: bool = True,
+    stop: threading.Event | None = None,
+    limits: Limits = DEFAULT_LIMITS,
+) -> tuple[MaskCertificate, SolveResult | None]:
+    """A mask's exact certificate and, optionally, the certified min_error optimum with the
+    mask's kept count as budget (the comparison users certifying heuristics ask for)."""
+    cert = ExactDomain(problem).certify(mask)
+    if not compare_with_optimum:
+        return cert, None
+    budget = dataclasses.replace(problem, objective=MinError(max_kept=cert.kept))
+    return cert, solve(budget, parameters, stop=stop, limits=limits)

@@ -9,9 +9,8 @@ import time
 
 from prunecert.v1 import jobs_pb2, problem_pb2, solve_pb2
 from solver import convert
-from solver.certify import certify_mask
-from solver.engine import solve
-from solver.model import MinError, Problem
+from solver.engine import certify_and_compare, solve
+from solver.model import Problem
 from solver.parameters import SolveParameters
 from solver.validate import Limits
 
@@ -56,19 +55,10 @@ def _certify_item(
 ):
     problem = convert.parse_problem(item.problem, limits)
     mask = convert.parse_mask(item.mask, problem)
-    cert = certify_mask(problem, mask)
-    reply = solve_pb2.CertifyResult(kept=cert.kept, error=cert.error_upper)
-    if compare:
-        budget = Problem(
-            problem.network, problem.target, problem.domain, problem.pruning, MinError(cert.kept)
-        )
-        optimum = solve(budget, params, stop=stop, limits=limits)
-        reply.optimum.CopyFrom(convert.result_to_proto(optimum))
-        if optimum.solution is not None:
-            best = optimum.solution.error
-            reply.gap = max(0.0, cert.error_upper - best)
-            reply.ratio = cert.error_upper / best if best > 0 else 0.0
-    return reply
+    cert, optimum = certify_and_compare(
+        problem, mask, params, compare_with_optimum=compare, stop=stop, limits=limits
+    )
+    return convert.certify_result_to_proto(cert, optimum)
 
 
 def run_items(

@@ -9,13 +9,11 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
-from prunecert.v1 import service_pb2, solve_pb2
+from prunecert.v1 import service_pb2
 from solver import convert
-from solver.certify import certify_mask
-from solver.engine import solve
-from solver.model import MinError
+from solver.engine import certify_and_compare, solve
 from solver.parameters import SolveParameters
-from solver.result import Progress, SolveStatus
+from solver.result import Progress
 from solver.validate import Limits
 
 Emit = Callable[[service_pb2.SolveEvent], None]
@@ -68,21 +66,12 @@ def run_solve(
 def run_certify(request: service_pb2.CertifyRequest, time_limit: float, limits: Limits, stop):
     problem = convert.parse_problem(request.problem, limits)
     mask = convert.parse_mask(request.mask, problem)
-    cert = certify_mask(problem, mask)
-    reply = solve_pb2.CertifyResult(kept=cert.kept, error=cert.error_upper)
-    if request.compare_with_optimum:
-        budget = problem.__class__(
-            network=problem.network,
-            target=problem.target,
-            domain=problem.domain,
-            pruning=problem.pruning,
-            objective=MinError(max_kept=cert.kept),
-        )
-        params = _params_with_limit(request.parameters, time_limit)
-        optimum = solve(budget, params, stop=stop, limits=limits)
-        reply.optimum.CopyFrom(convert.result_to_proto(optimum))
-        if optimum.solution is not None and optimum.status != SolveStatus.CANCELLED:
-            best = optimum.solution.error
-            reply.gap = max(0.0, cert.error_upper - best)
-            reply.ratio = cert.error_upper / best if best > 0 else 0.0
-    return reply
+    cert, optimum = certify_and_compare(
+        problem,
+        mask,
+        _params_with_limit(request.parameters, time_limit),
+        compare_with_optimum=request.compare_with_optimum,
+        stop=stop,
+        limits=limits,
+    )
+    return convert.certify_result_to_proto(cert, optimum)
