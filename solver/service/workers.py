@@ -174,6 +174,19 @@ class WorkerPool:
         fresh.wait_ready()
         return fresh
 
+    def _replace_later(self, worker: Worker) -> None:
+        """Kill ``worker`` now; its replacement joins the free workers once it has started,
+        so the RPC that lost the worker answers at once."""
+        worker.kill()
+
+        def replace() -> None:
+            try:
+                self._free.put(self._replace(worker))
+            except Exception:  # the slot stays lost; logged for the operator
+                log.exception("could not start a replacement solver process")
+
+        threading.Thread(target=replace, name="prunecert-respawn", daemon=True).start()
+
     def run(
         self,
         kind: str,
@@ -187,13 +200,14 @@ class WorkerPool:
 
         Raises PoolBusy when no worker is free and WorkerCrashed if the worker dies. If the
         caller stops iterating early, the job is cancelled; the worker returns to the pool only
-        once it is idle again (or it is replaced).
+        once it is idle again, or is replaced in the background.
         """
         try:
             worker = self._free.get_nowait()
         except queue.Empty:
             raise PoolBusy() from None
-        idle = False  # the worker has finished this job (or was replaced)
+        idle = False  # the worker finished this job and can serve the next
+        replace = False  # the worker must go (crashed, ignored a cancel, or recycles itself)
         try:
             if not worker.alive():
                 worker = self._replace(worker)
@@ -208,25 +222,31 @@ class WorkerPool:
                     and time.monotonic() - cancel_sent_at > CANCEL_GRACE_SECONDS
                 ):
                     log.warning("worker %s ignored cancellation; replacing it", worker.process.pid)
-                    worker, idle = self._replace(worker), True
+                    replace = True
                     return
-                message = self._receive(worker)
+                try:
+                    message = self._receive(worker)
+                except WorkerCrashed:
+                    replace = True
+                    raise
                 if message is None:
                     continue
                 if message[0] == "event":
                     yield message
                     continue
                 if message[0] == "reply" and message[2]:
-                    return  # the worker exits to return its memory: replaced below
-                idle = True
+                    replace = True  # it exits after this reply to return its memory
+                else:
+                    idle = True
                 yield message[:2]
                 return
         finally:
-            if not idle:
-                idle = self._drain(worker)
-            if not idle:
-                worker = self._replace(worker)
-            self._free.put(worker)
+            if not idle and not replace:
+                replace = not self._drain(worker)
+            if replace:
+                self._replace_later(worker)
+            else:
+                self._free.put(worker)
 
     @staticmethod
     def _receive(worker: Worker):
