@@ -26,7 +26,7 @@ from solver.validate import Limits
 log = logging.getLogger("prunecert.jobs")
 
 # Tiny subset-sum items are batched so that scheduling does not dominate their cost.
-SUBSET_SUM_CHUNK = 500
+SUBSET_SUM_CHUNK = 2000
 
 
 class JobNotFound(Exception):

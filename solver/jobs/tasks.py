@@ -6,12 +6,17 @@ from __future__ import annotations
 
 import threading
 import time
+from fractions import Fraction
+
+import numpy as np
 
 from prunecert.v1 import jobs_pb2, problem_pb2, solve_pb2
-from solver import convert
+from solver import convert, exact
 from solver.engine import certify_and_compare, solve
-from solver.model import Problem
+from solver.families import Family
+from solver.model import MinError, Problem
 from solver.parameters import SolveParameters
+from solver.subset_sum import SubsetSumSolver
 from solver.validate import Limits
 
 
@@ -61,6 +66,53 @@ def _certify_item(
     return convert.certify_result_to_proto(cert, optimum)
 
 
+class _SubsetSumBatch:
+    """Subset-sum family items solved by solver.subset_sum, skipping the general engine's
+    per-instance set-up (same draws as Family.problem, same certificate semantics)."""
+
+    def __init__(self, family: Family, tolerance: float):
+        self.family = family
+        self.tolerance = tolerance
+        self.solvers: dict[int, SubsetSumSolver] = {}
+
+    @staticmethod
+    def for_family(family: Family | None, params: SolveParameters) -> _SubsetSumBatch | None:
+        plain = (
+            family is not None
+            and family.generator == "subset_sum"
+            and (family.objective is None or family.objective == MinError())
+            and params.backend in (None, "auto")
+            and not params.cross_check
+        )
+        return _SubsetSumBatch(family, params.effective_tolerance) if plain else None
+
+    def solve(self, index: int) -> solve_pb2.SolveResult:
+        start = time.perf_counter()
+        n, seed, j = self.family.coordinates(index)
+        rng = np.random.default_rng([seed, j])  # the draws of Family.problem, in its order
+        target = rng.uniform(self.family.low, self.family.high)
+        candidates = rng.uniform(self.family.low, self.family.high, size=n)
+        solver = self.solvers.setdefault(n, SubsetSumSolver(n))
+        answer = solver.solve(candidates, target)
+        keep = answer.keep & (candidates != 0)  # a zero candidate changes nothing: not kept
+        tolerance = exact.round_up(Fraction(answer.error_upper) - Fraction(answer.bound))
+        optimal = tolerance <= self.tolerance
+        result = solve_pb2.SolveResult(
+            status=solve_pb2.SOLVE_STATUS_OPTIMAL if optimal else solve_pb2.SOLVE_STATUS_FEASIBLE,
+            objective_bound=answer.bound,
+            tolerance=tolerance,
+            detail="" if optimal else "the float search's error bound exceeds the tolerance",
+        )
+        result.solution.mask.neurons[:] = keep.tolist()
+        result.solution.kept = int(keep.sum())
+        result.solution.error = answer.error_upper
+        stats = result.stats
+        stats.backend, stats.formulation = "meet-in-the-middle", "subset-sum batch"
+        stats.points_used = stats.points_total = stats.rounds = stats.solver_calls = 1
+        stats.wall_time_seconds = time.perf_counter() - start
+        return result
+
+
 def run_items(
     job_id: str,
     kind: str,
@@ -83,6 +135,7 @@ def run_items(
     if client is not None:
         args = (cancel_event_name(job_id), client, stop, done)
         threading.Thread(target=_watch_cancel, args=args, daemon=True).start()
+    batch = _SubsetSumBatch.for_family(family, params) if kind == "solve" else None
     out: list[tuple[int, bool, bytes]] = []
     try:
         for index, payload in items:
@@ -96,6 +149,8 @@ def run_items(
                     result.certify_result.CopyFrom(
                         _certify_item(item, compare, params, stop, limits)
                     )
+                elif batch is not None:
+                    result.solve_result.CopyFrom(batch.solve(index))
                 else:
                     if family is not None:
                         problem = family.problem(index)

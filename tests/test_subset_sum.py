@@ -1,0 +1,65 @@
+"""Subset-sum batches against a brute force, exact arithmetic, and the engine."""
+
+from __future__ import annotations
+
+import itertools
+import math
+from fractions import Fraction
+
+import numpy as np
+import pytest
+
+from solver.engine import solve
+from solver.families import Family
+from solver.jobs.tasks import _SubsetSumBatch
+from solver.parameters import SolveParameters
+from solver.subset_sum import SubsetSumSolver, exact_error_upper
+
+
+@pytest.mark.parametrize("n", [1, 2, 5, 10, 13])
+def test_matches_brute_force(n):
+    rng = np.random.default_rng(n)
+    solver = SubsetSumSolver(n)
+    for _ in range(20):
+        c = rng.uniform(-0.5, 0.5, size=n)
+        w = float(rng.uniform(-1, 1))
+        best = min(
+            abs(sum((Fraction(x) for x, b in zip(c, bits) if b), Fraction(0)) - Fraction(w))
+            for bits in itertools.product([0, 1], repeat=n)
+        )
+        answer = solver.solve(c, w)
+        chosen = sum((Fraction(x) for x, b in zip(c, answer.keep) if b), Fraction(0))
+        true = abs(chosen - Fraction(w))
+        assert Fraction(answer.bound) <= best <= true <= Fraction(answer.error_upper)
+        assert true - best <= Fraction(1, 10**12)
+
+
+def test_exact_error_upper_is_the_directed_rounding():
+    rng = np.random.default_rng(0)
+    for _ in range(2000):
+        values = rng.uniform(-1, 1, size=int(rng.integers(0, 8))).tolist()
+        target = float(rng.uniform(-1, 1))
+        exact = abs(sum(map(Fraction, values), Fraction(0)) - Fraction(target))
+        up = exact_error_upper(values, target)
+        assert Fraction(up) >= exact
+        assert up == 0.0 or Fraction(math.nextafter(up, -math.inf)) < exact
+
+
+def test_batch_items_equal_the_engine():
+    family = Family(generator="subset_sum", n=(21,), seeds=(4,), count=40, low=-0.464, high=0.541)
+    batch = _SubsetSumBatch.for_family(family, SolveParameters())
+    assert batch is not None
+    for index in range(family.size()):
+        fast = batch.solve(index)
+        engine = solve(family.problem(index))
+        assert fast.status == 1 and engine.status == 1
+        # Both certified: the same exact optimum (ties may pick different masks).
+        assert abs(fast.solution.error - engine.solution.error) <= 1e-12
+        assert fast.objective_bound <= engine.solution.error
+        assert fast.solution.kept == int(sum(fast.solution.mask.neurons))
+
+
+def test_batch_only_for_plain_min_error():
+    family = Family(generator="subset_sum", n=(5,), seeds=(1,), count=2, low=-1.0, high=1.0)
+    assert _SubsetSumBatch.for_family(family, SolveParameters(backend="cpsat")) is None
+    assert _SubsetSumBatch.for_family(family, SolveParameters(cross_check="auto")) is None
