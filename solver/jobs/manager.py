@@ -144,7 +144,7 @@ class JobManager:
         row = self._row(owner, job_id)
         if row.state not in FINAL_STATES:
             self.store.set_state(job_id, jobs_pb2.JOB_STATE_CANCELLED, "cancelled by its owner")
-            self._stop_running(job_id)
+            self._stop_running(job_id)  # the feeder's next step also checks, for activations
         return self.get(owner, job_id)
 
     def watch(self, owner: str, job_id: str, alive) -> Iterator[jobs_pb2.JobEvent]:

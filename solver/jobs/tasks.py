@@ -4,6 +4,7 @@ from the family spec, so a large family never travels through the scheduler."""
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from fractions import Fraction
@@ -19,26 +20,39 @@ from solver.parameters import SolveParameters
 from solver.subset_sum import SubsetSumSolver
 from solver.validate import Limits
 
+log = logging.getLogger("prunecert.jobs")
+
 
 def cancel_event_name(job_id: str) -> str:
     return f"prunecert-cancel-{job_id}"
 
 
-def _worker_client():
-    """The Dask worker's client, fetched in the task's own thread (where the worker is known);
-    None when not running on a Dask worker."""
+def _task_context():
+    """(worker, task key, client) of the running Dask task, read in the task's own thread
+    (where the worker is known); None when not running on a Dask worker."""
     try:
         from distributed import get_client, get_worker
 
-        get_worker()
-        return get_client()
+        worker = get_worker()
+        return worker, worker.get_current_task(), get_client()
     except (ImportError, ValueError):
         return None
 
 
-def _watch_cancel(name: str, client, stop: threading.Event, done: threading.Event) -> None:
-    """Set ``stop`` when the job's Dask event is set (checked twice a second). The Event is
-    built here with the worker's client: an Event made in another thread cannot be used."""
+def _watch_task(worker, key, stop: threading.Event, done: threading.Event) -> None:
+    """Set ``stop`` when Dask cancels or releases this task (CancelJob cancels its futures).
+    Reads the worker's local state only: no call that could block on the scheduler."""
+    while not done.wait(0.5):
+        task = worker.state.tasks.get(key)
+        if task is None or task.state in ("cancelled", "released", "forgotten"):
+            stop.set()
+            return
+
+
+def _watch_event(name: str, client, stop: threading.Event, done: threading.Event) -> None:
+    """Set ``stop`` when the job's Dask event is set (for tasks not yet cancelled by key). The
+    Event is built here with the worker's client: an Event made in another thread cannot be
+    used; a call that blocks here does not hold up _watch_task."""
     from distributed import Event
 
     event = Event(name, client=client)
@@ -47,8 +61,8 @@ def _watch_cancel(name: str, client, stop: threading.Event, done: threading.Even
             if event.is_set():
                 stop.set()
                 return
-        except Exception:  # scheduler gone: the job will be re-run after a restart
-            return
+        except Exception as exc:  # keep watching: a transient scheduler hiccup
+            log.debug("cancel watcher: %s", exc)
 
 
 def _solve_item(problem: Problem, params: SolveParameters, stop, limits: Limits):
@@ -131,10 +145,14 @@ def run_items(
     if family_bytes is not None:
         family = convert.parse_family(jobs_pb2.FamilySpec.FromString(family_bytes))
     stop, done = threading.Event(), threading.Event()
-    client = _worker_client()
-    if client is not None:
-        args = (cancel_event_name(job_id), client, stop, done)
-        threading.Thread(target=_watch_cancel, args=args, daemon=True).start()
+    context = _task_context()
+    if context is not None:
+        worker, key, client = context
+        for target, args in (
+            (_watch_task, (worker, key, stop, done)),
+            (_watch_event, (cancel_event_name(job_id), client, stop, done)),
+        ):
+            threading.Thread(target=target, args=args, daemon=True).start()
     batch = _SubsetSumBatch.for_family(family, params) if kind == "solve" else None
     out: list[tuple[int, bool, bytes]] = []
     try:
