@@ -18,7 +18,6 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
@@ -29,7 +28,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from google.protobuf import json_format
-from grpc_health.v1 import health_pb2, health_pb2_grpc
+from servers import Served, free_port, wait_serving
 
 from prunecert.v1 import solve_pb2
 from prunecert_client import Client, ClientError, Finished, ResourceExhausted
@@ -51,50 +50,6 @@ def cli(*argv: str, timeout: float = 120) -> subprocess.CompletedProcess:
         text=True,
         timeout=timeout,
     )
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@dataclass
-class Served:
-    proc: subprocess.Popen
-    port: int
-    log: Path
-
-    @property
-    def remote(self) -> str:
-        return f"127.0.0.1:{self.port}"
-
-    def stop(self, sig: int = signal.SIGTERM, timeout: float = 15.0) -> tuple[int, float]:
-        """Send ``sig``; the exit code and the seconds it took to exit."""
-        start = time.monotonic()
-        self.proc.send_signal(sig)
-        code = self.proc.wait(timeout)
-        return code, time.monotonic() - start
-
-
-def wait_serving(served: Served, credentials=None, timeout: float = 60.0) -> None:
-    target = f"localhost:{served.port}" if credentials else served.remote
-    channel = (
-        grpc.secure_channel(target, credentials) if credentials else grpc.insecure_channel(target)
-    )
-    with channel:
-        health = health_pb2_grpc.HealthStub(channel)
-        start = time.monotonic()
-        while True:
-            assert served.proc.poll() is None, served.log.read_text()
-            try:
-                reply = health.Check(health_pb2.HealthCheckRequest(), timeout=1.0)
-                if reply.status == health_pb2.HealthCheckResponse.SERVING:
-                    return
-            except grpc.RpcError:
-                pass
-            assert time.monotonic() - start < timeout, "server not serving in time"
-            time.sleep(0.1)
 
 
 def isolated_env(directory: Path) -> dict[str, str]:

@@ -17,21 +17,18 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
-import grpc
 import numpy as np
 import psutil
 import pytest
 from google.protobuf import json_format
-from grpc_health.v1 import health_pb2, health_pb2_grpc
+from servers import Served, free_port, wait_serving
 
 from prunecert.v1 import jobs_pb2, problem_pb2, solve_pb2
 from prunecert_client import Client
@@ -50,27 +47,6 @@ FINAL = ("JOB_STATE_SUCCEEDED", "JOB_STATE_FAILED", "JOB_STATE_CANCELLED")
 
 
 # -- server processes ----------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@dataclass
-class Served:
-    proc: subprocess.Popen
-    port: int
-    log: Path
-
-    @property
-    def remote(self) -> str:
-        return f"127.0.0.1:{self.port}"
-
-    @property
-    def pgid(self) -> int:
-        return self.proc.pid  # a session leader: its pid is its process group id
 
 
 def group_members(pgid: int) -> list[psutil.Process]:
@@ -95,22 +71,6 @@ def kill_group(served: Served) -> None:
         served.proc.wait(15)
     except subprocess.TimeoutExpired:
         pass
-
-
-def wait_serving(served: Served, timeout: float = 60.0) -> None:
-    with grpc.insecure_channel(served.remote) as channel:
-        health = health_pb2_grpc.HealthStub(channel)
-        start = time.monotonic()
-        while True:
-            assert served.proc.poll() is None, served.log.read_text()
-            try:
-                reply = health.Check(health_pb2.HealthCheckRequest(), timeout=1.0)
-                if reply.status == health_pb2.HealthCheckResponse.SERVING:
-                    return
-            except grpc.RpcError:
-                pass
-            assert time.monotonic() - start < timeout, "server not serving in time"
-            time.sleep(0.1)
 
 
 @contextmanager

@@ -4,6 +4,7 @@ from the family spec, so a large family never travels through the scheduler."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -140,7 +141,7 @@ def run_items(
     """Run the items; returns (index, ok, JobItemResult bytes without the problem) for each
     item finished (items left when the job is cancelled are not returned)."""
     params = convert.parse_parameters(solve_pb2.SolveParameters.FromString(params_bytes))
-    params = SolveParameters(**{**params.__dict__, "time_limit_seconds": time_limit})
+    params = dataclasses.replace(params, time_limit_seconds=time_limit)
     family = None
     if family_bytes is not None:
         family = convert.parse_family(jobs_pb2.FamilySpec.FromString(family_bytes))

@@ -6,6 +6,7 @@ never holds a solve's memory.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable
 
@@ -20,8 +21,8 @@ Emit = Callable[[service_pb2.SolveEvent], None]
 
 
 def _params_with_limit(msg, time_limit: float) -> SolveParameters:
-    params = convert.parse_parameters(msg)
-    return SolveParameters(**{**params.__dict__, "time_limit_seconds": time_limit})
+    """The request's parameters with the time limit the server granted."""
+    return dataclasses.replace(convert.parse_parameters(msg), time_limit_seconds=time_limit)
 
 
 def _progress_events(emit: Emit | None) -> Callable[[Progress], None] | None:
