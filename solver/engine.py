@@ -33,7 +33,7 @@ from solver.backends.base import (
 from solver.certify import ExactDomain, MaskCertificate
 from solver.errors import BackendUnavailableError, FieldViolation, InvalidProblemError
 from solver.formulate import ColumnModel, build_column_model
-from solver.heuristics import greedy_forward, initial_rows
+from solver.hints import greedy_forward, initial_rows
 from solver.model import Mask, MinError, MinKept, Pareto, Problem, PruningMode
 from solver.parameters import SolveParameters
 from solver.result import (

@@ -725,11 +725,6 @@ def test_cancel_is_quick_and_final(cancel_scenario):
     assert s["later"].total_items == 20
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="same known bug as test_cancel_stops_running_items_within_seconds: when a cancel "
-    "misses the running tasks, their results arrive after CancelJob (closing note of issue 4)",
-)
 def test_cancel_adds_no_results_afterwards(cancel_scenario):
     s = cancel_scenario
     assert s["results_after"][:1] == [0]  # the first result is kept
@@ -739,12 +734,6 @@ def test_cancel_adds_no_results_afterwards(cancel_scenario):
     assert s["later"].succeeded_items + s["later"].failed_items == finished
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="known bug, intermittent (about 1 run in 4 of `-k cancel`, never seen in full runs): "
-    "sometimes the items running when CancelJob arrives neither see their Dask task cancelled "
-    "nor the job's cancel Event, and run to their time limit; see the closing note of issue 4",
-)
 def test_cancel_stops_running_items_within_seconds(cancel_scenario):
     s = cancel_scenario
     assert s["idle_after"] < 5.0, f"workers busy for {s['idle_after']:.1f} s after CancelJob"

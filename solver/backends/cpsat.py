@@ -198,13 +198,19 @@ class CpSatBackend(Backend):
             stop = options.stop
 
             def watch() -> None:
+                # CP-SAT clears a stop_search() that arrives before its solve starts (found by
+                # the job cancel tests: a cancel during model building went unheard until the
+                # time limit): repeat it until the solve returns.
                 while not done.is_set():
                     if stop.wait(0.05):
                         solver.stop_search()
-                        return
+                        done.wait(0.05)
 
             watcher = threading.Thread(target=watch, daemon=True)
             watcher.start()
+        if options.stop is not None and options.stop.is_set():
+            done.set()
+            return BackendOutcome(BackendStatus.NO_SOLUTION, scale=scale, binary_variables=len(x))
         try:
             status = solver.solve(cp, callback)
         finally:

@@ -180,11 +180,17 @@ class JobStore:
 
     # -- results ------------------------------------------------------------------------------
     def add_results(self, job_id: str, results: list[tuple[int, bool, bytes]]) -> int:
-        """Commit results (index, ok, JobItemResult bytes); returns how many were new."""
+        """Commit results (index, ok, JobItemResult bytes); returns how many were new. A
+        cancelled job takes no more results: what it holds is what was done before CancelJob."""
         added = 0
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
+                (state,) = self._db.execute(
+                    "SELECT state FROM jobs WHERE id = ?", (job_id,)
+                ).fetchone() or (None,)
+                if state == jobs_pb2.JOB_STATE_CANCELLED:
+                    results = []
                 for idx, ok, payload in results:
                     cur = self._db.execute(
                         "INSERT OR IGNORE INTO results (job_id, idx, ok, payload) VALUES (?, ?, ?, ?)",
