@@ -33,6 +33,15 @@ def _bits(count: int) -> np.ndarray:
     return ((rows >> np.arange(count)) & 1).astype(np.float64)
 
 
+def _subset_sums(c: np.ndarray) -> np.ndarray:
+    """(B, 2^k) sums of every subset of each row of c (B, k); column r is the subset of the bits
+    of r, as in _bits. Built by doubling (8x faster here than a matmul with _bits)."""
+    sums = np.zeros((c.shape[0], 1))
+    for k in range(c.shape[1]):
+        sums = np.concatenate([sums, sums + c[:, k : k + 1]], axis=1)
+    return sums
+
+
 def exact_error_upper(values: list[float], target: float) -> float:
     """The smallest double >= |sum(values) - target|, exactly."""
     terms = [*values, -target]
@@ -55,23 +64,44 @@ class SubsetSumSolver:
         self.gamma = steps * UNIT_ROUNDOFF / (1 - steps * UNIT_ROUNDOFF)
 
     def solve(self, candidates: np.ndarray, target: float) -> SubsetSumAnswer:
-        c = np.asarray(candidates, dtype=np.float64)
-        left = self.left_bits @ c[: self.half]
-        right = self.right_bits @ c[self.half :]
-        order = np.argsort(right, kind="stable")
-        right_sorted = right[order]
-        want = target - left
-        pos = np.searchsorted(right_sorted, want)
-        lo = np.clip(pos - 1, 0, len(right_sorted) - 1)
-        hi = np.clip(pos, 0, len(right_sorted) - 1)
-        err_lo = np.abs(left + right_sorted[lo] - target)
-        err_hi = np.abs(left + right_sorted[hi] - target)
+        return self.solve_batch(np.asarray(candidates, dtype=np.float64)[None, :], [target])[0]
+
+    def solve_batch(self, candidates: np.ndarray, targets) -> list[SubsetSumAnswer]:
+        """Instances b = 0..B-1: candidates[b] (B, n) and targets[b]. Everything but one
+        searchsorted per instance runs as whole-batch numpy (per-call overhead dominated the
+        one-instance-at-a-time version)."""
+        c = np.asarray(candidates, dtype=np.float64).reshape(-1, self.n)
+        t = np.asarray(targets, dtype=np.float64).reshape(-1)
+        rows = np.arange(len(t))
+        left = _subset_sums(c[:, : self.half])  # (B, 2^half) half sums
+        right = _subset_sums(c[:, self.half :])  # (B, 2^(n-half))
+        want = t[:, None] - left
+        # Plain sorts of values (SIMD in numpy, ~10x faster than a stable argsort) and sorted
+        # queries (searchsorted walks them in one pass); the indices of the best pair are found
+        # afterwards by value: any pair with the same float values has the same float error.
+        right_sorted = np.sort(right, axis=1)
+        want_sorted = np.sort(want, axis=1)
+        pos = np.empty(want.shape, dtype=np.intp)
+        for b in rows:
+            pos[b] = np.searchsorted(right_sorted[b], want_sorted[b])
+        last = right.shape[1] - 1
+        lo = np.take_along_axis(right_sorted, np.clip(pos - 1, 0, last), axis=1)
+        hi = np.take_along_axis(right_sorted, np.minimum(pos, last), axis=1)
+        err_lo = np.abs(lo - want_sorted)
+        err_hi = np.abs(hi - want_sorted)
         use_hi = err_hi < err_lo
         errs = np.where(use_hi, err_hi, err_lo)
-        i = int(np.argmin(errs))
-        j = int(order[hi[i] if use_hi[i] else lo[i]])
-        keep = np.concatenate([self.left_bits[i], self.right_bits[j]]).astype(bool)
-        delta = 2 * self.gamma * (float(np.abs(c).sum()) + abs(target))
-        bound = max(0.0, math.nextafter(float(errs[i]) - delta, -math.inf))
-        error = exact_error_upper(c[keep].tolist(), target)
-        return SubsetSumAnswer(keep, error, min(bound, error))
+        best = np.argmin(errs, axis=1)
+        # The float error of the best pair as the search compared it (|right - (target - left)|).
+        err = errs[rows, best]
+        partner = np.where(use_hi[rows, best], hi[rows, best], lo[rows, best])
+        i = np.argmax(want == want_sorted[rows, best][:, None], axis=1)  # first match
+        j = np.argmax(right == partner[:, None], axis=1)
+        keep = np.concatenate([self.left_bits[i], self.right_bits[j]], axis=1).astype(bool)
+        delta = 2 * self.gamma * (np.abs(c).sum(axis=1) + np.abs(t))
+        bounds = np.maximum(0.0, np.nextafter(err - delta, -np.inf))
+        answers = []
+        for b in rows:
+            error = exact_error_upper(c[b][keep[b]].tolist(), float(t[b]))
+            answers.append(SubsetSumAnswer(keep[b], error, min(float(bounds[b]), error)))
+        return answers

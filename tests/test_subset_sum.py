@@ -34,6 +34,22 @@ def test_matches_brute_force(n):
         assert true - best <= Fraction(1, 10**12)
 
 
+@pytest.mark.parametrize("n", [1, 4, 21])
+def test_a_batch_gives_each_instance_its_own_answer(n):
+    # Rows of one batch must not leak into each other (sorts, searches and index recovery run
+    # on the whole batch at once).
+    rng = np.random.default_rng(100 + n)
+    c = rng.uniform(-0.464, 0.541, size=(37, n))
+    t = rng.uniform(-0.464, 0.541, size=37)
+    solver = SubsetSumSolver(n)
+    batch = solver.solve_batch(c, t)
+    for row, answer in enumerate(batch):
+        alone = solver.solve(c[row], float(t[row]))
+        assert answer.error_upper == alone.error_upper and answer.bound == alone.bound
+        chosen = sum((Fraction(x) for x, b in zip(c[row], answer.keep) if b), Fraction(0))
+        assert Fraction(answer.error_upper) >= abs(chosen - Fraction(float(t[row])))
+
+
 def test_exact_error_upper_is_the_directed_rounding():
     rng = np.random.default_rng(0)
     for _ in range(2000):
@@ -63,3 +79,42 @@ def test_batch_only_for_plain_min_error():
     family = Family(generator="subset_sum", n=(5,), seeds=(1,), count=2, low=-1.0, high=1.0)
     assert _SubsetSumBatch.for_family(family, SolveParameters(backend="cpsat")) is None
     assert _SubsetSumBatch.for_family(family, SolveParameters(cross_check="auto")) is None
+
+
+def test_run_items_batches_mixed_sizes_in_index_order():
+    # A chunk spanning two sizes n and more than one numpy group, run as a Dask task would run
+    # it (outside Dask here): every index once, in order, each equal to its own solve.
+    from prunecert.v1 import jobs_pb2, solve_pb2
+    from solver import convert
+    from solver.jobs import tasks
+    from solver.validate import DEFAULT_LIMITS
+
+    family = Family(
+        generator="subset_sum", n=(3, 12), seeds=(2,), count=300, low=-0.464, high=0.541
+    )
+    spec = jobs_pb2.FamilySpec(
+        generator="subset_sum", n=[3, 12], seeds=[2], count=300, low=-0.464, high=0.541
+    )
+    spec.objective.min_error.SetInParent()
+    assert convert.parse_family(spec).size() == family.size() == 600
+    indices = list(range(250, 350))  # crosses from n = 3 to n = 12
+    out = tasks.run_items(
+        "job",
+        "solve",
+        spec.SerializeToString(),
+        [(i, None) for i in indices],
+        solve_pb2.SolveParameters().SerializeToString(),
+        60.0,
+        False,
+        DEFAULT_LIMITS,
+    )
+    assert [index for index, _, _ in out] == indices
+    batch = _SubsetSumBatch.for_family(family, SolveParameters())
+    for index, ok, payload in out:
+        assert ok
+        item = jobs_pb2.JobItemResult.FromString(payload)
+        alone = batch.solve(index)
+        assert item.index == index and item.solve_result.status == 1
+        assert item.solve_result.solution.error == alone.solution.error
+        assert list(item.solve_result.solution.mask.neurons) == list(alone.solution.mask.neurons)
+        assert len(item.solve_result.solution.mask.neurons) == family.coordinates(index)[0]

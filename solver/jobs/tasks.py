@@ -102,13 +102,32 @@ class _SubsetSumBatch:
         return _SubsetSumBatch(family, params.effective_tolerance) if plain else None
 
     def solve(self, index: int) -> solve_pb2.SolveResult:
+        return self.solve_many([index])[0]
+
+    def solve_many(self, indices: list[int]) -> list[solve_pb2.SolveResult]:
+        """The items' results, solved as one numpy batch per size n; each item's wall time is
+        its share of the batch's."""
         start = time.perf_counter()
-        n, seed, j = self.family.coordinates(index)
-        rng = np.random.default_rng([seed, j])  # the draws of Family.problem, in its order
-        target = rng.uniform(self.family.low, self.family.high)
-        candidates = rng.uniform(self.family.low, self.family.high, size=n)
-        solver = self.solvers.setdefault(n, SubsetSumSolver(n))
-        answer = solver.solve(candidates, target)
+        by_size: dict[int, list[tuple[int, float, np.ndarray]]] = {}
+        for position, index in enumerate(indices):
+            n, seed, j = self.family.coordinates(index)
+            rng = np.random.default_rng([seed, j])  # the draws of Family.problem, in its order
+            target = rng.uniform(self.family.low, self.family.high)
+            candidates = rng.uniform(self.family.low, self.family.high, size=n)
+            by_size.setdefault(n, []).append((position, target, candidates))
+        answers = [None] * len(indices)
+        for n, group in by_size.items():
+            solver = self.solvers.get(n)
+            if solver is None:  # built once per size: its bit matrices are the costly part
+                solver = self.solvers[n] = SubsetSumSolver(n)
+            candidates = np.array([g[2] for g in group]).reshape(len(group), n)
+            solved = solver.solve_batch(candidates, [g[1] for g in group])
+            for (position, _, c), answer in zip(group, solved):
+                answers[position] = (c, answer)
+        seconds = (time.perf_counter() - start) / max(1, len(indices))
+        return [self._result(c, answer, seconds) for c, answer in answers]
+
+    def _result(self, candidates: np.ndarray, answer, seconds: float) -> solve_pb2.SolveResult:
         keep = answer.keep & (candidates != 0)  # a zero candidate changes nothing: not kept
         tolerance = exact.round_up(Fraction(answer.error_upper) - Fraction(answer.bound))
         optimal = tolerance <= self.tolerance
@@ -124,8 +143,40 @@ class _SubsetSumBatch:
         stats = result.stats
         stats.backend, stats.formulation = "meet-in-the-middle", "subset-sum batch"
         stats.points_used = stats.points_total = stats.rounds = stats.solver_calls = 1
-        stats.wall_time_seconds = time.perf_counter() - start
+        stats.wall_time_seconds = seconds
         return result
+
+
+SUBSET_SUM_GROUP = 256  # items per numpy batch: a few MB of half sums, a stop check between
+
+
+def _run_subset_sum(
+    batch: _SubsetSumBatch, indices: list[int], stop: threading.Event
+) -> list[tuple[int, bool, bytes]]:
+    out: list[tuple[int, bool, bytes]] = []
+    for first in range(0, len(indices), SUBSET_SUM_GROUP):
+        if stop.is_set():
+            break
+        group = indices[first : first + SUBSET_SUM_GROUP]
+        try:
+            results = batch.solve_many(group)
+        except Exception as exc:  # never seen; one failure must not take the group's items
+            log.warning("subset-sum batch failed, retrying its items one by one: %s", exc)
+            results = []
+            for index in group:
+                try:
+                    results.append(batch.solve(index))
+                except Exception as item_exc:
+                    results.append(f"{type(item_exc).__name__}: {item_exc}")
+        for index, solved in zip(group, results):
+            item = jobs_pb2.JobItemResult(index=index)
+            if isinstance(solved, str):
+                item.error = solved
+            else:
+                item.solve_result.CopyFrom(solved)
+                item.seconds = solved.stats.wall_time_seconds
+            out.append((index, not isinstance(solved, str), item.SerializeToString()))
+    return out
 
 
 def run_items(
@@ -157,6 +208,8 @@ def run_items(
     batch = _SubsetSumBatch.for_family(family, params) if kind == "solve" else None
     out: list[tuple[int, bool, bytes]] = []
     try:
+        if batch is not None:
+            return _run_subset_sum(batch, [index for index, _ in items], stop)
         for index, payload in items:
             if stop.is_set():
                 break
@@ -168,8 +221,6 @@ def run_items(
                     result.certify_result.CopyFrom(
                         _certify_item(item, compare, params, stop, limits)
                     )
-                elif batch is not None:
-                    result.solve_result.CopyFrom(batch.solve(index))
                 else:
                     if family is not None:
                         problem = family.problem(index)
