@@ -16,8 +16,9 @@ from solver.backends import REGISTRY, available_backends
 from solver.engine import certify_and_compare, solve, validate_parameters
 from solver.errors import FieldViolation, InvalidProblemError, PruneCertError
 from solver.generate import paper_problem
+from solver.heuristics import HEURISTICS
 from solver.model import MinError, MinKept, Pareto, Problem, PruningMode
-from solver.parameters import SolveParameters
+from solver.parameters import CONTINUOUS_MODES, SolveParameters
 from solver.report import format_result
 from solver.validate import validate_problem
 
@@ -153,6 +154,9 @@ def _cmd_solve(args: argparse.Namespace) -> int:
         tolerance=args.tolerance,
         row_generation=args.row_generation,
         cross_check=args.cross_check,
+        continuous=args.continuous,
+        heuristic=args.heuristic,
+        heuristic_start=args.heuristic_start,
     )
     validate_parameters(params)  # the same field-named errors locally and remotely
     if args.remote:
@@ -163,6 +167,39 @@ def _cmd_solve(args: argparse.Namespace) -> int:
         print(convert.to_json(convert.result_to_proto(result)))
     else:
         print(format_result(problem, result))
+    return 0
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from google.protobuf import json_format
+    from tqdm import tqdm
+
+    from prunecert.v1 import jobs_pb2
+    from solver import compare
+
+    text = _read_text(args.spec)
+    try:
+        request = json_format.Parse(text, jobs_pb2.SubmitJobRequest())
+    except json_format.ParseError as exc:
+        raise ValueError(f"spec: not a SubmitJobRequest in proto3 JSON: {exc}") from exc
+    for flag, value in (("--time-limit", args.time_limit), ("--heuristic-time-limit",
+                                                             args.heuristic_time_limit)):
+        if value is not None and not (math.isfinite(value) and value > 0):
+            raise ValueError(f"{flag}: must be a positive number of seconds")
+    from solver.jobs.spec import JobSpec
+
+    total = JobSpec(request, limits=None).size()
+    with tqdm(total=total, desc="instances", unit="inst", file=sys.stderr) as bar:
+        rows = compare.run_comparison(
+            request,
+            heuristics=args.heuristics,
+            time_limit=args.time_limit,
+            heuristic_time_limit=args.heuristic_time_limit,
+            on_instance=lambda _i: bar.update(1),
+        )
+    compare.write_csv(rows, args.out)
+    print(compare.summary_table(rows))
+    print(f"rows written to {args.out}")
     return 0
 
 
@@ -303,6 +340,25 @@ def build_parser() -> argparse.ArgumentParser:
         help="solve again with a second backend and compare (auto: another installed one)",
     )
     sol.add_argument(
+        "--continuous",
+        choices=CONTINUOUS_MODES,
+        default=None,
+        help="evaluate: also the mask's exact max error over the whole box; optimize: certify "
+        "the optimum over the whole box (bias-free problems on a box grid)",
+    )
+    sol.add_argument(
+        "--heuristic",
+        choices=(*HEURISTICS, "best"),
+        default=None,
+        help="run a heuristic instead of the exact solve (its mask's exact error, no bound)",
+    )
+    sol.add_argument(
+        "--heuristic-start",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="start the exact search from the best heuristic mask (default: on)",
+    )
+    sol.add_argument(
         "--row-generation",
         action=argparse.BooleanOptionalAction,
         default=None,
@@ -310,6 +366,26 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _remote_flags(sol)
     sol.set_defaults(func=_cmd_solve)
+
+    cmp_ = sub.add_parser(
+        "compare", help="every heuristic beside the certified optimum, for a batch spec"
+    )
+    cmp_.add_argument("spec", help="a SubmitJobRequest in proto3 JSON (family or problems)")
+    cmp_.add_argument("--out", default="compare.csv", help="CSV file (default compare.csv)")
+    cmp_.add_argument(
+        "--time-limit", type=float, default=None, metavar="SECONDS", help="per exact solve"
+    )
+    cmp_.add_argument(
+        "--heuristic-time-limit",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="per heuristic run (default: the heuristic's own, a few seconds for local search)",
+    )
+    cmp_.add_argument(
+        "--heuristics", nargs="+", choices=HEURISTICS, default=list(HEURISTICS), metavar="NAME"
+    )
+    cmp_.set_defaults(func=_cmd_compare)
 
     cer = sub.add_parser("certify", help="a mask's exact error, optionally against the optimum")
     cer.add_argument("problem", help="problem file (proto3 JSON)")

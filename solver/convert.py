@@ -28,7 +28,16 @@ from solver.model import (
     Samples,
 )
 from solver.parameters import SolveParameters
-from solver.result import CrossCheck, FrontierPoint, Solution, SolveResult, SolveStats, SolveStatus
+from solver.result import (
+    ContinuousFigures,
+    ContinuousRoundFigures,
+    CrossCheck,
+    FrontierPoint,
+    Solution,
+    SolveResult,
+    SolveStats,
+    SolveStatus,
+)
 from solver.validate import DEFAULT_LIMITS, Limits, validate_problem
 
 # -- problem -----------------------------------------------------------------------------------
@@ -280,7 +289,19 @@ def parameters_to_proto(params: SolveParameters) -> solve_pb2.SolveParameters:
         msg.row_generation = params.row_generation
     if params.drop_dominated_points is not None:
         msg.drop_dominated_points = params.drop_dominated_points
+    msg.continuous = _CONTINUOUS_TO_PROTO[params.continuous]
+    msg.heuristic = params.heuristic or ""
+    if params.heuristic_start is not None:
+        msg.heuristic_start = params.heuristic_start
     return msg
+
+
+_CONTINUOUS_TO_PROTO = {
+    None: solve_pb2.CONTINUOUS_MODE_UNSPECIFIED,
+    "evaluate": solve_pb2.CONTINUOUS_MODE_EVALUATE,
+    "optimize": solve_pb2.CONTINUOUS_MODE_OPTIMIZE,
+}
+_CONTINUOUS_FROM_PROTO = {v: k for k, v in _CONTINUOUS_TO_PROTO.items()}
 
 
 def parse_parameters(msg: solve_pb2.SolveParameters) -> SolveParameters:
@@ -295,6 +316,10 @@ def parse_parameters(msg: solve_pb2.SolveParameters) -> SolveParameters:
             msg.drop_dominated_points if msg.HasField("drop_dominated_points") else None
         ),
         cross_check=msg.cross_check or None,
+        # An unknown enum number (a newer client) is refused by validation, not dropped.
+        continuous=_CONTINUOUS_FROM_PROTO.get(msg.continuous, f"unknown ({msg.continuous})"),
+        heuristic=msg.heuristic or None,
+        heuristic_start=msg.heuristic_start if msg.HasField("heuristic_start") else None,
     )
 
 
@@ -328,6 +353,20 @@ def result_to_proto(result: SolveResult) -> solve_pb2.SolveResult:
         msg.cross_check.objective_bound = c.objective_bound
         msg.cross_check.agrees = c.agrees
         msg.cross_check.detail = c.detail
+    if result.continuous is not None:
+        f = result.continuous
+        msg.continuous.error = f.error
+        msg.continuous.worst_point[:] = f.worst_point
+        msg.continuous.lower_bound = f.lower_bound
+        msg.continuous.optimal = f.optimal
+        msg.continuous.detail = f.detail
+        for r in f.rounds:
+            msg.continuous.rounds.add(
+                points=r.points,
+                lower_bound=r.lower_bound,
+                upper_bound=r.upper_bound,
+                seconds=r.seconds,
+            )
     # SolveStats mirrors its message field for field.
     msg.stats.CopyFrom(solve_pb2.SolveStats(**dataclasses.asdict(result.stats)))
     return msg
@@ -383,7 +422,22 @@ def parse_result(msg: solve_pb2.SolveResult) -> SolveResult:
             agrees=c.agrees,
             detail=c.detail,
         )
+    continuous = None
+    if msg.HasField("continuous"):
+        f = msg.continuous
+        continuous = ContinuousFigures(
+            error=f.error,
+            worst_point=tuple(f.worst_point),
+            lower_bound=f.lower_bound,
+            optimal=f.optimal,
+            rounds=tuple(
+                ContinuousRoundFigures(r.points, r.lower_bound, r.upper_bound, r.seconds)
+                for r in f.rounds
+            ),
+            detail=f.detail,
+        )
     return SolveResult(
+        continuous=continuous,
         cross_check=cross_check,
         status=SolveStatus(msg.status),
         solution=solution,

@@ -10,6 +10,7 @@ so every round's bound is rigorous for the whole domain.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import threading
 import time
@@ -19,7 +20,7 @@ from fractions import Fraction
 
 import numpy as np
 
-from solver import exact
+from solver import continuous, exact
 from solver.backends import available_backends, get_backend
 from solver.backends.base import (
     Backend,
@@ -33,9 +34,10 @@ from solver.backends.base import (
 from solver.certify import ExactDomain, MaskCertificate
 from solver.errors import BackendUnavailableError, FieldViolation, InvalidProblemError
 from solver.formulate import ColumnModel, build_column_model
+from solver.heuristics import HEURISTICS, best_heuristic, run_heuristic
 from solver.hints import greedy_forward, initial_rows
 from solver.model import Mask, MinError, MinKept, Pareto, Problem, PruningMode
-from solver.parameters import SolveParameters
+from solver.parameters import CONTINUOUS_MODES, SolveParameters
 from solver.result import (
     CrossCheck,
     FrontierPoint,
@@ -53,6 +55,10 @@ ROWS_ADDED_PER_ROUND = 32
 # Row generation restarts the solver each round; below this many points one full solve was
 # faster on the paper family (bench/run.py), so "auto" uses it only above.
 ROW_GENERATION_MIN_POINTS = 2048
+# Solution hints from the heuristic baselines: the quick ones, capped (bench/heuristic_start.py
+# measures whether they help).
+HEURISTIC_START_NAMES = ("greedy_forward", "greedy_backward", "local_search")
+HEURISTIC_START_SECONDS = 1.0
 
 
 def validate_parameters(params: SolveParameters) -> None:
@@ -70,8 +76,27 @@ def validate_parameters(params: SolveParameters) -> None:
     if params.seed is not None and not 0 <= params.seed < 2**31:
         # Solvers take a signed 32-bit seed.
         bad.append(FieldViolation("parameters.seed", "must be in [0, 2^31)"))
+    if params.continuous is not None and params.continuous not in CONTINUOUS_MODES:
+        bad.append(
+            FieldViolation("parameters.continuous", f"must be one of {', '.join(CONTINUOUS_MODES)}")
+        )
+    if params.heuristic is not None:
+        names = (*HEURISTICS, "best")
+        if params.heuristic not in names:
+            bad.append(FieldViolation("parameters.heuristic", f"must be one of {', '.join(names)}"))
+        if params.cross_check:
+            bad.append(FieldViolation("parameters.cross_check", "not with a heuristic"))
+        if params.continuous == "optimize":
+            bad.append(FieldViolation("parameters.continuous", "optimize is an exact solve"))
     if bad:
         raise InvalidProblemError(bad)
+
+
+def _validate_for_problem(problem: Problem, params: SolveParameters) -> None:
+    if params.continuous is not None:
+        why = continuous.check_supported(problem, optimize=params.continuous == "optimize")
+        if why is not None:
+            raise InvalidProblemError([FieldViolation("parameters.continuous", why)])
 
 
 @dataclass
@@ -225,14 +250,40 @@ class _Run:
             )
             hint = chosen
 
+    def heuristic_choice(self, max_kept: int | None) -> list[int] | None:
+        """The best of the quick heuristic baselines (solver.heuristics) as a solution hint,
+        within HEURISTIC_START_SECONDS (and a tenth of the time limit); None when turned off."""
+        if self.params.heuristic_start is False or self.out_of_time():
+            return None
+        limit = HEURISTIC_START_SECONDS
+        left = self.time_left()
+        if left is not None:
+            limit = min(limit, 0.1 * left)
+        budget = dataclasses.replace(self.problem, objective=MinError(max_kept=max_kept))
+        found = best_heuristic(
+            budget,
+            names=HEURISTIC_START_NAMES,
+            time_limit=limit,
+            stop=self.stop,
+            seed=self.params.seed or 0,
+        )
+        return self.model.choice(found.certificate.mask)
+
     # -- objectives -----------------------------------------------------------------------------
     def min_error(
         self, max_kept: int | None, hint: list[int] | None = None
     ) -> tuple[SolveStatus, MaskCertificate | None, list[int] | None, Fraction, str]:
         """Certified min-error solve: (status, certificate, choice, bound, detail)."""
         greedy = greedy_forward(self.model, max_kept=max_kept)
-        self.ensure_active([greedy, self.full_choice(max_kept)])
-        start_hint = hint if hint is not None else greedy
+        starts = [greedy]
+        if hint is None:
+            heuristic = self.heuristic_choice(max_kept)
+            if heuristic is not None:
+                starts.append(heuristic)
+        self.ensure_active([*starts, self.full_choice(max_kept)])
+        start_hint = hint
+        if start_hint is None:  # the better start on the model's points, exactly
+            start_hint = min(starts, key=lambda c: max(self.model.point_errors(c), default=0))
         rows = self.solve_rows(MinErrorTask(max_kept=max_kept), start_hint)
         bound = rows.error_bound if rows.error_bound is not None else Fraction(0)
         if rows.chosen is None:
@@ -313,6 +364,30 @@ def solve(
     validate_problem(problem, limits)
     params = parameters or SolveParameters()
     validate_parameters(params)
+    _validate_for_problem(problem, params)
+    if params.heuristic is not None:
+        result = _solve_heuristic(problem, params, stop)
+    elif params.continuous == "optimize":
+        inner = dataclasses.replace(params, continuous=None)
+        grid_solve = functools.partial(solve, progress=progress, limits=limits)
+        return continuous.optimize_result(problem, inner, stop, grid_solve)
+    else:
+        result = _solve_grid(problem, params, progress, stop, limits)
+    if params.continuous == "evaluate" and result.solution is not None:
+        try:
+            result.continuous = continuous.evaluate_figures(problem, result.solution.mask)
+        except ValueError as exc:  # too many candidate points (d >= 3)
+            raise InvalidProblemError([FieldViolation("parameters.continuous", str(exc))]) from exc
+    return result
+
+
+def _solve_grid(
+    problem: Problem,
+    params: SolveParameters,
+    progress: ProgressCallback | None,
+    stop: threading.Event | None,
+    limits: Limits,
+) -> SolveResult:
     backend = get_backend(params.backend)
     second = _cross_check_backend(params, backend.name)
     run = _Run(problem, params, backend, progress, stop)
@@ -327,6 +402,46 @@ def solve(
     if second is not None and not isinstance(objective, Pareto):
         _cross_check(problem, params, result, second, run, stop, limits)
     return result
+
+
+def _solve_heuristic(
+    problem: Problem, params: SolveParameters, stop: threading.Event | None
+) -> SolveResult:
+    """A heuristic's mask with its exact figures: never OPTIMAL, no bound (objective_bound 0)."""
+    started = time.monotonic()
+    options = dict(seed=params.seed or 0, time_limit=params.time_limit_seconds, stop=stop)
+    if params.heuristic == "best":
+        found = best_heuristic(problem, **options)
+    else:
+        found = run_heuristic(problem, params.heuristic, **options)
+    cert = found.certificate
+    stats = SolveStats(
+        wall_time_seconds=time.monotonic() - started,
+        backend=f"heuristic:{found.name}" if found.name else "heuristic:best",
+        formulation="heuristic",
+        points_used=len(problem.points()),
+        points_total=len(problem.points()),
+    )
+    frontier = [
+        FrontierPoint(kept=c.kept, error=c.error_upper, mask=c.mask, error_bound=0.0, certified=False)
+        for c in found.frontier
+    ]
+    if not found.feasible:
+        return SolveResult(
+            status=SolveStatus.NO_SOLUTION,
+            stats=stats,
+            detail=f"heuristic {found.name} found no mask within max_error (best error "
+            f"{cert.error_upper:.6g} with {cert.kept} kept); this proves nothing",
+        )
+    return SolveResult(
+        status=SolveStatus.FEASIBLE,
+        solution=Solution(mask=cert.mask, kept=cert.kept, error=cert.error_upper),
+        objective_bound=0.0,
+        tolerance=cert.error_upper,
+        frontier=frontier,
+        stats=stats,
+        detail=f"heuristic {found.name or 'best'}: exact error of its mask, not certified optimal",
+    )
 
 
 def _cross_check_backend(params: SolveParameters, first: str) -> str | None:

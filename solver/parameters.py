@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 DEFAULT_TOLERANCE = 1e-6
+CONTINUOUS_MODES = ("evaluate", "optimize")
 
 
 @dataclass(frozen=True)
@@ -17,6 +18,9 @@ class SolveParameters:
     row_generation: bool | None = None  # None: on for large point sets
     drop_dominated_points: bool | None = None  # None: on (only applies when bias-free)
     cross_check: str | None = None  # a second backend ("auto": another installed one)
+    continuous: str | None = None  # None: grid only; "evaluate" or "optimize" (see solve.proto)
+    heuristic: str | None = None  # run this heuristic (or "best") instead of an exact solve
+    heuristic_start: bool | None = None  # None: on; exact solves start from the best heuristic
 
     @property
     def effective_tolerance(self) -> float:

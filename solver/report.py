@@ -33,9 +33,28 @@ def format_result(problem: Problem, result: SolveResult) -> str:
     if sol is not None:
         unit = "units" if mode == "neurons" else "weights"
         lines.append(f"kept        {sol.kept} of {problem.max_kept_possible()} {unit}")
-        lines.append(f"error       {sol.error:.12g}   (exact, rounded up)")
-    if isinstance(problem.objective, MinKept):
+        lines.append(f"error       {sol.error:.12g}   (on the grid points: exact, rounded up)")
+    cont = result.continuous
+    box_optimum = cont is not None and bool(cont.rounds)  # continuous optimize mode
+    if cont is not None:
+        where = ", ".join(f"{x:.6g}" for x in cont.worst_point)
+        lines.append(
+            f"continuous  {cont.error:.12g}   (exact max over the whole box, at ({where}))"
+        )
+    if result.stats.formulation == "heuristic":
+        pass  # a heuristic proves no bound
+    elif isinstance(problem.objective, MinKept):
         lines.append(f"bound       kept >= {int(result.objective_bound)}   (rigorous)")
+    elif box_optimum:
+        verdict = "certified" if cont.optimal else "NOT certified"
+        lines.append(
+            f"bound       {result.objective_bound:.12g}   (rigorous lower bound on the "
+            f"optimum over the box)"
+        )
+        lines.append(
+            f"tolerance   {result.tolerance:.3g}   (box optimum in [bound, continuous]: "
+            f"{verdict}, {len(cont.rounds)} round(s))"
+        )
     elif result.status != SolveStatus.INFEASIBLE:
         lines.append(
             f"bound       {result.objective_bound:.12g}   (rigorous lower bound on the optimum)"

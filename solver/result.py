@@ -61,6 +61,26 @@ class CrossCheck:
     detail: str
 
 
+@dataclass(frozen=True)
+class ContinuousRoundFigures:
+    points: int
+    lower_bound: float
+    upper_bound: float
+    seconds: float
+
+
+@dataclass(frozen=True)
+class ContinuousFigures:
+    """Figures over the whole continuous box, apart from the grid figures of Solution."""
+
+    error: float  # the returned mask's exact max error over the box, rounded up
+    worst_point: tuple[float, ...]
+    lower_bound: float = 0.0  # optimize mode: rigorous lower bound on the continuous optimum
+    optimal: bool = False  # optimize mode: error - lower_bound <= tolerance
+    rounds: tuple[ContinuousRoundFigures, ...] = ()
+    detail: str = ""
+
+
 @dataclass
 class SolveResult:
     status: SolveStatus
@@ -71,6 +91,7 @@ class SolveResult:
     stats: SolveStats = field(default_factory=SolveStats)
     detail: str = ""
     cross_check: CrossCheck | None = None
+    continuous: ContinuousFigures | None = None
 
 
 @dataclass(frozen=True)

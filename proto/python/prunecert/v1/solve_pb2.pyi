@@ -7,6 +7,12 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class ContinuousMode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    CONTINUOUS_MODE_UNSPECIFIED: _ClassVar[ContinuousMode]
+    CONTINUOUS_MODE_EVALUATE: _ClassVar[ContinuousMode]
+    CONTINUOUS_MODE_OPTIMIZE: _ClassVar[ContinuousMode]
+
 class SolveStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     SOLVE_STATUS_UNSPECIFIED: _ClassVar[SolveStatus]
@@ -15,6 +21,9 @@ class SolveStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     SOLVE_STATUS_INFEASIBLE: _ClassVar[SolveStatus]
     SOLVE_STATUS_NO_SOLUTION: _ClassVar[SolveStatus]
     SOLVE_STATUS_CANCELLED: _ClassVar[SolveStatus]
+CONTINUOUS_MODE_UNSPECIFIED: ContinuousMode
+CONTINUOUS_MODE_EVALUATE: ContinuousMode
+CONTINUOUS_MODE_OPTIMIZE: ContinuousMode
 SOLVE_STATUS_UNSPECIFIED: SolveStatus
 SOLVE_STATUS_OPTIMAL: SolveStatus
 SOLVE_STATUS_FEASIBLE: SolveStatus
@@ -23,7 +32,7 @@ SOLVE_STATUS_NO_SOLUTION: SolveStatus
 SOLVE_STATUS_CANCELLED: SolveStatus
 
 class SolveParameters(_message.Message):
-    __slots__ = ("time_limit_seconds", "backend", "threads", "seed", "tolerance", "row_generation", "drop_dominated_points", "cross_check")
+    __slots__ = ("time_limit_seconds", "backend", "threads", "seed", "tolerance", "row_generation", "drop_dominated_points", "cross_check", "continuous", "heuristic", "heuristic_start")
     TIME_LIMIT_SECONDS_FIELD_NUMBER: _ClassVar[int]
     BACKEND_FIELD_NUMBER: _ClassVar[int]
     THREADS_FIELD_NUMBER: _ClassVar[int]
@@ -32,6 +41,9 @@ class SolveParameters(_message.Message):
     ROW_GENERATION_FIELD_NUMBER: _ClassVar[int]
     DROP_DOMINATED_POINTS_FIELD_NUMBER: _ClassVar[int]
     CROSS_CHECK_FIELD_NUMBER: _ClassVar[int]
+    CONTINUOUS_FIELD_NUMBER: _ClassVar[int]
+    HEURISTIC_FIELD_NUMBER: _ClassVar[int]
+    HEURISTIC_START_FIELD_NUMBER: _ClassVar[int]
     time_limit_seconds: float
     backend: str
     threads: int
@@ -40,7 +52,38 @@ class SolveParameters(_message.Message):
     row_generation: bool
     drop_dominated_points: bool
     cross_check: str
-    def __init__(self, time_limit_seconds: _Optional[float] = ..., backend: _Optional[str] = ..., threads: _Optional[int] = ..., seed: _Optional[int] = ..., tolerance: _Optional[float] = ..., row_generation: _Optional[bool] = ..., drop_dominated_points: _Optional[bool] = ..., cross_check: _Optional[str] = ...) -> None: ...
+    continuous: ContinuousMode
+    heuristic: str
+    heuristic_start: bool
+    def __init__(self, time_limit_seconds: _Optional[float] = ..., backend: _Optional[str] = ..., threads: _Optional[int] = ..., seed: _Optional[int] = ..., tolerance: _Optional[float] = ..., row_generation: _Optional[bool] = ..., drop_dominated_points: _Optional[bool] = ..., cross_check: _Optional[str] = ..., continuous: _Optional[_Union[ContinuousMode, str]] = ..., heuristic: _Optional[str] = ..., heuristic_start: _Optional[bool] = ...) -> None: ...
+
+class ContinuousResult(_message.Message):
+    __slots__ = ("error", "worst_point", "lower_bound", "optimal", "rounds", "detail")
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    WORST_POINT_FIELD_NUMBER: _ClassVar[int]
+    LOWER_BOUND_FIELD_NUMBER: _ClassVar[int]
+    OPTIMAL_FIELD_NUMBER: _ClassVar[int]
+    ROUNDS_FIELD_NUMBER: _ClassVar[int]
+    DETAIL_FIELD_NUMBER: _ClassVar[int]
+    error: float
+    worst_point: _containers.RepeatedScalarFieldContainer[float]
+    lower_bound: float
+    optimal: bool
+    rounds: _containers.RepeatedCompositeFieldContainer[ContinuousRound]
+    detail: str
+    def __init__(self, error: _Optional[float] = ..., worst_point: _Optional[_Iterable[float]] = ..., lower_bound: _Optional[float] = ..., optimal: _Optional[bool] = ..., rounds: _Optional[_Iterable[_Union[ContinuousRound, _Mapping]]] = ..., detail: _Optional[str] = ...) -> None: ...
+
+class ContinuousRound(_message.Message):
+    __slots__ = ("points", "lower_bound", "upper_bound", "seconds")
+    POINTS_FIELD_NUMBER: _ClassVar[int]
+    LOWER_BOUND_FIELD_NUMBER: _ClassVar[int]
+    UPPER_BOUND_FIELD_NUMBER: _ClassVar[int]
+    SECONDS_FIELD_NUMBER: _ClassVar[int]
+    points: int
+    lower_bound: float
+    upper_bound: float
+    seconds: float
+    def __init__(self, points: _Optional[int] = ..., lower_bound: _Optional[float] = ..., upper_bound: _Optional[float] = ..., seconds: _Optional[float] = ...) -> None: ...
 
 class Mask(_message.Message):
     __slots__ = ("neurons", "hidden_weights", "output_weights")
@@ -101,7 +144,7 @@ class SolveStats(_message.Message):
     def __init__(self, wall_time_seconds: _Optional[float] = ..., backend: _Optional[str] = ..., formulation: _Optional[str] = ..., points_used: _Optional[int] = ..., points_total: _Optional[int] = ..., active_points: _Optional[int] = ..., rounds: _Optional[int] = ..., binary_variables: _Optional[int] = ..., scale: _Optional[float] = ..., solver_calls: _Optional[int] = ...) -> None: ...
 
 class SolveResult(_message.Message):
-    __slots__ = ("status", "solution", "objective_bound", "tolerance", "frontier", "stats", "detail", "cross_check")
+    __slots__ = ("status", "solution", "objective_bound", "tolerance", "frontier", "stats", "detail", "cross_check", "continuous")
     STATUS_FIELD_NUMBER: _ClassVar[int]
     SOLUTION_FIELD_NUMBER: _ClassVar[int]
     OBJECTIVE_BOUND_FIELD_NUMBER: _ClassVar[int]
@@ -110,6 +153,7 @@ class SolveResult(_message.Message):
     STATS_FIELD_NUMBER: _ClassVar[int]
     DETAIL_FIELD_NUMBER: _ClassVar[int]
     CROSS_CHECK_FIELD_NUMBER: _ClassVar[int]
+    CONTINUOUS_FIELD_NUMBER: _ClassVar[int]
     status: SolveStatus
     solution: Solution
     objective_bound: float
@@ -118,7 +162,8 @@ class SolveResult(_message.Message):
     stats: SolveStats
     detail: str
     cross_check: CrossCheck
-    def __init__(self, status: _Optional[_Union[SolveStatus, str]] = ..., solution: _Optional[_Union[Solution, _Mapping]] = ..., objective_bound: _Optional[float] = ..., tolerance: _Optional[float] = ..., frontier: _Optional[_Iterable[_Union[FrontierPoint, _Mapping]]] = ..., stats: _Optional[_Union[SolveStats, _Mapping]] = ..., detail: _Optional[str] = ..., cross_check: _Optional[_Union[CrossCheck, _Mapping]] = ...) -> None: ...
+    continuous: ContinuousResult
+    def __init__(self, status: _Optional[_Union[SolveStatus, str]] = ..., solution: _Optional[_Union[Solution, _Mapping]] = ..., objective_bound: _Optional[float] = ..., tolerance: _Optional[float] = ..., frontier: _Optional[_Iterable[_Union[FrontierPoint, _Mapping]]] = ..., stats: _Optional[_Union[SolveStats, _Mapping]] = ..., detail: _Optional[str] = ..., cross_check: _Optional[_Union[CrossCheck, _Mapping]] = ..., continuous: _Optional[_Union[ContinuousResult, _Mapping]] = ...) -> None: ...
 
 class CrossCheck(_message.Message):
     __slots__ = ("backend", "status", "solution", "objective_bound", "agrees", "detail")
