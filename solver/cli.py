@@ -11,7 +11,7 @@ from pathlib import Path
 import grpc
 
 from prunecert_client import ClientError
-from solver import batch_cli, convert
+from solver import batch_cli, convert, gap_cli
 from solver.backends import REGISTRY, available_backends
 from solver.engine import certify_and_compare, solve, validate_parameters
 from solver.errors import FieldViolation, InvalidProblemError, PruneCertError
@@ -81,7 +81,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
 
 def _solve_interruptibly(problem: Problem, params: SolveParameters):
     """Run the solve in a thread so that Ctrl-C cancels it cleanly (the solver is native code)."""
-    stop = threading.Event()
+    stop, finished = threading.Event(), threading.Event()
     box: dict = {}
 
     def work() -> None:
@@ -89,15 +89,19 @@ def _solve_interruptibly(problem: Problem, params: SolveParameters):
             box["result"] = solve(problem, params, stop=stop)
         except BaseException as exc:  # re-raised in the main thread
             box["error"] = exc
+        finally:
+            finished.set()
 
-    thread = threading.Thread(target=work, daemon=True)
-    thread.start()
+    threading.Thread(target=work, daemon=True).start()
+    # Waits on an Event, not Thread.join: a KeyboardInterrupt inside join() can leave the thread
+    # looking finished while it still runs (CPython gh-90882), which lost the result.
     try:
-        while thread.is_alive():
-            thread.join(0.2)
+        while not finished.wait(0.2):
+            pass
     except KeyboardInterrupt:
         stop.set()
-        thread.join()
+        while not finished.wait(0.2):
+            pass
     if "error" in box:
         raise box["error"]
     return box["result"]
@@ -356,7 +360,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--heuristic-start",
         action=argparse.BooleanOptionalAction,
         default=None,
-        help="start the exact search from the best heuristic mask (default: on)",
+        help="start the exact search from the best heuristic mask (default: for n >= 48)",
     )
     sol.add_argument(
         "--row-generation",
@@ -423,6 +427,7 @@ def build_parser() -> argparse.ArgumentParser:
     srv.set_defaults(func=_cmd_serve)
 
     batch_cli.add_parser(sub, _remote_flags)
+    gap_cli.add_parser(sub, _remote_flags)
 
     back = sub.add_parser("backends", help="list the installed solver backends")
     back.set_defaults(func=_cmd_backends)
@@ -435,6 +440,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if getattr(args, "batch", False):
             return batch_cli.run(args, _client, _read_text)
+        if getattr(args, "gap", False):
+            return gap_cli.run(args, _client)
         return args.func(args)
     except InvalidProblemError as exc:
         for violation in exc.violations:

@@ -503,3 +503,28 @@ def test_process_min_kept_without_max_error():
     assert "Traceback" not in proc.stderr
     assert proc.stdout == ""
     assert "--max-error: is required with --objective min_kept" in proc.stderr
+
+
+def test_ctrl_c_cancels_a_solve_and_prints_its_best_mask(tmp_path):
+    # Found by the gap study: CP-SAT's own SIGINT handler aborted the process (exit 134), and a
+    # KeyboardInterrupt inside Thread.join lost the result (KeyError). Now: CANCELLED, exit 0.
+    import signal
+    import time
+
+    problem = tmp_path / "p.json"
+    problem.write_text(
+        convert.to_json(convert.problem_to_proto(paper_problem(2, 48, 1, PruningMode.WEIGHTS)))
+    )
+    cli = Path(sys.executable).with_name("prunecert")
+    proc = subprocess.Popen(
+        [str(cli), "solve", str(problem), "--json", "--time-limit", "300"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(3.0)  # the model is built and CP-SAT is searching
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    result = json_format.Parse(out, solve_pb2.SolveResult())
+    assert result.status == solve_pb2.SOLVE_STATUS_CANCELLED

@@ -174,6 +174,9 @@ class CpSatBackend(Backend):
 
         solver = cp_model.CpSolver()
         params = solver.parameters
+        # Ctrl-C is the caller's to handle (the CLI stops through options.stop): CP-SAT's own
+        # SIGINT handler aborted the process (std::bad_function_call) when it solved in a thread.
+        params.catch_sigint_signal = False
         if options.time_limit is not None:
             params.max_time_in_seconds = max(0.0, float(options.time_limit))
         if options.threads:
