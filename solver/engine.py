@@ -211,6 +211,7 @@ class _Run:
                 stop=self.stop,
                 on_incumbent=self._on_incumbent,
                 on_bound=self._on_bound,
+                good_enough=self._good_enough if isinstance(task, MinErrorTask) else None,
             )
             outcome: BackendOutcome = self.backend.solve(model, self.active, task, options)
             self.stats.rounds += 1
@@ -252,6 +253,14 @@ class _Run:
                 bound=self._best_bound, message=f"row generation: {len(self.active)} active points"
             )
             hint = chosen
+
+    def _good_enough(self, chosen: list[int], bound: Fraction) -> bool:
+        """Whether a backend's incumbent is certifiable now: its exact error on every model
+        point is within the tolerance of the backend's rigorous bound (the model's points cover
+        the domain: dropped points are dominated). Called from the backend's thread."""
+        errors = self.model.point_errors(chosen)
+        error = exact.to_fraction(int(errors.max()), self.model.exp) if len(errors) else 0
+        return error - bound <= Fraction(self.params.effective_tolerance)
 
     def heuristic_choice(self, max_kept: int | None) -> list[int] | None:
         """The best of the quick heuristic baselines (solver.heuristics) as a solution hint,
@@ -310,7 +319,9 @@ class _Run:
         tol = Fraction(self.params.effective_tolerance)
         if self._cancelled():
             return SolveStatus.CANCELLED, cert, rows.chosen, bound, "cancelled"
-        if rows.status == BackendStatus.OPTIMAL and rows.converged and gap <= tol:
+        if gap <= tol:
+            # The certificate alone decides: the optimum lies in [bound, error], whether or not
+            # the backend finished its own proof (it stops once an incumbent is good enough).
             return SolveStatus.OPTIMAL, cert, rows.chosen, bound, ""
         if rows.status == BackendStatus.OPTIMAL and rows.converged:
             resolution = f" (fixed-point scale {self.stats.scale:.3g})" if self.stats.scale else ""

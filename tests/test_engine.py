@@ -128,3 +128,18 @@ def test_row_generation_on_paper_instance_agrees_with_full_solve():
     assert full.status == rows.status == SolveStatus.OPTIMAL
     assert abs(full.solution.error - rows.solution.error) <= 1e-6
     assert rows.stats.active_points < full.stats.points_used
+
+
+def test_the_search_stops_once_an_incumbent_is_certifiable_within_the_tolerance():
+    # A hard instance (weights n = 48 runs for minutes to an integer-exact proof) with a
+    # tolerance above any error: the first incumbent already certifies, so the solve ends
+    # OPTIMAL long before its time limit instead of running to it as FEASIBLE.
+    from solver.generate import paper_problem
+
+    problem = paper_problem(2, 48, 1, PruningMode.WEIGHTS)
+    limit = 120.0
+    result = solve(problem, SolveParameters(tolerance=10.0, time_limit_seconds=limit))
+    assert result.status == SolveStatus.OPTIMAL
+    assert Fraction(result.solution.error) - Fraction(result.objective_bound) <= 10
+    assert exact_error(problem, result.solution.mask) <= Fraction(result.solution.error)
+    assert result.stats.wall_time_seconds < limit / 2  # ended by the certificate, not the clock

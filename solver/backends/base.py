@@ -71,6 +71,10 @@ class BackendOptions:
     on_incumbent: Callable[[float, int], None] | None = None
     # Called from the solver thread with each improved (approximate) lower bound on the error.
     on_bound: Callable[[float], None] | None = None
+    # MinErrorTask: called with an incumbent choice and the backend's rigorous lower bound at
+    # that moment; True means the choice is already certifiable within the tolerance, so the
+    # backend may stop searching (proving the last units of the gap can take far longer).
+    good_enough: Callable[[list[int], Fraction], bool] | None = None
 
 
 @dataclass

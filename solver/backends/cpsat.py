@@ -232,31 +232,39 @@ class CpSatBackend(Backend):
                 BackendStatus.OPTIMAL if status == cp_model.OPTIMAL else BackendStatus.FEASIBLE
             )
             outcome.chosen = [c for c in range(num) if solver.boolean_value(x[c])]
-        # A bound on an integer objective may be rounded up to the next integer; the slack
-        # guards against a float just above an integer.
-        raw_bound = solver.best_objective_bound
-        if not math.isfinite(raw_bound):
-            raw_bound = 0.0
-        int_bound = max(0, math.floor(raw_bound + 1e-6))
+        bound = _rigorous_bound(solver.best_objective_bound, scale)
         if isinstance(task, MinErrorTask):
-            outcome.error_bound = Fraction(int_bound, scale)
+            outcome.error_bound = bound
         elif not task.restrict:
-            outcome.kept_bound = int_bound
+            outcome.kept_bound = int(bound * scale)
         return outcome
 
 
+def _rigorous_bound(raw_bound: float, scale: int) -> Fraction:
+    """CP-SAT's objective bound as a rigorous error bound. A bound on an integer objective may
+    be rounded up to the next integer; the slack guards against a float just above one."""
+    if not math.isfinite(raw_bound):
+        raw_bound = 0.0
+    return Fraction(max(0, math.floor(raw_bound + 1e-6)), scale)
+
+
 class _Incumbents:
-    """Forwards each new CP-SAT solution to options.on_incumbent."""
+    """Forwards each new CP-SAT solution to options.on_incumbent, and stops the search once
+    options.good_enough accepts an incumbent against the current bound."""
 
     def __new__(cls, x, costs, scale, min_error, options):
         from ortools.sat.python import cp_model
 
         class Callback(cp_model.CpSolverSolutionCallback):
             def on_solution_callback(self) -> None:
-                if options.on_incumbent is None:
-                    return
-                kept = sum(c for v, c in zip(x, costs, strict=False) if self.boolean_value(v))
-                error = self.objective_value / scale if min_error else math.nan
-                options.on_incumbent(error, kept)
+                if options.on_incumbent is not None:
+                    kept = sum(c for v, c in zip(x, costs, strict=False) if self.boolean_value(v))
+                    error = self.objective_value / scale if min_error else math.nan
+                    options.on_incumbent(error, kept)
+                if min_error and options.good_enough is not None:
+                    chosen = [c for c, v in enumerate(x) if self.boolean_value(v)]
+                    bound = _rigorous_bound(self.best_objective_bound, scale)
+                    if options.good_enough(chosen, bound):
+                        self.stop_search()
 
         return Callback()
