@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import math
 import sys
-import threading
 from pathlib import Path
 
 import grpc
@@ -13,10 +12,11 @@ import grpc
 from prunecert_client import ClientError
 from solver import batch_cli, convert, gap_cli
 from solver.backends import REGISTRY, available_backends
-from solver.engine import certify_and_compare, solve, validate_parameters
+from solver.engine import certify_and_compare, validate_parameters
 from solver.errors import FieldViolation, InvalidProblemError, PruneCertError
 from solver.generate import paper_problem
 from solver.heuristics import HEURISTICS
+from solver.interrupt import solve_interruptibly
 from solver.model import MinError, MinKept, Pareto, Problem, PruningMode
 from solver.parameters import CONTINUOUS_MODES, SolveParameters
 from solver.report import format_result
@@ -79,34 +79,6 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _solve_interruptibly(problem: Problem, params: SolveParameters):
-    """Run the solve in a thread so that Ctrl-C cancels it cleanly (the solver is native code)."""
-    stop, finished = threading.Event(), threading.Event()
-    box: dict = {}
-
-    def work() -> None:
-        try:
-            box["result"] = solve(problem, params, stop=stop)
-        except BaseException as exc:  # re-raised in the main thread
-            box["error"] = exc
-        finally:
-            finished.set()
-
-    threading.Thread(target=work, daemon=True).start()
-    # Waits on an Event, not Thread.join: a KeyboardInterrupt inside join() can leave the thread
-    # looking finished while it still runs (CPython gh-90882), which lost the result.
-    try:
-        while not finished.wait(0.2):
-            pass
-    except KeyboardInterrupt:
-        stop.set()
-        while not finished.wait(0.2):
-            pass
-    if "error" in box:
-        raise box["error"]
-    return box["result"]
-
-
 def _client(args: argparse.Namespace):
     from prunecert_client import Client, Tls
 
@@ -166,7 +138,7 @@ def _cmd_solve(args: argparse.Namespace) -> int:
     if args.remote:
         result = _solve_remote(args, problem, params)
     else:
-        result = _solve_interruptibly(problem, params)
+        result = solve_interruptibly(problem, params)
     if args.json:
         print(convert.to_json(convert.result_to_proto(result)))
     else:

@@ -59,7 +59,6 @@ import json
 import math
 import statistics
 import sys
-import threading
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -67,9 +66,9 @@ from pathlib import Path
 
 import numpy as np
 
-from solver.engine import solve
 from solver.errors import FieldViolation, InvalidProblemError
 from solver.generate import default_points_per_axis, paper_problem
+from solver.interrupt import solve_interruptibly
 from solver.model import MinError, Problem, PruningMode
 from solver.parameters import SolveParameters
 from solver.result import SolveResult, SolveStatus
@@ -396,31 +395,6 @@ def run_study(study: Study, solve_many: SolveMany) -> StudyResult:
     )
 
 
-def _solve_interruptibly(problem: Problem, params: SolveParameters) -> SolveResult:
-    """The solve in a thread, so that Ctrl-C stops the native solver cleanly and propagates."""
-    stop = threading.Event()
-    box: dict = {}
-
-    def work() -> None:
-        try:
-            box["result"] = solve(problem, params, stop=stop)
-        except BaseException as exc:  # re-raised in the calling thread
-            box["error"] = exc
-
-    thread = threading.Thread(target=work, daemon=True)
-    thread.start()
-    try:
-        while thread.is_alive():
-            thread.join(0.2)
-    except KeyboardInterrupt:
-        stop.set()
-        thread.join()
-        raise
-    if "error" in box:
-        raise box["error"]
-    return box["result"]
-
-
 def local_solver(progress: bool = True) -> SolveMany:
     """The engine in-process, one solve at a time, with a progress bar on stderr."""
 
@@ -436,7 +410,7 @@ def local_solver(progress: bool = True) -> SolveMany:
             dynamic_ncols=True,
         ) as bar:
             for problem in problems:
-                results.append(_solve_interruptibly(problem, params))
+                results.append(solve_interruptibly(problem, params, reraise=True))
                 bar.set_postfix(
                     n=problem.network.n, mode=MODE_NAMES[problem.pruning], refresh=False
                 )
