@@ -29,6 +29,7 @@ bench: install
 	$(BIN)/python bench/backends.py
 	$(BIN)/python bench/batch.py
 	$(BIN)/python bench/heuristics.py
+	$(BIN)/python bench/large.py
 
 # Regenerates the checked-in Python code from proto/; tests/test_proto.py fails when it is stale.
 proto: install
