@@ -232,3 +232,40 @@ def test_compare_refuses_a_pareto_spec_and_a_broken_file(tmp_path, capsys):
     path.write_text("{not json")
     assert main(["compare", str(path), "--out", str(tmp_path / "x.csv")]) == 2
     assert "spec" in capsys.readouterr().err
+
+
+# -- through a real server -------------------------------------------------------------------------
+
+
+def test_the_options_work_remotely_and_bad_ones_are_invalid_argument():
+    from prunecert_client import Client, ClientError
+    from solver.service.server import ServerConfig, create_server
+
+    server = create_server(ServerConfig(port=0, max_concurrent=1))
+    try:
+        with Client(f"127.0.0.1:{server.port}") as client:
+            problem = paper_problem(2, 6, 2, N, points_per_axis=7)
+            remote = client.solve(problem, SolveParameters(continuous="optimize"), timeout=60)
+            local = solve(problem, SolveParameters(continuous="optimize"))
+            assert remote.status == local.status == SolveStatus.OPTIMAL
+            assert remote.continuous.error == local.continuous.error
+            assert remote.continuous.lower_bound == local.continuous.lower_bound
+            heuristic = client.solve(problem, SolveParameters(heuristic="magnitude"), timeout=60)
+            assert heuristic.status == SolveStatus.FEASIBLE
+            assert heuristic.stats.backend == "heuristic:magnitude"
+            on_points = paper_problem(2, 4, 1, N).__class__(
+                network=problem.network,
+                target=problem.target,
+                domain=PointSet(points=np.array([[0.5, 0.5], [1.0, -1.0]])),
+                pruning=N,
+            )
+            for params, field in [
+                (SolveParameters(continuous="optimize"), "parameters.continuous"),
+                (SolveParameters(heuristic="best", cross_check="auto"), "parameters.cross_check"),
+            ]:
+                with pytest.raises(ClientError) as err:
+                    client.solve(on_points, params, timeout=60)
+                assert err.value.code.name == "INVALID_ARGUMENT"
+                assert field in [f for f, _ in err.value.violations]
+    finally:
+        server.stop(0)
