@@ -148,6 +148,8 @@ class _Run:
             points_total=self.model.total_points,
         )
         self._best_bound: float | None = None
+        self._refine = False
+        self._pending_rows = np.zeros(0, dtype=np.int64)
 
     # -- clock and events -------------------------------------------------------------------
     def elapsed(self) -> float:
@@ -198,6 +200,7 @@ class _Run:
             # The hint meets the task's constraints: a solution even if the solver finds none.
             best, best_value = list(hint), int(model.point_errors(hint).max())
         while True:
+            self._refine = False  # set by _should_stop: this round ends to add points
             upper = None
             if isinstance(task, MinErrorTask) and hint is not None:
                 upper = exact.to_fraction(int(model.point_errors(hint).max()), model.exp)
@@ -211,7 +214,7 @@ class _Run:
                 stop=self.stop,
                 on_incumbent=self._on_incumbent,
                 on_bound=self._on_bound,
-                good_enough=self._good_enough if isinstance(task, MinErrorTask) else None,
+                should_stop=self._should_stop if isinstance(task, MinErrorTask) else None,
             )
             outcome: BackendOutcome = self.backend.solve(model, self.active, task, options)
             self.stats.rounds += 1
@@ -243,24 +246,44 @@ class _Run:
                 best = chosen
                 violated = np.flatnonzero(np.array([Fraction(int(e)) > eps_ints for e in errors]))
             violated = np.setdiff1d(violated, self.active)
-            if violated.size == 0:
+            # Points an incumbent violated when _should_stop ended the round (the backend may
+            # have returned a later solution that violates none).
+            pending = np.setdiff1d(self._pending_rows, self.active) if self._refine else violated[:0]
+            if violated.size == 0 and pending.size == 0:
                 return _RowsOutcome(status, best, bound, kept_bound, converged=True)
-            if status != BackendStatus.OPTIMAL or self.out_of_time():
+            if (status != BackendStatus.OPTIMAL and not self._refine) or self.out_of_time():
                 return _RowsOutcome(status, best, bound, kept_bound, converged=False)
             worst = violated[np.argsort(-errors[violated].astype(float), kind="stable")]
-            self.active = np.union1d(self.active, worst[:ROWS_ADDED_PER_ROUND])
+            self.active = np.union1d(self.active, np.union1d(worst[:ROWS_ADDED_PER_ROUND], pending))
             self.report(
                 bound=self._best_bound, message=f"row generation: {len(self.active)} active points"
             )
-            hint = chosen
+            # The next round starts from the best choice on every point (min_error; it also caps
+            # the error variable), or from this round's choice (min_kept).
+            hint = best if isinstance(task, MinErrorTask) else chosen
 
-    def _good_enough(self, chosen: list[int], bound: Fraction) -> bool:
-        """Whether a backend's incumbent is certifiable now: its exact error on every model
-        point is within the tolerance of the backend's rigorous bound (the model's points cover
-        the domain: dropped points are dominated). Called from the backend's thread."""
+    def _should_stop(self, chosen: list[int], bound: Fraction) -> bool:
+        """Whether the backend should stop at this incumbent (called from its thread): its exact
+        error on every model point is within the tolerance of the backend's rigorous bound (the
+        model's points cover the domain: dropped points are dominated), or, with row
+        generation, it violates points outside the active set: the round ends there and those
+        points join (a round would otherwise only end at the active set's optimum, which on
+        hard instances never came within the time limit)."""
         errors = self.model.point_errors(chosen)
-        error = exact.to_fraction(int(errors.max()), self.model.exp) if len(errors) else 0
-        return error - bound <= Fraction(self.params.effective_tolerance)
+        if not len(errors):
+            return True
+        error = exact.to_fraction(int(errors.max()), self.model.exp)
+        if error - bound <= Fraction(self.params.effective_tolerance):
+            return True
+        if self.row_generation and len(self.active) < len(errors):
+            outside = np.setdiff1d(np.arange(len(errors)), self.active)
+            violated = outside[errors[outside] > errors[self.active].max()]
+            if violated.size:
+                order = np.argsort(-errors[violated].astype(float), kind="stable")
+                self._pending_rows = violated[order][:ROWS_ADDED_PER_ROUND]
+                self._refine = True
+                return True
+        return False
 
     def heuristic_choice(self, max_kept: int | None) -> list[int] | None:
         """The best of the quick heuristic baselines (solver.heuristics) as a solution hint,

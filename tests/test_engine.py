@@ -130,6 +130,21 @@ def test_row_generation_on_paper_instance_agrees_with_full_solve():
     assert rows.stats.active_points < full.stats.points_used
 
 
+@pytest.mark.parametrize("seed", [1, 2])
+def test_rounds_ended_by_a_violating_incumbent_still_reach_the_optimum(seed):
+    # With row generation a round also ends at an incumbent that violates points outside the
+    # active set (those points join); the certified optimum must not change.
+    from solver.generate import paper_problem
+
+    problem = paper_problem(2, 20, seed, PruningMode.WEIGHTS, points_per_axis=21)
+    full = solve(problem, SolveParameters(row_generation=False, threads=1, seed=1))
+    rows = solve(problem, SolveParameters(row_generation=True, threads=1, seed=1))
+    assert full.status == rows.status == SolveStatus.OPTIMAL
+    assert abs(full.solution.error - rows.solution.error) <= 1e-6
+    assert exact_error(problem, rows.solution.mask) <= Fraction(rows.solution.error)
+    assert rows.stats.rounds >= 2
+
+
 def test_the_search_stops_once_an_incumbent_is_certifiable_within_the_tolerance():
     # A hard instance (weights n = 48 runs for minutes to an integer-exact proof) with a
     # tolerance above any error: the first incumbent already certifies, so the solve ends

@@ -71,10 +71,11 @@ class BackendOptions:
     on_incumbent: Callable[[float, int], None] | None = None
     # Called from the solver thread with each improved (approximate) lower bound on the error.
     on_bound: Callable[[float], None] | None = None
-    # MinErrorTask: called with an incumbent choice and the backend's rigorous lower bound at
-    # that moment; True means the choice is already certifiable within the tolerance, so the
-    # backend may stop searching (proving the last units of the gap can take far longer).
-    good_enough: Callable[[list[int], Fraction], bool] | None = None
+    # MinErrorTask: called with each incumbent choice and the backend's rigorous lower bound at
+    # that moment; True asks the backend to stop searching and return that incumbent: it is
+    # already certifiable within the tolerance (proving the last units of the gap can take far
+    # longer), or it violates points outside the active set, which the engine adds first.
+    should_stop: Callable[[list[int], Fraction], bool] | None = None
 
 
 @dataclass

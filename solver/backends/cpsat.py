@@ -250,7 +250,7 @@ def _rigorous_bound(raw_bound: float, scale: int) -> Fraction:
 
 class _Incumbents:
     """Forwards each new CP-SAT solution to options.on_incumbent, and stops the search once
-    options.good_enough accepts an incumbent against the current bound."""
+    options.should_stop asks for it (see BackendOptions)."""
 
     def __new__(cls, x, costs, scale, min_error, options):
         from ortools.sat.python import cp_model
@@ -261,10 +261,10 @@ class _Incumbents:
                     kept = sum(c for v, c in zip(x, costs, strict=False) if self.boolean_value(v))
                     error = self.objective_value / scale if min_error else math.nan
                     options.on_incumbent(error, kept)
-                if min_error and options.good_enough is not None:
+                if min_error and options.should_stop is not None:
                     chosen = [c for c, v in enumerate(x) if self.boolean_value(v)]
                     bound = _rigorous_bound(self.best_objective_bound, scale)
-                    if options.good_enough(chosen, bound):
+                    if options.should_stop(chosen, bound):
                         self.stop_search()
 
         return Callback()
