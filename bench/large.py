@@ -3,6 +3,7 @@ sizes users hit the wall (d = 2, K = 41): neurons n = 128 and weights n = 64, se
 the figures of every run (status, error, rigorous bound). Figures, never assertions.
 
     python bench/large.py [--seeds 5] [--time-limit 60] [--cases neurons:128 weights:64]
+                          [--row-generation | --no-row-generation]
 """
 
 from __future__ import annotations
@@ -25,10 +26,15 @@ def main() -> int:
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--time-limit", type=float, default=60.0)
     parser.add_argument("--cases", nargs="+", default=["neurons:128", "weights:64"])
+    parser.add_argument(
+        "--row-generation", action=argparse.BooleanOptionalAction, default=None,
+        help="force row generation on or off (default: the engine decides)",
+    )
     args = parser.parse_args()
     print(
         f"Large instances: paper family d=2 K=41, time limit {args.time_limit:g} s, "
-        "tolerance 1e-6 (unproven = the limit)"
+        f"tolerance 1e-6, row generation {args.row_generation} (None: engine default; "
+        "unproven = the limit)"
     )
     print(f"{'instance':16s}{'seed':>5s}{'status':>10s}{'seconds':>9s}{'error':>12s}{'bound':>12s}")
     for case in args.cases:
@@ -40,7 +46,10 @@ def main() -> int:
         for seed in range(1, args.seeds + 1):
             problem = paper_problem(2, n, seed, mode)
             start = time.perf_counter()
-            result = solve(problem, SolveParameters(time_limit_seconds=args.time_limit))
+            params = SolveParameters(
+                time_limit_seconds=args.time_limit, row_generation=args.row_generation
+            )
+            result = solve(problem, params)
             seconds = time.perf_counter() - start
             optimal = result.status == SolveStatus.OPTIMAL
             proven += optimal
