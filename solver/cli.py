@@ -15,7 +15,7 @@ from solver.backends import REGISTRY, available_backends
 from solver.engine import certify_and_compare, validate_parameters
 from solver.errors import FieldViolation, InvalidProblemError, PruneCertError
 from solver.generate import paper_problem
-from solver.heuristics import HEURISTICS
+from solver.heuristics import HEURISTIC_CHOICES, HEURISTICS
 from solver.interrupt import solve_interruptibly
 from solver.model import MinError, MinKept, Pareto, Problem, PruningMode
 from solver.parameters import CONTINUOUS_MODES, SolveParameters
@@ -324,7 +324,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sol.add_argument(
         "--heuristic",
-        choices=(*HEURISTICS, "best"),
+        choices=HEURISTIC_CHOICES,
         default=None,
         help="run a heuristic instead of the exact solve (its mask's exact error, no bound)",
     )

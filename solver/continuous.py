@@ -737,6 +737,19 @@ def check_supported(problem: Problem, optimize: bool) -> str | None:
         return str(exc)
     if optimize and not isinstance(problem.objective, MinError):
         return "optimize supports the min_error objective only"
+    d = problem.network.d
+    if d >= 3:
+        # Worst case over masks: one kink hyperplane per unit (its kept hidden weights), the
+        # axis hyperplanes a partial mask can produce, and the target's.
+        funcs = _Functions(problem, Mask.full(problem))
+        target_rows = 0 if funcs.target_units is None else len(funcs.target_units)
+        h = problem.network.n + d + target_rows
+        estimate = _line_count(d, h) * (h + 2)
+        if estimate > DEFAULT_MAX_VERTICES:
+            return (
+                f"about {estimate} candidate points in d = {d} with up to {h} kink hyperplanes "
+                f"exceed {DEFAULT_MAX_VERTICES}: too large for an exact maximum over the box"
+            )
     return None
 
 
@@ -774,23 +787,29 @@ def optimize_result(
         rounds=len(cs.rounds),
         solver_calls=len(cs.rounds),
     )
+    cancelled = stop is not None and stop.is_set()
     if cs.certificate is None or cs.continuous is None:
-        cancelled = stop is not None and stop.is_set()
         status = SolveStatus.CANCELLED if cancelled else SolveStatus.NO_SOLUTION
         return SolveResult(status=status, stats=stats, detail=cs.detail)
     cert = cs.certificate
+    optimal = cs.status == "optimal"
     figures = ContinuousFigures(
         error=cs.continuous.error_upper,
         worst_point=tuple(float(x) for x in cs.continuous.worst_point),
         lower_bound=cs.lower_bound,
-        optimal=cs.status == "optimal",
+        optimal=optimal,
         rounds=rounds,
         detail=cs.detail or "the continuous optimum is certified within the tolerance",
+        grid_error=cert.error_upper,
     )
-    optimal = cs.status == "optimal"
+    status = SolveStatus.OPTIMAL if optimal else SolveStatus.FEASIBLE
+    if cancelled and not optimal:
+        status = SolveStatus.CANCELLED
+    # The problem solved is the box: solution.error is the mask's box error, so the optimum
+    # lies in [objective_bound, solution.error] as for every min_error result.
     return SolveResult(
-        status=SolveStatus.OPTIMAL if optimal else SolveStatus.FEASIBLE,
-        solution=Solution(mask=cert.mask, kept=cert.kept, error=cert.error_upper),
+        status=status,
+        solution=Solution(mask=cert.mask, kept=cert.kept, error=cs.continuous.error_upper),
         objective_bound=cs.lower_bound,
         tolerance=exact.round_up(cs.continuous.error - Fraction(cs.lower_bound)),
         stats=stats,

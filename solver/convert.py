@@ -27,7 +27,7 @@ from solver.model import (
     PruningMode,
     Samples,
 )
-from solver.parameters import SolveParameters
+from solver.parameters import CONTINUOUS_MODES, SolveParameters
 from solver.result import (
     ContinuousFigures,
     ContinuousRoundFigures,
@@ -289,6 +289,9 @@ def parameters_to_proto(params: SolveParameters) -> solve_pb2.SolveParameters:
         msg.row_generation = params.row_generation
     if params.drop_dominated_points is not None:
         msg.drop_dominated_points = params.drop_dominated_points
+    if params.continuous not in _CONTINUOUS_TO_PROTO:
+        modes = ", ".join(CONTINUOUS_MODES)
+        raise InvalidProblemError([FieldViolation("parameters.continuous", f"must be one of {modes}")])
     msg.continuous = _CONTINUOUS_TO_PROTO[params.continuous]
     msg.heuristic = params.heuristic or ""
     if params.heuristic_start is not None:
@@ -360,6 +363,8 @@ def result_to_proto(result: SolveResult) -> solve_pb2.SolveResult:
         msg.continuous.lower_bound = f.lower_bound
         msg.continuous.optimal = f.optimal
         msg.continuous.detail = f.detail
+        if f.grid_error is not None:
+            msg.continuous.grid_error = f.grid_error
         for r in f.rounds:
             msg.continuous.rounds.add(
                 points=r.points,
@@ -435,6 +440,7 @@ def parse_result(msg: solve_pb2.SolveResult) -> SolveResult:
                 for r in f.rounds
             ),
             detail=f.detail,
+            grid_error=f.grid_error if f.HasField("grid_error") else None,
         )
     return SolveResult(
         continuous=continuous,

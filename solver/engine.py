@@ -34,7 +34,7 @@ from solver.backends.base import (
 from solver.certify import ExactDomain, MaskCertificate
 from solver.errors import BackendUnavailableError, FieldViolation, InvalidProblemError
 from solver.formulate import ColumnModel, build_column_model
-from solver.heuristics import HEURISTICS, best_heuristic, run_heuristic
+from solver.heuristics import HEURISTIC_CHOICES, best_heuristic, run_heuristic
 from solver.hints import greedy_forward, initial_rows
 from solver.model import Mask, MinError, MinKept, Pareto, Problem, PruningMode
 from solver.parameters import CONTINUOUS_MODES, SolveParameters
@@ -55,7 +55,7 @@ ROWS_ADDED_PER_ROUND = 32
 # Row generation restarts the solver each round; below this many points one full solve was
 # faster on the paper family (bench/run.py), so "auto" uses it only above.
 ROW_GENERATION_MIN_POINTS = 2048
-# Solution hints from the heuristic baselines: the quick ones, capped (bench/heuristic_start.py
+# Solution hints from the heuristic baselines: the quick ones, capped (bench/heuristics.py
 # measures whether they help).
 HEURISTIC_START_NAMES = ("greedy_forward", "greedy_backward", "local_search")
 HEURISTIC_START_SECONDS = 1.0
@@ -84,9 +84,9 @@ def validate_parameters(params: SolveParameters) -> None:
             FieldViolation("parameters.continuous", f"must be one of {', '.join(CONTINUOUS_MODES)}")
         )
     if params.heuristic is not None:
-        names = (*HEURISTICS, "best")
-        if params.heuristic not in names:
-            bad.append(FieldViolation("parameters.heuristic", f"must be one of {', '.join(names)}"))
+        if params.heuristic not in HEURISTIC_CHOICES:
+            choices = ", ".join(HEURISTIC_CHOICES)
+            bad.append(FieldViolation("parameters.heuristic", f"must be one of {choices}"))
         if params.cross_check:
             bad.append(FieldViolation("parameters.cross_check", "not with a heuristic"))
         if params.continuous == "optimize":
@@ -95,7 +95,8 @@ def validate_parameters(params: SolveParameters) -> None:
         raise InvalidProblemError(bad)
 
 
-def _validate_for_problem(problem: Problem, params: SolveParameters) -> None:
+def validate_for_problem(problem: Problem, params: SolveParameters) -> None:
+    """The parameter checks that depend on the problem (cheap: run them before queueing)."""
     if params.continuous is not None:
         why = continuous.check_supported(problem, optimize=params.continuous == "optimize")
         if why is not None:
@@ -150,6 +151,7 @@ class _Run:
         self._best_bound: float | None = None
         self._refine = False
         self._pending_rows = np.zeros(0, dtype=np.int64)
+        self._stop_choice: list[int] | None = None
 
     # -- clock and events -------------------------------------------------------------------
     def elapsed(self) -> float:
@@ -232,6 +234,13 @@ class _Run:
                     if kept_bound is None
                     else max(kept_bound, outcome.kept_bound)
                 )
+            if isinstance(task, MinErrorTask) and self._stop_choice is not None:
+                # The incumbent _should_stop certified (a multi-worker backend may return a
+                # later solution that is better on the active set only).
+                value = int(model.point_errors(self._stop_choice).max())
+                if best_value is None or value < best_value:
+                    best, best_value = self._stop_choice, value
+                self._stop_choice = None
             if outcome.chosen is None:
                 return _RowsOutcome(status, best, bound, kept_bound, converged=False)
             chosen = outcome.chosen
@@ -274,6 +283,7 @@ class _Run:
             return True
         error = exact.to_fraction(int(errors.max()), self.model.exp)
         if error - bound <= Fraction(self.params.effective_tolerance):
+            self._stop_choice = list(chosen)  # kept even if the backend returns a later one
             return True
         if self.row_generation and len(self.active) < len(errors):
             outside = np.setdiff1d(np.arange(len(errors)), self.active)
@@ -405,13 +415,16 @@ def solve(
     validate_problem(problem, limits)
     params = parameters or SolveParameters()
     validate_parameters(params)
-    _validate_for_problem(problem, params)
+    validate_for_problem(problem, params)
     if params.heuristic is not None:
         result = _solve_heuristic(problem, params, stop)
     elif params.continuous == "optimize":
         inner = dataclasses.replace(params, continuous=None)
         grid_solve = functools.partial(solve, progress=progress, limits=limits)
-        return continuous.optimize_result(problem, inner, stop, grid_solve)
+        try:
+            return continuous.optimize_result(problem, inner, stop, grid_solve)
+        except ValueError as exc:  # too many candidate points (checked up front; a backstop)
+            raise InvalidProblemError([FieldViolation("parameters.continuous", str(exc))]) from exc
     else:
         result = _solve_grid(problem, params, progress, stop, limits)
     if params.continuous == "evaluate" and result.solution is not None:
@@ -467,18 +480,21 @@ def _solve_heuristic(
         FrontierPoint(kept=c.kept, error=c.error_upper, mask=c.mask, error_bound=0.0, certified=False)
         for c in found.frontier
     ]
+    cancelled = stop is not None and stop.is_set()
     if not found.feasible:
         return SolveResult(
-            status=SolveStatus.NO_SOLUTION,
+            status=SolveStatus.CANCELLED if cancelled else SolveStatus.NO_SOLUTION,
             stats=stats,
             detail=f"heuristic {found.name} found no mask within max_error (best error "
             f"{cert.error_upper:.6g} with {cert.kept} kept); this proves nothing",
         )
+    # No bound: objective_bound 0, so the stated gap is the whole figure (error or kept).
+    gap = float(cert.kept) if isinstance(problem.objective, MinKept) else cert.error_upper
     return SolveResult(
-        status=SolveStatus.FEASIBLE,
+        status=SolveStatus.CANCELLED if cancelled else SolveStatus.FEASIBLE,
         solution=Solution(mask=cert.mask, kept=cert.kept, error=cert.error_upper),
         objective_bound=0.0,
-        tolerance=cert.error_upper,
+        tolerance=gap,
         frontier=frontier,
         stats=stats,
         detail=f"heuristic {found.name or 'best'}: exact error of its mask, not certified optimal",
@@ -512,7 +528,9 @@ def _cross_check(
         left = 1.0  # the check still gets a short chance; its status says if it ran out
     other = solve(
         problem,
-        dataclasses.replace(params, backend=backend, cross_check=None, time_limit_seconds=left),
+        dataclasses.replace(
+            params, backend=backend, cross_check=None, time_limit_seconds=left, continuous=None
+        ),
         stop=stop,
         limits=limits,
     )
@@ -737,5 +755,13 @@ def certify_and_compare(
     cert = ExactDomain(problem).certify(mask)
     if not compare_with_optimum:
         return cert, None
+    params = parameters or SolveParameters()
+    refused = [
+        FieldViolation(f"parameters.{name}", "not with a certify comparison (grid optimum only)")
+        for name, value in (("heuristic", params.heuristic), ("continuous", params.continuous))
+        if value is not None
+    ]
+    if refused:
+        raise InvalidProblemError(refused)
     budget = dataclasses.replace(problem, objective=MinError(max_kept=cert.kept))
     return cert, solve(budget, parameters, stop=stop, limits=limits)

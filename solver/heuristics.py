@@ -38,6 +38,8 @@ HEURISTICS: tuple[str, ...] = (
     "local_search",
     "random_restarts",
 )
+# What SolveParameters.heuristic accepts: one heuristic, or "best" of them all.
+HEURISTIC_CHOICES: tuple[str, ...] = (*HEURISTICS, "best")
 # Local search and random restarts stop here unless told otherwise; the others run to the end.
 DEFAULT_TIME_LIMIT = 3.0
 DEFAULT_RESTARTS = 32

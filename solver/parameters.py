@@ -20,7 +20,7 @@ class SolveParameters:
     cross_check: str | None = None  # a second backend ("auto": another installed one)
     continuous: str | None = None  # None: grid only; "evaluate" or "optimize" (see solve.proto)
     heuristic: str | None = None  # run this heuristic (or "best") instead of an exact solve
-    heuristic_start: bool | None = None  # None: on; exact solves start from the best heuristic
+    heuristic_start: bool | None = None  # None: for n >= 48; start from the best heuristic mask
 
     @property
     def effective_tolerance(self) -> float:

@@ -33,14 +33,18 @@ def format_result(problem: Problem, result: SolveResult) -> str:
     if sol is not None:
         unit = "units" if mode == "neurons" else "weights"
         lines.append(f"kept        {sol.kept} of {problem.max_kept_possible()} {unit}")
-        lines.append(f"error       {sol.error:.12g}   (on the grid points: exact, rounded up)")
     cont = result.continuous
-    box_optimum = cont is not None and bool(cont.rounds)  # continuous optimize mode
+    box_optimum = cont is not None and cont.grid_error is not None  # continuous optimize mode
+    if sol is not None:
+        domain = "over the whole box" if box_optimum else "on the grid points"
+        lines.append(f"error       {sol.error:.12g}   ({domain}: exact, rounded up)")
     if cont is not None:
         where = ", ".join(f"{x:.6g}" for x in cont.worst_point)
         lines.append(
             f"continuous  {cont.error:.12g}   (exact max over the whole box, at ({where}))"
         )
+    if box_optimum:
+        lines.append(f"grid error  {cont.grid_error:.12g}   (the same mask on the grid points)")
     if result.stats.formulation == "heuristic":
         pass  # a heuristic proves no bound
     elif isinstance(problem.objective, MinKept):

@@ -79,6 +79,7 @@ class ContinuousFigures:
     optimal: bool = False  # optimize mode: error - lower_bound <= tolerance
     rounds: tuple[ContinuousRoundFigures, ...] = ()
     detail: str = ""
+    grid_error: float | None = None  # optimize mode: the same mask's error on the grid points
 
 
 @dataclass

@@ -238,7 +238,8 @@ def test_stop_during_model_building_is_not_lost(backend, delay):
     start = time.monotonic()
     timer.start()
     try:
-        result = solve(problem, SolveParameters(backend=backend, time_limit_seconds=120), stop=stop)
+        params = SolveParameters(backend=backend, time_limit_seconds=120, heuristic_start=False)
+        result = solve(problem, params, stop=stop)
     finally:
         stop.set()
     assert result.status == SolveStatus.CANCELLED

@@ -20,7 +20,7 @@ from solver.generate import paper_problem
 from solver.model import MinError, MinKept, Pareto, PointSet, PruningMode
 from solver.parameters import SolveParameters
 from solver.result import SolveStatus
-from tests.reference import table
+from tests.reference import all_masks, table
 
 N, W = PruningMode.NEURONS, PruningMode.WEIGHTS
 
@@ -107,8 +107,12 @@ def test_continuous_optimize_brackets_the_box_optimum_against_brute_force():
     dense = paper_problem(2, 5, 4, N, points_per_axis=41)
     dense_optimum = table(dense).min_error()
     assert Fraction(figures.error) >= dense_optimum
-    # The returned grid figures are those of the returned mask on the problem's own grid.
-    assert result.solution.error == certify_mask(problem, result.solution.mask).error_upper
+    # The box is the domain: solution.error is the box error; the grid error is labelled apart.
+    assert result.solution.error == figures.error
+    assert figures.grid_error == certify_mask(problem, result.solution.mask).error_upper
+    # The box optimum over every mask (each mask's exact box error) lies in the bracket.
+    box_optimum = min(continuous_max_error(problem, mask).error for mask in all_masks(problem))
+    assert Fraction(result.objective_bound) <= box_optimum <= Fraction(result.solution.error)
 
 
 @pytest.mark.parametrize(
@@ -269,3 +273,53 @@ def test_the_options_work_remotely_and_bad_ones_are_invalid_argument():
                 assert field in [f for f, _ in err.value.violations]
     finally:
         server.stop(0)
+
+
+def test_optimize_in_high_dimension_is_refused_up_front():
+    with pytest.raises(InvalidProblemError) as err:
+        solve(paper_problem(5, 60, 1, N), SolveParameters(continuous="optimize"))
+    assert violations(err.value) == ["parameters.continuous"]
+    assert "candidate points" in str(err.value)
+
+
+def test_heuristic_min_kept_states_its_gap_in_kept_units_and_a_stop_cancels():
+    import threading
+
+    problem = paper_problem(2, 6, 1, N, objective=MinKept(max_error=1.5), points_per_axis=5)
+    result = solve(problem, SolveParameters(heuristic="greedy_backward"))
+    assert result.status == SolveStatus.FEASIBLE
+    assert result.objective_bound == 0 and result.tolerance == result.solution.kept
+    stop = threading.Event()
+    stop.set()
+    cancelled = solve(paper_problem(2, 8, 1, N), SolveParameters(heuristic="local_search"), stop=stop)
+    assert cancelled.status == SolveStatus.CANCELLED
+
+
+def test_certify_comparisons_and_certify_jobs_refuse_the_options():
+    from prunecert.v1 import jobs_pb2
+    from solver.engine import certify_and_compare
+    from solver.jobs.spec import JobSpec
+    from solver.model import Mask
+    from solver.validate import DEFAULT_LIMITS
+
+    problem = paper_problem(2, 4, 1, N, points_per_axis=5)
+    with pytest.raises(InvalidProblemError) as err:
+        certify_and_compare(problem, Mask.full(problem), SolveParameters(continuous="evaluate"))
+    assert violations(err.value) == ["parameters.continuous"]
+    # A subset-sum family's domain is a point set, not a box: refused at submission, not per item.
+    request = jobs_pb2.SubmitJobRequest()
+    request.family.generator = "subset_sum"
+    request.family.n[:] = [5]
+    request.family.seeds[:] = [1]
+    request.family.count = 3
+    request.family.low, request.family.high = -0.5, 0.5
+    request.parameters.continuous = 1  # CONTINUOUS_MODE_EVALUATE
+    with pytest.raises(InvalidProblemError) as err:
+        JobSpec(request, DEFAULT_LIMITS)
+    assert violations(err.value) == ["parameters.continuous"]
+
+
+def test_the_python_client_side_conversion_names_a_bad_continuous_mode():
+    with pytest.raises(InvalidProblemError) as err:
+        convert.parameters_to_proto(SolveParameters(continuous="always"))
+    assert violations(err.value) == ["parameters.continuous"]

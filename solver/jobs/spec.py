@@ -5,7 +5,7 @@ from __future__ import annotations
 from prunecert.v1 import jobs_pb2, problem_pb2
 from solver import convert
 from solver.backends import get_backend
-from solver.engine import validate_parameters
+from solver.engine import validate_for_problem, validate_parameters
 from solver.errors import FieldViolation, InvalidProblemError
 from solver.families import Family, largest_problems
 from solver.validate import Limits
@@ -34,15 +34,21 @@ class JobSpec:
         get_backend(params.backend)  # an unknown backend is refused now, not per item
         if which == "family":
             self.family = convert.parse_family(request.family)
-            # The first item and the largest ones: every item is within the limits.
+            # The first item and the largest ones: every item is within the limits (and takes
+            # the parameters: a family shares its objective and domain kind).
             for problem in [self.family.problem(0), *largest_problems(self.family)]:
                 self._check(convert.problem_to_proto(problem), "family", limits)
+                validate_for_problem(problem, params)
         elif which == "problems":
             if not request.problems.problems:
                 raise InvalidProblemError(FieldViolation("problems.problems", "must not be empty"))
             for i, problem in enumerate(request.problems.problems):
-                self._check(problem, f"problems.problems[{i}]", limits)
+                validate_for_problem(self._check(problem, f"problems.problems[{i}]", limits), params)
         else:
+            if params.heuristic is not None or params.continuous is not None:
+                raise InvalidProblemError(
+                    FieldViolation("parameters", "certify jobs take neither heuristic nor continuous")
+                )
             if not request.certify.items:
                 raise InvalidProblemError(FieldViolation("certify.items", "must not be empty"))
             for i, item in enumerate(request.certify.items):

@@ -18,6 +18,7 @@ from solver.engine import certify_and_compare, solve
 from solver.families import Family
 from solver.model import MinError, Problem
 from solver.parameters import SolveParameters
+from solver.separable import MAX_CANDIDATES_PER_POINT
 from solver.subset_sum import SubsetSumSolver
 from solver.validate import Limits
 
@@ -81,6 +82,12 @@ def _certify_item(
     return convert.certify_result_to_proto(cert, optimum)
 
 
+def _batch_size(n: int) -> int:
+    """Instances per numpy batch: about a dozen (batch, 2^(n - n/2)) double arrays are alive at
+    once, so the batch shrinks as n grows (~100 MB at most: 256 up to n = 24, 1 from n = 40)."""
+    return max(1, min(SUBSET_SUM_GROUP, 2**20 >> (n - n // 2)))
+
+
 class _SubsetSumBatch:
     """Subset-sum family items solved by solver.subset_sum, skipping the general engine's
     per-instance set-up (same draws as Family.problem, same certificate semantics)."""
@@ -98,6 +105,10 @@ class _SubsetSumBatch:
             and (family.objective is None or family.objective == MinError())
             and params.backend in (None, "auto")
             and not params.cross_check
+            and params.heuristic is None
+            and params.continuous is None
+            # Meet in the middle holds 2^(n/2) sums per half: beyond that the engine decides.
+            and max(family.n) <= MAX_CANDIDATES_PER_POINT
         )
         return _SubsetSumBatch(family, params.effective_tolerance) if plain else None
 
@@ -120,10 +131,12 @@ class _SubsetSumBatch:
             solver = self.solvers.get(n)
             if solver is None:  # built once per size: its bit matrices are the costly part
                 solver = self.solvers[n] = SubsetSumSolver(n)
-            candidates = np.array([g[2] for g in group]).reshape(len(group), n)
-            solved = solver.solve_batch(candidates, [g[1] for g in group])
-            for (position, _, c), answer in zip(group, solved):
-                answers[position] = (c, answer)
+            for first in range(0, len(group), _batch_size(n)):
+                part = group[first : first + _batch_size(n)]
+                candidates = np.array([g[2] for g in part]).reshape(len(part), n)
+                solved = solver.solve_batch(candidates, [g[1] for g in part])
+                for (position, _, c), answer in zip(part, solved):
+                    answers[position] = (c, answer)
         seconds = (time.perf_counter() - start) / max(1, len(indices))
         return [self._result(c, answer, seconds) for c, answer in answers]
 
@@ -147,7 +160,7 @@ class _SubsetSumBatch:
         return result
 
 
-SUBSET_SUM_GROUP = 256  # items per numpy batch: a few MB of half sums, a stop check between
+SUBSET_SUM_GROUP = 256  # items per solve_many call: a stop check between
 
 
 def _run_subset_sum(

@@ -21,7 +21,7 @@ import grpc
 from prunecert.v1 import service_pb2, service_pb2_grpc, solve_pb2
 from solver import convert
 from solver.backends import REGISTRY, available_backends, get_backend
-from solver.engine import validate_parameters
+from solver.engine import validate_for_problem, validate_parameters
 from solver.errors import InvalidProblemError, PruneCertError
 from solver.jobs.manager import JobManager, JobNotFound
 from solver.service.status import RpcError, to_status
@@ -102,9 +102,10 @@ class PruningSolverServicer(service_pb2_grpc.PruningSolverServicer):
     def _check(self, problem_msg, params_msg) -> None:
         """Validate in the RPC thread: INVALID_ARGUMENT / RESOURCE_EXHAUSTED / NOT_FOUND."""
         try:
-            convert.parse_problem(problem_msg, self.limits.problem)
+            problem = convert.parse_problem(problem_msg, self.limits.problem)
             params = convert.parse_parameters(params_msg)
             validate_parameters(params)
+            validate_for_problem(problem, params)
             get_backend(params.backend)
         except InvalidProblemError as exc:
             raise RpcError(

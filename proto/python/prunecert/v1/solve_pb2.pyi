@@ -58,20 +58,22 @@ class SolveParameters(_message.Message):
     def __init__(self, time_limit_seconds: _Optional[float] = ..., backend: _Optional[str] = ..., threads: _Optional[int] = ..., seed: _Optional[int] = ..., tolerance: _Optional[float] = ..., row_generation: _Optional[bool] = ..., drop_dominated_points: _Optional[bool] = ..., cross_check: _Optional[str] = ..., continuous: _Optional[_Union[ContinuousMode, str]] = ..., heuristic: _Optional[str] = ..., heuristic_start: _Optional[bool] = ...) -> None: ...
 
 class ContinuousResult(_message.Message):
-    __slots__ = ("error", "worst_point", "lower_bound", "optimal", "rounds", "detail")
+    __slots__ = ("error", "worst_point", "lower_bound", "optimal", "rounds", "detail", "grid_error")
     ERROR_FIELD_NUMBER: _ClassVar[int]
     WORST_POINT_FIELD_NUMBER: _ClassVar[int]
     LOWER_BOUND_FIELD_NUMBER: _ClassVar[int]
     OPTIMAL_FIELD_NUMBER: _ClassVar[int]
     ROUNDS_FIELD_NUMBER: _ClassVar[int]
     DETAIL_FIELD_NUMBER: _ClassVar[int]
+    GRID_ERROR_FIELD_NUMBER: _ClassVar[int]
     error: float
     worst_point: _containers.RepeatedScalarFieldContainer[float]
     lower_bound: float
     optimal: bool
     rounds: _containers.RepeatedCompositeFieldContainer[ContinuousRound]
     detail: str
-    def __init__(self, error: _Optional[float] = ..., worst_point: _Optional[_Iterable[float]] = ..., lower_bound: _Optional[float] = ..., optimal: _Optional[bool] = ..., rounds: _Optional[_Iterable[_Union[ContinuousRound, _Mapping]]] = ..., detail: _Optional[str] = ...) -> None: ...
+    grid_error: float
+    def __init__(self, error: _Optional[float] = ..., worst_point: _Optional[_Iterable[float]] = ..., lower_bound: _Optional[float] = ..., optimal: _Optional[bool] = ..., rounds: _Optional[_Iterable[_Union[ContinuousRound, _Mapping]]] = ..., detail: _Optional[str] = ..., grid_error: _Optional[float] = ...) -> None: ...
 
 class ContinuousRound(_message.Message):
     __slots__ = ("points", "lower_bound", "upper_bound", "seconds")
