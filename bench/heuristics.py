@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+from dataclasses import replace
 
 from solver.engine import solve
 from solver.generate import paper_problem
@@ -55,10 +56,8 @@ def main() -> int:
         for seed in range(1, args.seeds + 1):
             problem = paper_problem(2, n, seed, mode)
             base = SolveParameters(time_limit_seconds=limit, threads=1, seed=1)
-            off.append(timed(problem, SolveParameters(**{**base.__dict__,
-                                                         "heuristic_start": False}), limit)[0])
-            on.append(timed(problem, SolveParameters(**{**base.__dict__,
-                                                        "heuristic_start": True}), limit)[0])
+            off.append(timed(problem, replace(base, heuristic_start=False), limit)[0])
+            on.append(timed(problem, replace(base, heuristic_start=True), limit)[0])
         a, b = statistics.median(off), statistics.median(on)
         print(f"{mode.name.lower()[:7]} n={n:<4d}{a:>14.2f}{b:>16.2f}{b / a:>8.2f}")
 

@@ -13,23 +13,6 @@ from prunecert.v1 import jobs_pb2, solve_pb2
 DEFAULT_SERVER = "127.0.0.1:50051"
 
 
-def _job_message(job) -> jobs_pb2.Job:
-    return jobs_pb2.Job(
-        id=job.id,
-        state=jobs_pb2.JobState.Value(job.state),
-        request_id=job.request_id,
-        kind=job.kind,
-        total_items=job.total_items,
-        succeeded_items=job.succeeded_items,
-        failed_items=job.failed_items,
-        running_items=job.running_items,
-        created_time=job.created_time,
-        started_time=job.started_time,
-        finished_time=job.finished_time,
-        detail=job.detail,
-    )
-
-
 def _describe(job) -> str:
     return (
         f"{job.id}  {job.state.removeprefix('JOB_STATE_')}  {job.kind}  "
@@ -63,7 +46,7 @@ def cmd_submit(args, client) -> int:
 def cmd_status(args, client) -> int:
     job = client.get_job(args.job)
     if args.json:
-        print(json_format.MessageToJson(_job_message(job), indent=2))
+        print(json_format.MessageToJson(job.to_message(), indent=2))
     else:
         print(_describe(job))
     return 0

@@ -147,17 +147,12 @@ def _cmd_solve(args: argparse.Namespace) -> int:
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
-    from google.protobuf import json_format
     from tqdm import tqdm
 
     from prunecert.v1 import jobs_pb2
     from solver import compare
 
-    text = _read_text(args.spec)
-    try:
-        request = json_format.Parse(text, jobs_pb2.SubmitJobRequest())
-    except json_format.ParseError as exc:
-        raise ValueError(f"spec: not a SubmitJobRequest in proto3 JSON: {exc}") from exc
+    request = convert.parse_json(_read_text(args.spec), jobs_pb2.SubmitJobRequest, what="spec")
     for flag, value in (("--time-limit", args.time_limit), ("--heuristic-time-limit",
                                                              args.heuristic_time_limit)):
         if value is not None and not (math.isfinite(value) and value > 0):

@@ -12,6 +12,7 @@ is not certified are listed but left out of the summary ratios.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import math
 import statistics
 from collections.abc import Callable, Sequence
@@ -118,7 +119,7 @@ def run_comparison(
         raise ValueError("spec: compare takes a family or a list of problems, not certify items")
     params = convert.parse_parameters(request.parameters)
     if time_limit is not None:
-        params = SolveParameters(**{**asdict(params), "time_limit_seconds": time_limit})
+        params = dataclasses.replace(params, time_limit_seconds=time_limit)
     for name in heuristics:
         if name not in HEURISTICS:
             raise ValueError(f"heuristics: unknown {name!r}; valid: {', '.join(HEURISTICS)}")

@@ -20,6 +20,7 @@ import numpy as np
 
 from solver.formulate import ColumnModel
 from solver.model import PruningMode
+from solver.subset_sum import subset_sums
 
 MAX_CANDIDATES_PER_POINT = 40  # 2^20 sums per half at most
 UNIT_ROUNDOFF = 2.0**-53
@@ -41,13 +42,10 @@ def separable_points(model: ColumnModel) -> list[list[int]] | None:
 
 
 def _subset_sums(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """All 2^m subset sums (float64) and, for each, its subset as a bit mask."""
-    sums = np.zeros(1)
-    masks = np.zeros(1, dtype=np.int64)
-    for i, v in enumerate(values):
-        sums = np.concatenate([sums, sums + v])
-        masks = np.concatenate([masks, masks | (1 << i)])
-    return sums, masks
+    """All 2^m subset sums (float64) and, for each, its subset as a bit mask (sum r is the
+    subset of the bits of r)."""
+    sums = subset_sums(np.asarray(values, dtype=np.float64)[None, :])[0]
+    return sums, np.arange(len(sums), dtype=np.int64)
 
 
 def _best_subset(values: np.ndarray, target: float, relu: bool, bias: float) -> tuple[float, int]:

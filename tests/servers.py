@@ -1,16 +1,31 @@
-"""`prunecert serve` subprocesses for the tests that need a real server process."""
+"""Subprocesses for the tests that need real processes: `prunecert serve` and CLI runs."""
 
 from __future__ import annotations
 
 import signal
 import socket
 import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def cli(*argv: str, timeout: float = 120, stdin: str | None = None) -> subprocess.CompletedProcess:
+    """`prunecert ARGV...` run from the repository, its output captured as text."""
+    return subprocess.run(
+        [sys.executable, "-m", "solver.cli", *argv],
+        cwd=REPO,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def free_port() -> int:

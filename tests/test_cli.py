@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from google.protobuf import json_format
+from servers import cli
 
 from prunecert.v1 import solve_pb2
 from solver import convert
@@ -19,25 +20,17 @@ from solver.cli import main
 from solver.generate import paper_problem
 from solver.model import Activation, BoxGrid, MinError, MinKept, Neuron, Pareto, PruningMode
 
-REPO = Path(__file__).resolve().parents[1]
 K = "5"  # points per axis: keeps every solve well under a second
+
+# `generate paper` for a small neurons-mode instance; tests append the flags they exercise.
+SMALL_PAPER = ("generate", "paper", "--d", "2", "--n", "4", "--seed", "1", "--pruning", "neurons")
+
 
 
 def run(capsys, *argv: str) -> tuple[int, str, str]:
     code = main(list(argv))
     out, err = capsys.readouterr()
     return code, out, err
-
-
-def run_process(*argv: str, stdin: str | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "solver.cli", *argv],
-        cwd=REPO,
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
 
 
 def generate(capsys, *extra: str, d=2, n=6, seed=1, pruning="weights") -> str:
@@ -146,16 +139,7 @@ def test_generate_objectives(capsys, extra, objective):
 def test_generate_min_kept_needs_max_error(capsys):
     code, out, err = run(
         capsys,
-        "generate",
-        "paper",
-        "--d",
-        "2",
-        "--n",
-        "4",
-        "--seed",
-        "1",
-        "--pruning",
-        "neurons",
+        *SMALL_PAPER,
         "--objective",
         "min_kept",
     )
@@ -176,16 +160,7 @@ def test_generate_rejects_zero_units(capsys):
 def test_generate_rejects_a_problem_solve_would_reject(capsys):
     code, out, err = run(
         capsys,
-        "generate",
-        "paper",
-        "--d",
-        "2",
-        "--n",
-        "4",
-        "--seed",
-        "1",
-        "--pruning",
-        "neurons",
+        *SMALL_PAPER,
         "--points-per-axis",
         "1",
     )
@@ -196,16 +171,7 @@ def test_generate_rejects_a_problem_solve_would_reject(capsys):
 def test_generate_rejects_negative_max_error(capsys):
     code, out, err = run(
         capsys,
-        "generate",
-        "paper",
-        "--d",
-        "2",
-        "--n",
-        "4",
-        "--seed",
-        "1",
-        "--pruning",
-        "neurons",
+        *SMALL_PAPER,
         "--objective",
         "min_kept",
         "--max-error",
@@ -218,16 +184,7 @@ def test_generate_rejects_negative_max_error(capsys):
 def test_generate_negative_max_kept_names_the_flag(capsys):
     code, out, err = run(
         capsys,
-        "generate",
-        "paper",
-        "--d",
-        "2",
-        "--n",
-        "4",
-        "--seed",
-        "1",
-        "--pruning",
-        "neurons",
+        *SMALL_PAPER,
         "--max-kept",
         "-1",
     )
@@ -436,7 +393,7 @@ def test_usage_errors_exit_2(capsys, argv):
 
 
 def test_process_generate_then_solve_stdin():
-    gen = run_process(
+    gen = cli(
         "generate",
         "paper",
         "--d",
@@ -452,7 +409,7 @@ def test_process_generate_then_solve_stdin():
     )
     assert gen.returncode == 0, gen.stderr
     assert gen.stderr == ""
-    sol = run_process("solve", "-", "--json", stdin=gen.stdout)
+    sol = cli("solve", "-", "--json", stdin=gen.stdout)
     assert sol.returncode == 0, sol.stderr
     assert "Traceback" not in sol.stderr
     result = parse_result(sol.stdout)
@@ -461,7 +418,7 @@ def test_process_generate_then_solve_stdin():
 
 
 def test_process_bad_matrix(tmp_path, capsys):
-    proc = run_process("solve", str(bad_matrix_file(tmp_path, capsys)))
+    proc = cli("solve", str(bad_matrix_file(tmp_path, capsys)))
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
     assert proc.stderr.startswith(
@@ -471,31 +428,22 @@ def test_process_bad_matrix(tmp_path, capsys):
 
 
 def test_process_missing_file(tmp_path):
-    proc = run_process("solve", str(tmp_path / "missing.json"))
+    proc = cli("solve", str(tmp_path / "missing.json"))
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
     assert proc.stderr.startswith("prunecert: error: file: cannot read")
 
 
 def test_process_invalid_json():
-    proc = run_process("solve", "-", stdin="{not json")
+    proc = cli("solve", "-", stdin="{not json")
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
     assert proc.stderr.startswith("prunecert: error: problem: not valid Problem JSON")
 
 
 def test_process_min_kept_without_max_error():
-    proc = run_process(
-        "generate",
-        "paper",
-        "--d",
-        "2",
-        "--n",
-        "4",
-        "--seed",
-        "1",
-        "--pruning",
-        "neurons",
+    proc = cli(
+        *SMALL_PAPER,
         "--objective",
         "min_kept",
     )

@@ -28,7 +28,7 @@ import numpy as np
 import psutil
 import pytest
 from google.protobuf import json_format
-from servers import Served, free_port, wait_serving
+from servers import REPO, Served, cli, free_port, wait_serving
 
 from prunecert.v1 import jobs_pb2, problem_pb2, solve_pb2
 from prunecert_client import Client
@@ -41,7 +41,6 @@ from solver.result import SolveStatus
 
 pytestmark = pytest.mark.timeout(300)
 
-REPO = Path(__file__).resolve().parents[1]
 N, W = PruningMode.NEURONS, PruningMode.WEIGHTS
 FINAL = ("JOB_STATE_SUCCEEDED", "JOB_STATE_FAILED", "JOB_STATE_CANCELLED")
 
@@ -177,16 +176,6 @@ def test_killed_server_resumes_the_batch_on_restart(tmp_path):
 
 
 # -- the batch CLI -------------------------------------------------------------------------------
-
-
-def cli(*argv: str, timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "solver.cli", *argv],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
 
 
 @pytest.fixture(scope="module")

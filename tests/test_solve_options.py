@@ -9,6 +9,7 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
+from reference import all_masks, table
 
 from solver import convert
 from solver.certify import certify_mask
@@ -20,7 +21,6 @@ from solver.generate import paper_problem
 from solver.model import MinError, MinKept, Pareto, PointSet, PruningMode
 from solver.parameters import SolveParameters
 from solver.result import SolveStatus
-from tests.reference import all_masks, table
 
 N, W = PruningMode.NEURONS, PruningMode.WEIGHTS
 

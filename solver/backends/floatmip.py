@@ -438,3 +438,22 @@ def trivial(mip: FloatMip | None, task: Task, status: BackendStatus) -> BackendO
     if isinstance(task, MinErrorTask) and mip is not None:
         outcome.error_bound = mip.t_low
     return outcome
+
+
+def build_or_skip(
+    model: ColumnModel,
+    rows: np.ndarray,
+    task: Task,
+    options: BackendOptions,
+    tolerances: Tolerances,
+    solver_name: str,
+) -> tuple[FloatMip, BackendOutcome | None]:
+    """build(), and the outcome when the solver need not run: the task is infeasible as
+    built, or the solve is stopped or out of time before it starts."""
+    mip = build(model, rows, task, options, tolerances, solver_name)
+    if mip.infeasible:
+        return mip, trivial(mip, task, BackendStatus.INFEASIBLE)
+    stopped = options.stop is not None and options.stop.is_set()
+    if stopped or (options.time_limit is not None and options.time_limit <= 0):
+        return mip, trivial(mip, task, BackendStatus.NO_SOLUTION)
+    return mip, None

@@ -96,12 +96,6 @@ def _pulp_problem(mip: floatmip.FloatMip):
     return problem, variables
 
 
-def _stopped_before_start(options: BackendOptions) -> bool:
-    return (options.stop is not None and options.stop.is_set()) or (
-        options.time_limit is not None and options.time_limit <= 0
-    )
-
-
 # -- CBC ------------------------------------------------------------------------------------
 
 
@@ -183,11 +177,9 @@ class CbcBackend(Backend):
     def solve(
         self, model: ColumnModel, rows: np.ndarray, task: Task, options: BackendOptions
     ) -> BackendOutcome:
-        mip = floatmip.build(model, rows, task, options, CBC_TOLERANCES, "CBC")
-        if mip.infeasible:
-            return floatmip.trivial(mip, task, BackendStatus.INFEASIBLE)
-        if _stopped_before_start(options):
-            return floatmip.trivial(mip, task, BackendStatus.NO_SOLUTION)
+        mip, skipped = floatmip.build_or_skip(model, rows, task, options, CBC_TOLERANCES, "CBC")
+        if skipped is not None:
+            return skipped
         path = _cbc_path()
         if path is None:
             raise RuntimeError("the CBC binary is missing")
@@ -362,11 +354,9 @@ class HighsBackend(Backend):
     def solve(
         self, model: ColumnModel, rows: np.ndarray, task: Task, options: BackendOptions
     ) -> BackendOutcome:
-        mip = floatmip.build(model, rows, task, options, HIGHS_TOLERANCES, "HiGHS")
-        if mip.infeasible:
-            return floatmip.trivial(mip, task, BackendStatus.INFEASIBLE)
-        if _stopped_before_start(options):
-            return floatmip.trivial(mip, task, BackendStatus.NO_SOLUTION)
+        mip, skipped = floatmip.build_or_skip(model, rows, task, options, HIGHS_TOLERANCES, "HiGHS")
+        if skipped is not None:
+            return skipped
         _silence_highs_banner()
         tol = HIGHS_TOLERANCES
         params = {

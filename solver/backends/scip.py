@@ -94,13 +94,9 @@ class ScipBackend(Backend):
     ) -> BackendOutcome:
         from ortools.linear_solver import pywraplp
 
-        mip = floatmip.build(model, rows, task, options, TOLERANCES, "SCIP")
-        if mip.infeasible:
-            return floatmip.trivial(mip, task, BackendStatus.INFEASIBLE)
-        if (options.stop is not None and options.stop.is_set()) or (
-            options.time_limit is not None and options.time_limit <= 0
-        ):
-            return floatmip.trivial(mip, task, BackendStatus.NO_SOLUTION)
+        mip, skipped = floatmip.build_or_skip(model, rows, task, options, TOLERANCES, "SCIP")
+        if skipped is not None:
+            return skipped
 
         solver = pywraplp.Solver.CreateSolver("SCIP")
         if solver is None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -116,6 +117,12 @@ class Job:
     def finished_items(self) -> int:
         return self.succeeded_items + self.failed_items
 
+    def to_message(self) -> jobs_pb2.Job:
+        """The prunecert.v1.Job message (as `batch status --json` prints it)."""
+        values = dataclasses.asdict(self)
+        values["state"] = jobs_pb2.JobState.Value(self.state)
+        return jobs_pb2.Job(**values)
+
     @property
     def done(self) -> bool:
         return self.state in ("JOB_STATE_SUCCEEDED", "JOB_STATE_FAILED", "JOB_STATE_CANCELLED")
@@ -139,20 +146,9 @@ class JobEvent:
 
 
 def _job(msg) -> Job:
-    return Job(
-        id=msg.id,
-        state=jobs_pb2.JobState.Name(msg.state),
-        request_id=msg.request_id,
-        kind=msg.kind,
-        total_items=msg.total_items,
-        succeeded_items=msg.succeeded_items,
-        failed_items=msg.failed_items,
-        running_items=msg.running_items,
-        created_time=msg.created_time,
-        started_time=msg.started_time,
-        finished_time=msg.finished_time,
-        detail=msg.detail,
-    )
+    values = {f.name: getattr(msg, f.name) for f in dataclasses.fields(Job)}
+    values["state"] = jobs_pb2.JobState.Name(msg.state)
+    return Job(**values)
 
 
 def _certify_result(reply) -> CertifyResult:
