@@ -20,7 +20,7 @@ from fractions import Fraction
 
 import numpy as np
 
-from solver import continuous, exact
+from solver import continuous, exact, single_weight
 from solver.backends import available_backends, get_backend
 from solver.backends.base import (
     Backend,
@@ -62,6 +62,9 @@ HEURISTIC_START_SECONDS = 1.0
 # Measured (3 seeds, threads=1): neurons n=64 0.82x the time with the hint, n=32 1.10x, weights
 # n=16 1.40x (the heuristics' own ~0.08 s), n=32 1.03x: by default only for larger networks.
 HEURISTIC_START_MIN_UNITS = 48
+# The single-weight search (solver/single_weight.py) stops at a mask within the tolerance; it
+# gets at most this long, and half the time left.
+SINGLE_WEIGHT_SECONDS = 30.0
 
 
 def validate_parameters(params: SolveParameters) -> None:
@@ -295,14 +298,46 @@ class _Run:
                 return True
         return False
 
-    def heuristic_choice(self, max_kept: int | None) -> list[int] | None:
-        """The best of the quick heuristic baselines (solver.heuristics) as a solution hint,
-        within HEURISTIC_START_SECONDS (and a tenth of the time limit); None when not wanted
-        (parameters.heuristic_start; unset: networks of HEURISTIC_START_MIN_UNITS units or more)."""
+    def _starts_wanted(self) -> bool:
+        """Whether min_error searches for starting masks (parameters.heuristic_start; unset:
+        networks of HEURISTIC_START_MIN_UNITS units or more)."""
         wanted = self.params.heuristic_start
         if wanted is None:  # default: only where it paid off in bench/heuristics.py
             wanted = self.problem.network.n >= HEURISTIC_START_MIN_UNITS
-        if not wanted or self.out_of_time():
+        return wanted and not self.out_of_time()
+
+    def start_error(self, chosen: list[int]) -> Fraction:
+        """The exact error of a choice on the model's points (for bias-free problems the other
+        points are dominated, so this is its error on the whole domain)."""
+        errors = self.model.point_errors(chosen)
+        return exact.to_fraction(int(max(errors.tolist(), default=0)), self.model.exp)
+
+    def single_weight_choice(self, max_kept: int | None) -> list[int] | None:
+        """A start from the single-weight search (solver.single_weight) where it applies, within
+        SINGLE_WEIGHT_SECONDS and half the time left; it stops at a mask within the tolerance."""
+        if not self._starts_wanted() or not single_weight.applies(self.problem):
+            return None
+        limit = SINGLE_WEIGHT_SECONDS
+        left = self.time_left()
+        if left is not None:
+            limit = min(limit, 0.5 * left)
+        self.report(message="single-weight search")
+        found = single_weight.search(
+            self.problem,
+            lambda mask: self.start_error(self.model.choice(mask)),
+            good_enough=Fraction(self.params.effective_tolerance),
+            max_kept=max_kept,
+            time_limit=limit,
+            stop=self.stop,
+            threads=self.params.threads or None,
+            seed=self.params.seed,
+        )
+        return None if found is None else self.model.choice(found[0])
+
+    def heuristic_choice(self, max_kept: int | None) -> list[int] | None:
+        """The best of the quick heuristic baselines (solver.heuristics) as a solution hint,
+        within HEURISTIC_START_SECONDS (and a tenth of the time limit); None when not wanted."""
+        if not self._starts_wanted():
             return None
         limit = HEURISTIC_START_SECONDS
         left = self.time_left()
@@ -323,16 +358,25 @@ class _Run:
         self, max_kept: int | None, hint: list[int] | None = None
     ) -> tuple[SolveStatus, MaskCertificate | None, list[int] | None, Fraction, str]:
         """Certified min-error solve: (status, certificate, choice, bound, detail)."""
-        greedy = greedy_forward(self.model, max_kept=max_kept)
-        starts = [greedy]
+        tol = Fraction(self.params.effective_tolerance)
+        starts = [greedy_forward(self.model, max_kept=max_kept)]
         if hint is None:
-            heuristic = self.heuristic_choice(max_kept)
-            if heuristic is not None:
-                starts.append(heuristic)
-        self.ensure_active([*starts, self.full_choice(max_kept)])
+            for search in (self.single_weight_choice, self.heuristic_choice):
+                if min(self.start_error(c) for c in starts) <= tol:
+                    break
+                found = search(max_kept)
+                if found is not None:
+                    starts.append(found)
         start_hint = hint
-        if start_hint is None:  # the better start on the model's points, exactly
-            start_hint = min(starts, key=lambda c: max(self.model.point_errors(c), default=0))
+        if start_hint is None:  # the best start on the model's points, exactly
+            start_hint = min(starts, key=self.start_error)
+        if self.start_error(start_hint) <= tol:
+            # Every error is >= 0: a mask within the tolerance of 0 is optimal, no search needed.
+            cert = self.domain.certify(self.model.mask(start_hint))
+            if cert.error <= tol:
+                detail = "a starting mask's exact error is within the tolerance of 0, a lower bound"
+                return SolveStatus.OPTIMAL, cert, start_hint, Fraction(0), detail
+        self.ensure_active([*starts, self.full_choice(max_kept)])
         rows = self.solve_rows(MinErrorTask(max_kept=max_kept), start_hint)
         bound = rows.error_bound if rows.error_bound is not None else Fraction(0)
         if rows.chosen is None:
@@ -349,7 +393,6 @@ class _Run:
             )
             return SolveStatus.FEASIBLE, cert, rows.chosen, Fraction(0), detail
         gap = cert.error - bound
-        tol = Fraction(self.params.effective_tolerance)
         if self._cancelled():
             return SolveStatus.CANCELLED, cert, rows.chosen, bound, "cancelled"
         if gap <= tol:

@@ -16,6 +16,7 @@ are (fact 3 for a ReLU output):
 
 from __future__ import annotations
 
+import contextlib
 import math
 import threading
 from fractions import Fraction
@@ -195,31 +196,10 @@ class CpSatBackend(Backend):
         if options.on_bound is not None and isinstance(task, MinErrorTask):
             on_bound = options.on_bound
             solver.best_bound_callback = lambda bound: on_bound(bound / scale)
-        done = threading.Event()
-        watcher = None
-        if options.stop is not None:
-            stop = options.stop
-
-            def watch() -> None:
-                # CP-SAT clears a stop_search() that arrives before its solve starts (found by
-                # the job cancel tests: a cancel during model building went unheard until the
-                # time limit): repeat it until the solve returns.
-                while not done.is_set():
-                    if stop.wait(0.05):
-                        solver.stop_search()
-                        done.wait(0.05)
-
-            watcher = threading.Thread(target=watch, daemon=True)
-            watcher.start()
         if options.stop is not None and options.stop.is_set():
-            done.set()
             return BackendOutcome(BackendStatus.NO_SOLUTION, scale=scale, binary_variables=len(x))
-        try:
+        with relay_stop(solver, options.stop):
             status = solver.solve(cp, callback)
-        finally:
-            # Not joined: the watcher notices `done` within one tick and exits; joining would
-            # add that tick to every solve.
-            done.set()
 
         outcome = BackendOutcome(BackendStatus.NO_SOLUTION, scale=scale, binary_variables=len(x))
         if status == cp_model.MODEL_INVALID:
@@ -238,6 +218,33 @@ class CpSatBackend(Backend):
         elif not task.restrict:
             outcome.kept_bound = int(bound * scale)
         return outcome
+
+
+@contextlib.contextmanager
+def relay_stop(solver, stop: threading.Event | None):
+    """Relays ``stop`` to ``solver.stop_search()`` while the block solves. Check ``stop`` before
+    entering: a stop set before the search starts is the caller's to honour."""
+    if stop is None:
+        yield
+        return
+    done = threading.Event()
+
+    def watch() -> None:
+        # CP-SAT clears a stop_search() that arrives before its solve starts (found by the job
+        # cancel tests: a cancel during model building went unheard until the time limit):
+        # repeat it until the solve returns.
+        while not done.is_set():
+            if stop.wait(0.05):
+                solver.stop_search()
+                done.wait(0.05)
+
+    threading.Thread(target=watch, daemon=True).start()
+    try:
+        yield
+    finally:
+        # Not joined: the watcher notices `done` within one tick and exits; joining would add
+        # that tick to every solve.
+        done.set()
 
 
 def _rigorous_bound(raw_bound: float, scale: int) -> Fraction:
