@@ -22,6 +22,7 @@ from solver.generate import paper_problem
 from solver.model import (
     Activation,
     BoxGrid,
+    Mask,
     MinError,
     Network,
     Neuron,
@@ -87,6 +88,52 @@ def test_applies_only_to_bias_free_weights_mode_with_a_matching_neuron_target():
     assert not single_weight.applies(samples)
     with pytest.raises(ValueError):
         single_weight.search(samples, _error(samples), good_enough=Fraction(0))
+
+
+def _decomposition_bound(problem, mask) -> Fraction:
+    """max(sum_j P_j, sum_j N_j) of the module docstring, in Fractions, for points in [-1, 1]^d."""
+    u = np.asarray(problem.network.hidden_weights)
+    v = np.asarray(problem.network.output_weights)
+    w = np.asarray(problem.target.weights)
+    hidden = np.asarray(mask.hidden_weights)
+    positive = negative = Fraction(0)
+    for j in range(u.shape[1]):
+        deltas = []
+        for s in (1, -1):
+            kept = sum(
+                (Fraction(float(v[i])) * abs(Fraction(float(u[i, j])))
+                 for i in range(len(u)) if hidden[i, j] and np.sign(u[i, j]) == s),
+                Fraction(0),
+            )
+            deltas.append(kept - s * Fraction(float(w[j])))
+        positive += max([Fraction(0), *deltas])
+        negative += max([Fraction(0), *(-x for x in deltas)])
+    return max(positive, negative)
+
+
+@pytest.mark.parametrize("activation", [Activation.RELU, Activation.IDENTITY])
+@pytest.mark.parametrize("d", [1, 2, 3])
+def test_the_decomposition_bounds_the_error_of_single_weight_masks(activation, d):
+    # The bound the search minimises holds for every single-weight mask (reference errors).
+    rng = np.random.default_rng(d)
+    for _ in range(15):
+        n = int(rng.integers(1, 6))
+        problem = _problem(
+            rng.uniform(-1, 1, (n, d)), rng.uniform(-1, 1, n), rng.uniform(-1, 1, d),
+            output=activation, target=activation,
+        )
+        problem = Problem(
+            network=problem.network, target=problem.target,
+            domain=BoxGrid(low=-1.0, high=1.0, points_per_axis=5 if d < 3 else 3),
+            pruning=PruningMode.WEIGHTS,
+        )
+        choice = rng.integers(-1, d, n)  # -1: unit removed, else its one hidden weight
+        hidden = np.zeros((n, d), dtype=bool)
+        for i, j in enumerate(choice):
+            if j >= 0:
+                hidden[i, j] = True
+        mask = Mask(hidden_weights=hidden, output_weights=hidden.any(axis=1))
+        assert exact_error(problem, mask) <= _decomposition_bound(problem, mask)
 
 
 @pytest.mark.parametrize("activation", [Activation.RELU, Activation.IDENTITY])
