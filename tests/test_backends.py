@@ -442,3 +442,43 @@ def test_cbc_log_bounds_are_lowered_by_their_printed_precision():
     )
     assert _cbc_logged_bound("Result - Optimal solution found\n") is None
     assert _cbc_logged_objective(log) == 5.28e-6
+
+
+def test_cpsat_lower_bound_worker_keeps_the_bracket_around_the_truth(monkeypatch):
+    """Neurons-mode min-error models of more than 32 candidates on a machine of at most 4 cores
+    run CP-SAT's objective_lb_search beside its default worker: its bound stays below the
+    independent meet-in-the-middle optimum (1-D subset sum, n = 36)."""
+    from ortools.sat.python import cp_model
+
+    from solver.backends import cpsat
+
+    monkeypatch.setattr(cpsat.os, "cpu_count", lambda: 2)
+    seen = []
+    original = cp_model.CpSolver.solve
+
+    def spy(self, model, callback=None):
+        seen.append(list(self.parameters.subsolvers))
+        return original(self, model, callback)
+
+    monkeypatch.setattr(cp_model.CpSolver, "solve", spy)
+    n = 36
+    rng = np.random.default_rng(5)
+    weights = rng.uniform(0, 1, n)
+    target = float(rng.uniform(0, n / 4))
+    problem = Problem(
+        network=Network(
+            hidden_weights=np.ones((n, 1)),
+            output_weights=weights,
+            output_activation=Activation.IDENTITY,
+        ),
+        target=Samples(points=np.array([[1.0]]), values=np.array([target])),
+        domain=None,
+        pruning=PruningMode.NEURONS,
+        objective=MinError(),
+    )
+    truth = _subset_sum_optimum(weights, target)
+    result = solve(problem, SolveParameters(backend="cpsat", time_limit_seconds=60))
+    assert seen and all("objective_lb_search" in s for s in seen)
+    assert Fraction(result.objective_bound) <= truth <= Fraction(result.solution.error)
+    if result.status == SolveStatus.OPTIMAL:
+        assert Fraction(result.solution.error) - truth <= TOL

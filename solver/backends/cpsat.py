@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 import threading
 from fractions import Fraction
 
@@ -36,8 +37,11 @@ from solver.backends.base import (
 )
 from solver.errors import UnrepresentableError
 from solver.formulate import ColumnModel
+from solver.model import PruningMode
 
 SMALL_MODEL_CANDIDATES = 32
+# Machines with at most this many cores get the lower-bound worker (see CpSatBackend.solve).
+SMALL_MACHINE_CORES = 4
 
 
 def choose_scale(model: ColumnModel, rows: np.ndarray, extra: Fraction = Fraction(0)) -> int:
@@ -186,6 +190,19 @@ class CpSatBackend(Backend):
             # Starting the parallel portfolio costs ~5 ms; one worker solves these in well
             # under a millisecond (bench/service.py measures the round trip).
             params.num_workers = 1
+        elif (
+            isinstance(task, MinErrorTask)
+            and model.problem.pruning == PruningMode.NEURONS
+            and (os.cpu_count() or 1) <= SMALL_MACHINE_CORES
+        ):
+            # On a small machine CP-SAT's default portfolio runs one full-problem worker; a
+            # second one searching for lower bounds tightened the 60-s brackets of neurons
+            # n = 128 (bench/large.py: bounds 3.5-9.2e-3 vs 0.7-8.0e-3, one seed of five
+            # proven) and left neurons n = 32/64 unchanged (medians within noise). Not in
+            # weights mode: it took CPU from the primal search there (the grid model's runs
+            # reaching 1e-6 on weights n = 64 fell from 4/5 to 1/5 seeds within 60 s).
+            params.num_workers = 3
+            params.subsolvers.extend(["default_lp", "objective_lb_search"])
         if options.seed is not None:
             params.random_seed = int(options.seed)
         if enforced:
