@@ -197,10 +197,10 @@ class CpSatBackend(Backend):
         ):
             # On a small machine CP-SAT's default portfolio runs one full-problem worker; a
             # second one searching for lower bounds tightened the 60-s brackets of neurons
-            # n = 128 (bench/large.py: bounds 3.5-9.2e-3 vs 0.7-8.0e-3, one seed of five
-            # proven) and left neurons n = 32/64 unchanged (medians within noise). Not in
-            # weights mode: it took CPU from the primal search there (the grid model's runs
-            # reaching 1e-6 on weights n = 64 fell from 4/5 to 1/5 seeds within 60 s).
+            # n = 128 (bench/large.py, same run: median bound/error 0.66 vs 0.36) and left
+            # neurons n = 32/64 unchanged (medians within noise); its masks were sometimes
+            # worse. Not in weights mode: it took CPU from the primal search there (the grid
+            # model's runs reaching 1e-6 on weights n = 64 fell from 4/5 to 1/5 seeds in 60 s).
             params.num_workers = 3
             params.subsolvers.extend(["default_lp", "objective_lb_search"])
         if options.seed is not None:
