@@ -63,7 +63,7 @@ HEURISTIC_START_SECONDS = 1.0
 # n=16 1.40x (the heuristics' own ~0.08 s), n=32 1.03x: by default only for larger networks.
 HEURISTIC_START_MIN_UNITS = 48
 # The single-weight search (solver/single_weight.py) stops at a mask within the tolerance; it
-# gets at most this long, and half the time left.
+# gets at most this long and at most half the time left.
 SINGLE_WEIGHT_SECONDS = 30.0
 
 
@@ -307,8 +307,9 @@ class _Run:
         return wanted and not self.out_of_time()
 
     def start_error(self, chosen: list[int]) -> Fraction:
-        """The exact error of a choice on the model's points (for bias-free problems the other
-        points are dominated, so this is its error on the whole domain)."""
+        """The exact error of a choice on the model's points (for bias-free problems the dropped
+        points are dominated up to the rounding that groups rays; results re-certify on every
+        point)."""
         errors = self.model.point_errors(chosen)
         return exact.to_fraction(int(max(errors.tolist(), default=0)), self.model.exp)
 
@@ -370,8 +371,9 @@ class _Run:
         start_hint = hint
         if start_hint is None:  # the best start on the model's points, exactly
             start_hint = min(starts, key=self.start_error)
-        if self.start_error(start_hint) <= tol:
-            # Every error is >= 0: a mask within the tolerance of 0 is optimal, no search needed.
+        if self.start_error(start_hint) <= tol and self.params.cross_check is None:
+            # Every error is >= 0: a mask within the tolerance of 0 is optimal, no search needed
+            # (not when a cross-check asks for two backends' own answers).
             cert = self.domain.certify(self.model.mask(start_hint))
             if cert.error <= tol:
                 detail = "a starting mask's exact error is within the tolerance of 0, a lower bound"

@@ -72,9 +72,10 @@ def search(
     if not options or (max_kept is not None and max_kept < 2):
         return None
     # Every expression below has activity at most d * largest * scale <= ACTIVITY_BUDGET.
-    largest = float(np.abs(contribution).sum() + np.abs(w).sum())
-    scale = math.floor(ACTIVITY_BUDGET / (d * largest)) if largest > 0 else ACTIVITY_BUDGET
-    if scale < 1:
+    largest = Fraction(float(np.abs(contribution).sum() + np.abs(w).sum()))
+    # Exact arithmetic: with subnormal weights a float quotient overflows.
+    scale = min(ACTIVITY_BUDGET, math.floor(ACTIVITY_BUDGET / (d * largest))) if largest else 1
+    if scale < 1 or not np.all(np.isfinite(contribution)):
         return None
     bound = int(math.ceil(largest * scale))
 

@@ -445,14 +445,14 @@ def test_cbc_log_bounds_are_lowered_by_their_printed_precision():
 
 
 def test_cpsat_lower_bound_worker_keeps_the_bracket_around_the_truth(monkeypatch):
-    """Neurons-mode min-error models of more than 32 candidates on a machine of at most 4 cores
+    """Neurons-mode min-error models of more than 32 candidates on a machine of at most 2 usable cores
     run CP-SAT's objective_lb_search beside its default worker: its bound stays below the
     independent meet-in-the-middle optimum (1-D subset sum, n = 36)."""
     from ortools.sat.python import cp_model
 
     from solver.backends import cpsat
 
-    monkeypatch.setattr(cpsat.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(cpsat, "usable_cores", lambda: 2)
     seen = []
     original = cp_model.CpSolver.solve
 

@@ -176,7 +176,10 @@ def test_stops_at_good_enough_and_on_stop():
         return certify_mask(problem, mask).error
 
     # Anything is good enough: the first solution ends the search.
-    found = single_weight.search(problem, error, good_enough=Fraction(10**6), time_limit=60)
+    # One worker: with several, another may report before stop_search takes effect.
+    found = single_weight.search(
+        problem, error, good_enough=Fraction(10**6), time_limit=60, threads=1
+    )
     assert found is not None and len(calls) == 1
     stop = threading.Event()
     stop.set()
@@ -188,6 +191,21 @@ def test_stops_at_good_enough_and_on_stop():
     started = time.monotonic()
     single_weight.search(problem, error, good_enough=Fraction(0), time_limit=120, stop=stop)
     assert time.monotonic() - started < 60
+
+
+def test_subnormal_weights_give_no_traceback():
+    # A float quotient for the fixed-point scale overflowed here (review finding).
+    problem = _problem(np.asarray(EXACT_U) * 1e-155, EXACT_V, np.asarray(EXACT_W) * 1e-155)
+    single_weight.search(problem, _error(problem), good_enough=Fraction(0), time_limit=5)
+    result = solve(problem, SolveParameters(heuristic_start=True, time_limit_seconds=10))
+    assert result.status in (SolveStatus.OPTIMAL, SolveStatus.FEASIBLE)
+
+
+def test_a_cross_check_skips_the_shortcut():
+    problem = _problem(EXACT_U, EXACT_V, EXACT_W)
+    result = solve(problem, SolveParameters(heuristic_start=True, cross_check="auto"))
+    assert result.status == SolveStatus.OPTIMAL and result.solution.error == 0
+    assert result.stats.rounds >= 1
 
 
 def test_engine_returns_optimal_without_a_backend_call_when_a_start_is_within_tolerance():

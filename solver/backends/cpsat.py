@@ -40,8 +40,8 @@ from solver.formulate import ColumnModel
 from solver.model import PruningMode
 
 SMALL_MODEL_CANDIDATES = 32
-# Machines with at most this many cores get the lower-bound worker (see CpSatBackend.solve).
-SMALL_MACHINE_CORES = 4
+# Machines with at most this many usable cores get the lower-bound worker (CpSatBackend.solve).
+SMALL_MACHINE_CORES = 2
 
 
 def choose_scale(model: ColumnModel, rows: np.ndarray, extra: Fraction = Fraction(0)) -> int:
@@ -193,14 +193,16 @@ class CpSatBackend(Backend):
         elif (
             isinstance(task, MinErrorTask)
             and model.problem.pruning == PruningMode.NEURONS
-            and (os.cpu_count() or 1) <= SMALL_MACHINE_CORES
+            and usable_cores() <= SMALL_MACHINE_CORES
         ):
-            # On a small machine CP-SAT's default portfolio runs one full-problem worker; a
-            # second one searching for lower bounds tightened the 60-s brackets of neurons
-            # n = 128 (bench/large.py, same run: median bound/error 0.66 vs 0.36) and left
-            # neurons n = 32/64 unchanged (medians within noise); its masks were sometimes
-            # worse. Not in weights mode: it took CPU from the primal search there (the grid
-            # model's runs reaching 1e-6 on weights n = 64 fell from 4/5 to 1/5 seeds in 60 s).
+            # On two cores CP-SAT's default portfolio runs one full-problem worker
+            # (default_lp); a second one searching for lower bounds tightened the 60-s brackets
+            # of neurons n = 128 (bench/large.py, same run: median bound/error 0.66 vs 0.36)
+            # and left neurons n = 32/64 unchanged (medians within noise); its masks were
+            # sometimes worse. Only measured on two cores (with 3-4 CP-SAT already runs
+            # no_lp/max_lp beside default_lp). Not in weights mode: it took CPU from the primal
+            # search there (the grid model reaching 1e-6 on weights n = 64 fell from 4/5 to 1/5
+            # seeds in 60 s).
             params.num_workers = 3
             params.subsolvers.extend(["default_lp", "objective_lb_search"])
         if options.seed is not None:
@@ -235,6 +237,14 @@ class CpSatBackend(Backend):
         elif not task.restrict:
             outcome.kept_bound = int(bound * scale)
         return outcome
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (affinity and cgroup cpusets included where known)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on every platform
+        return os.cpu_count() or 1
 
 
 @contextlib.contextmanager
