@@ -276,13 +276,8 @@ def _subset_sum_optimum(weights: np.ndarray, target: float) -> Fraction:
     return Fraction(best) * Fraction(2) ** values.exp
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
-@pytest.mark.parametrize("seed", [3])
-def test_subset_sum_bound_never_exceeds_the_truth(backend, seed):
-    """1-D subset sum, n = 21: optima of 1e-7..1e-5 sit where a solver's default tolerances
-    (integrality 1e-7 times the row activity) would certify a wrong optimum."""
-    require(backend)
-    n = 21
+def _subset_sum_instance(n: int, seed: int) -> tuple[Problem, Fraction]:
+    """A 1-D subset sum as a min-error problem (weights U[0, 1]) and its exact optimum."""
     rng = np.random.default_rng(seed)
     weights = rng.uniform(0, 1, n)
     target = float(rng.uniform(0, n / 4))
@@ -297,7 +292,16 @@ def test_subset_sum_bound_never_exceeds_the_truth(backend, seed):
         pruning=PruningMode.NEURONS,
         objective=MinError(),
     )
-    truth = _subset_sum_optimum(weights, target)
+    return problem, _subset_sum_optimum(weights, target)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("seed", [3])
+def test_subset_sum_bound_never_exceeds_the_truth(backend, seed):
+    """1-D subset sum, n = 21: optima of 1e-7..1e-5 sit where a solver's default tolerances
+    (integrality 1e-7 times the row activity) would certify a wrong optimum."""
+    require(backend)
+    problem, truth = _subset_sum_instance(21, seed)
     result = solve(problem, SolveParameters(backend=backend, time_limit_seconds=60))
     assert Fraction(result.objective_bound) <= truth
     assert truth <= Fraction(result.solution.error)
@@ -461,22 +465,7 @@ def test_cpsat_lower_bound_worker_keeps_the_bracket_around_the_truth(monkeypatch
         return original(self, model, callback)
 
     monkeypatch.setattr(cp_model.CpSolver, "solve", spy)
-    n = 36
-    rng = np.random.default_rng(5)
-    weights = rng.uniform(0, 1, n)
-    target = float(rng.uniform(0, n / 4))
-    problem = Problem(
-        network=Network(
-            hidden_weights=np.ones((n, 1)),
-            output_weights=weights,
-            output_activation=Activation.IDENTITY,
-        ),
-        target=Samples(points=np.array([[1.0]]), values=np.array([target])),
-        domain=None,
-        pruning=PruningMode.NEURONS,
-        objective=MinError(),
-    )
-    truth = _subset_sum_optimum(weights, target)
+    problem, truth = _subset_sum_instance(36, 5)
     result = solve(problem, SolveParameters(backend="cpsat", time_limit_seconds=60))
     assert seen and all("objective_lb_search" in s for s in seen)
     assert Fraction(result.objective_bound) <= truth <= Fraction(result.solution.error)
