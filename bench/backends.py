@@ -12,11 +12,11 @@ import sys
 import time
 
 from solver.backends import REGISTRY, available_backends
-from solver.engine import solve
-from solver.generate import paper_problem
-from solver.model import PruningMode
-from solver.parameters import SolveParameters
-from solver.result import SolveStatus
+from solver.core.parameters import SolveParameters
+from solver.core.problem import PruningMode
+from solver.core.result import SolveStatus
+from solver.engine.dispatch import solve
+from solver.instances.generate import paper_problem
 
 CASES = [
     (PruningMode.NEURONS, 32),

@@ -18,8 +18,8 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from prunecert_client import Client
-from solver.generate import paper_problem
-from solver.model import PruningMode
+from solver.core.problem import PruningMode
+from solver.instances.generate import paper_problem
 
 
 def free_port() -> int:

@@ -13,12 +13,12 @@ import statistics
 import time
 from dataclasses import replace
 
-from solver.engine import solve
-from solver.generate import paper_problem
-from solver.heuristics import HEURISTICS, run_heuristic
-from solver.model import PruningMode
-from solver.parameters import SolveParameters
-from solver.result import SolveStatus
+from solver.core.parameters import SolveParameters
+from solver.core.problem import PruningMode
+from solver.core.result import SolveStatus
+from solver.engine.dispatch import solve
+from solver.instances.generate import paper_problem
+from solver.search.heuristics import HEURISTICS, run_heuristic
 
 CASES = [
     (PruningMode.NEURONS, 32),

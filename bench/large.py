@@ -20,11 +20,11 @@ import os
 import statistics
 import time
 
-from solver.engine import solve
-from solver.generate import paper_problem
-from solver.model import PruningMode
-from solver.parameters import SolveParameters
-from solver.result import SolveStatus
+from solver.core.parameters import SolveParameters
+from solver.core.problem import PruningMode
+from solver.core.result import SolveStatus
+from solver.engine.dispatch import solve
+from solver.instances.generate import paper_problem
 
 
 def run_case(case: str, args, label: str, **params) -> float:

@@ -15,7 +15,7 @@ import time
 import numpy as np
 from ortools.sat.python import cp_model
 
-from solver.model import Activation, Problem, PruningMode
+from solver.core.problem import Activation, Problem, PruningMode
 
 
 def solve_naive(

@@ -15,10 +15,10 @@ import time
 import numpy as np
 
 from prunecert_client import Client
-from solver.engine import solve
-from solver.generate import paper_problem
-from solver.model import Activation, Network, Neuron, PointSet, Problem, PruningMode
-from solver.parameters import SolveParameters
+from solver.core.parameters import SolveParameters
+from solver.core.problem import Activation, Network, Neuron, PointSet, Problem, PruningMode
+from solver.engine.dispatch import solve
+from solver.instances.generate import paper_problem
 from solver.service.server import ServerConfig, create_server
 
 

@@ -6,7 +6,7 @@ from solver.backends.base import Backend
 from solver.backends.cpsat import CpSatBackend
 from solver.backends.pulp_backends import CbcBackend, HighsBackend
 from solver.backends.scip import ScipBackend
-from solver.errors import BackendUnavailableError
+from solver.core.errors import BackendUnavailableError
 
 REGISTRY: dict[str, type[Backend]] = {
     cls.name: cls for cls in (CpSatBackend, ScipBackend, HighsBackend, CbcBackend)

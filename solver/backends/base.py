@@ -1,6 +1,6 @@
 """The one interface every solver backend implements.
 
-A backend solves one exact column model (solver.formulate) restricted to some of its points,
+A backend solves one exact column model (solver.formulation.columns) restricted to some of its points,
 for one task, and returns which candidates it chose with a rigorous bound. Backends never see
 protos or masks; the engine does the certification, row generation and frontier sweeps.
 """
@@ -17,7 +17,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from solver.formulate import ColumnModel
+from solver.formulation.columns import ColumnModel
 
 # Every linear expression handed to a solver keeps the sum of its |coefficients| (its activity
 # bound) at or below this. CP-SAT 9.15 certified wrong optima when Boolean coefficient sums of

@@ -35,9 +35,9 @@ from solver.backends.base import (
     MinKeptTask,
     Task,
 )
-from solver.errors import UnrepresentableError
-from solver.formulate import ColumnModel
-from solver.model import PruningMode
+from solver.core.errors import UnrepresentableError
+from solver.core.problem import PruningMode
+from solver.formulation.columns import ColumnModel
 
 SMALL_MODEL_CANDIDATES = 32
 # Machines with at most this many usable cores get the lower-bound worker (CpSatBackend.solve).

@@ -77,8 +77,8 @@ from solver.backends.base import (
     MinKeptTask,
     Task,
 )
-from solver.errors import UnrepresentableError
-from solver.formulate import ColumnModel
+from solver.core.errors import UnrepresentableError
+from solver.formulation.columns import ColumnModel
 
 # The tolerances every float backend sets in its solver; the margin is computed from them.
 FEASIBILITY_TOLERANCE = 1e-9

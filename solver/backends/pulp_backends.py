@@ -58,7 +58,7 @@ from solver.backends.base import (
     MinErrorTask,
     Task,
 )
-from solver.formulate import ColumnModel
+from solver.formulation.columns import ColumnModel
 
 _SEED_RANGE = 2**31 - 1
 # PuLP writes MPS coefficients as "% .12e": 13 significant digits, relative error <= 5e-13,

@@ -30,7 +30,7 @@ from solver.backends.base import (
     BackendStatus,
     Task,
 )
-from solver.formulate import ColumnModel
+from solver.formulation.columns import ColumnModel
 
 TOLERANCES = floatmip.Tolerances(
     coefficient=floatmip.DOUBLE_ROUNDING,

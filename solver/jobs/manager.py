@@ -17,11 +17,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from prunecert.v1 import jobs_pb2
-from solver.errors import FieldViolation, InvalidProblemError
+from solver.core.errors import FieldViolation, InvalidProblemError
+from solver.core.validate import Limits
 from solver.jobs.spec import JobSpec
 from solver.jobs.store import FINAL_STATES, JobRow, JobStore
 from solver.jobs.tasks import cancel_event_name, run_items
-from solver.validate import Limits
 
 log = logging.getLogger("prunecert.jobs")
 

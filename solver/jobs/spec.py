@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from prunecert.v1 import jobs_pb2, problem_pb2
-from solver import convert
 from solver.backends import get_backend
-from solver.engine import validate_for_problem, validate_parameters
-from solver.errors import FieldViolation, InvalidProblemError
-from solver.families import Family, largest_problems
-from solver.validate import Limits
+from solver.core.errors import FieldViolation, InvalidProblemError
+from solver.core.validate import Limits
+from solver.engine.dispatch import validate_for_problem, validate_parameters
+from solver.instances.families import Family, largest_problems
+from solver.io import convert
 
 
 class JobSpec:

@@ -13,14 +13,15 @@ from fractions import Fraction
 import numpy as np
 
 from prunecert.v1 import jobs_pb2, problem_pb2, solve_pb2
-from solver import convert, exact
-from solver.engine import certify_and_compare, solve
-from solver.families import Family
-from solver.model import MinError, Problem
-from solver.parameters import SolveParameters
-from solver.separable import MAX_CANDIDATES_PER_POINT
-from solver.subset_sum import SubsetSumSolver
-from solver.validate import Limits
+from solver import exact
+from solver.backends.separable import MAX_CANDIDATES_PER_POINT
+from solver.backends.subset_sum import SubsetSumSolver
+from solver.core.parameters import SolveParameters
+from solver.core.problem import MinError, Problem
+from solver.core.validate import Limits
+from solver.engine.dispatch import certify_and_compare, solve
+from solver.instances.families import Family
+from solver.io import convert
 
 log = logging.getLogger("prunecert.jobs")
 
@@ -89,7 +90,7 @@ def _batch_size(n: int) -> int:
 
 
 class _SubsetSumBatch:
-    """Subset-sum family items solved by solver.subset_sum, skipping the general engine's
+    """Subset-sum family items solved by solver.backends.subset_sum, skipping the general engine's
     per-instance set-up (same draws as Family.problem, same certificate semantics)."""
 
     def __init__(self, family: Family, tolerance: float):

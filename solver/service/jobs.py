@@ -11,11 +11,11 @@ import math
 from collections.abc import Callable
 
 from prunecert.v1 import service_pb2
-from solver import convert
-from solver.engine import certify_and_compare, solve
-from solver.parameters import SolveParameters
-from solver.result import Progress
-from solver.validate import Limits
+from solver.core.parameters import SolveParameters
+from solver.core.result import Progress
+from solver.core.validate import Limits
+from solver.engine.dispatch import certify_and_compare, solve
+from solver.io import convert
 
 Emit = Callable[[service_pb2.SolveEvent], None]
 

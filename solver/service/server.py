@@ -15,11 +15,11 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from prunecert.v1 import service_pb2, service_pb2_grpc
+from solver.core.validate import DEFAULT_LIMITS, Limits
 from solver.jobs.manager import JobManager
 from solver.service.auth import TokenInterceptor
 from solver.service.servicer import MAX_MESSAGE_BYTES, PruningSolverServicer, ServiceLimits
 from solver.service.workers import WorkerPool
-from solver.validate import DEFAULT_LIMITS, Limits
 
 log = logging.getLogger("prunecert.server")
 SERVICE_NAME = service_pb2.DESCRIPTOR.services_by_name["PruningSolver"].full_name

@@ -19,14 +19,14 @@ from importlib import metadata
 import grpc
 
 from prunecert.v1 import service_pb2, service_pb2_grpc, solve_pb2
-from solver import convert
 from solver.backends import REGISTRY, available_backends, get_backend
-from solver.engine import validate_for_problem, validate_parameters
-from solver.errors import InvalidProblemError, PruneCertError
+from solver.core.errors import InvalidProblemError, PruneCertError
+from solver.core.validate import Limits
+from solver.engine.dispatch import validate_for_problem, validate_parameters
+from solver.io import convert
 from solver.jobs.manager import JobManager, JobNotFound
 from solver.service.status import RpcError, to_status
 from solver.service.workers import PoolBusy, WorkerCrashed, WorkerError, WorkerPool
-from solver.validate import Limits
 
 log = logging.getLogger("prunecert.rpc")
 

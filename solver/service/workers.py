@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from solver.validate import Limits
+from solver.core.validate import Limits
 
 log = logging.getLogger("prunecert.workers")
 
@@ -59,7 +59,7 @@ def _worker_main(conn, control, limits: Limits) -> None:
     its own pipe (a shared multiprocessing.Event can deadlock the server when a worker dies or
     is stopped while waiting on it)."""
     from prunecert.v1 import service_pb2
-    from solver.errors import InvalidProblemError
+    from solver.core.errors import InvalidProblemError
     from solver.service import jobs
 
     current = [-1]

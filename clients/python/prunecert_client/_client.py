@@ -12,11 +12,11 @@ import grpc
 
 from prunecert.v1 import jobs_pb2, service_pb2, service_pb2_grpc
 from prunecert_client._exceptions import from_rpc_error
-from solver import convert
-from solver.model import Mask, Problem
-from solver.parameters import SolveParameters
-from solver.result import SolveResult
-from solver.validate import NO_LIMITS
+from solver.core.parameters import SolveParameters
+from solver.core.problem import Mask, Problem
+from solver.core.result import SolveResult
+from solver.core.validate import NO_LIMITS
+from solver.io import convert
 
 # Large problems and results: the server accepts up to 256 MiB (ServerInfo.max_message_bytes).
 MAX_MESSAGE_BYTES = 256 * 1024 * 1024

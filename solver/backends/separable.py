@@ -1,0 +1,99 @@
+"""Exact search for separable problems: meet in the middle (shared/DESIGN.md facts 4 and 9).
+
+When pruning neurons with no budget and every candidate contributes at only one domain point
+(d = 1 bias-free: a unit with u > 0 acts only at x = high, one with u < 0 only at x = low; the
+subset-sum family has a single point), the points decouple: the optimum is the max over points
+of independent 1-D subset-sum problems. Each is solved by meet in the middle over the sorted
+subset sums of two halves.
+
+The search runs in float64; every computed sum is within delta of the exact one with
+delta = gamma_(m+2) * (sum |a_i| + |y - c|), gamma_k = k u / (1 - k u), u = 2^-53 (standard
+bound for recursive summation of k terms). So the exact optimum is at least (float optimum -
+delta): that is the bound, and the engine certifies the chosen mask exactly as for any backend.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import numpy as np
+
+from solver.backends.subset_sum import subset_sums
+from solver.core.problem import PruningMode
+from solver.formulation.columns import ColumnModel
+
+MAX_CANDIDATES_PER_POINT = 40  # 2^20 sums per half at most
+UNIT_ROUNDOFF = 2.0**-53
+
+
+def separable_points(model: ColumnModel) -> list[list[int]] | None:
+    """Candidates by the one point they act on, or None if the model is not separable."""
+    if model.problem.pruning != PruningMode.NEURONS:
+        return None
+    by_point: list[list[int]] = [[] for _ in range(model.num_points)]
+    for c in range(len(model.candidates)):
+        support = np.flatnonzero(model.columns[:, c] != 0)
+        if len(support) != 1:
+            return None
+        by_point[int(support[0])].append(c)
+    if any(len(cands) > MAX_CANDIDATES_PER_POINT for cands in by_point):
+        return None
+    return by_point
+
+
+def _subset_sums(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """All 2^m subset sums (float64) and, for each, its subset as a bit mask (sum r is the
+    subset of the bits of r)."""
+    sums = subset_sums(np.asarray(values, dtype=np.float64)[None, :])[0]
+    return sums, np.arange(len(sums), dtype=np.int64)
+
+
+def _best_subset(values: np.ndarray, target: float, relu: bool, bias: float) -> tuple[float, int]:
+    """(float error, bit mask) of the subset whose output best matches ``target``.
+
+    Identity output: minimise |s + bias - target|. ReLU output: |max(s + bias, 0) - target|.
+    """
+    half = len(values) // 2
+    left, left_masks = _subset_sums(values[:half])
+    right, right_masks = _subset_sums(values[half:])
+    order = np.argsort(right, kind="stable")
+    right, right_masks = right[order], right_masks[order]
+    want = target - bias - left  # for each left sum, the right sum that hits the target
+    pos = np.searchsorted(right, want)
+    best_err, best_mask = np.inf, 0
+    for shift in (-1, 0):
+        idx = np.clip(pos + shift, 0, len(right) - 1)
+        outputs = left + right[idx] + bias
+        if relu:
+            outputs = np.maximum(outputs, 0.0)
+        errs = np.abs(outputs - target)
+        j = int(np.argmin(errs))
+        if errs[j] < best_err:
+            best_err, best_mask = float(errs[j]), int(left_masks[j] | (right_masks[idx[j]] << half))
+    if relu:
+        # Any subset with output <= 0 gives error |target|; the smallest sum is the best bet.
+        lowest = left[:, None] + right[None, :1] + bias
+        j = int(np.argmin(lowest[:, 0]))
+        if lowest[j, 0] <= 0 and abs(target) < best_err:
+            best_err, best_mask = abs(target), int(left_masks[j] | (right_masks[0] << half))
+    return best_err, best_mask
+
+
+def solve_separable(model: ColumnModel, by_point: list[list[int]]) -> tuple[list[int], Fraction]:
+    """(chosen candidates, rigorous lower bound on the optimal error over the model's points)."""
+    cols, target = model.float_data()
+    bias = model.float_bias()
+    chosen: list[int] = []
+    bound = Fraction(0)
+    for k, cands in enumerate(by_point):
+        values = np.array([cols[k, c] for c in cands], dtype=float)
+        err, bits = _best_subset(values, float(target[k]), model.output_relu, bias)
+        chosen += [c for i, c in enumerate(cands) if bits >> i & 1]
+        # Rounding of the data (to float) and of every sum, bounded together.
+        scale = float(np.abs(values).sum()) + abs(float(target[k])) + abs(bias)
+        steps = len(values) + 3
+        gamma = steps * UNIT_ROUNDOFF / (1 - steps * UNIT_ROUNDOFF)
+        delta = 2 * gamma * scale
+        point_bound = Fraction(err) - Fraction(delta)
+        bound = max(bound, point_bound)
+    return chosen, max(bound, Fraction(0))

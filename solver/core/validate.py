@@ -1,0 +1,197 @@
+"""The one place where problems are checked. The CLI, the engine and the service all call
+``validate_problem``; every complaint names the field (proto path) it is about."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from solver.core.errors import FieldViolation, InvalidProblemError, ProblemTooLargeError
+from solver.core.problem import (
+    Activation,
+    BoxGrid,
+    MinError,
+    MinKept,
+    Network,
+    Neuron,
+    Pareto,
+    PointSet,
+    Problem,
+    PruningMode,
+    Samples,
+)
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Size limits; a server may configure its own. Over a limit is ProblemTooLargeError."""
+
+    max_units: int = 1024
+    max_input_dim: int = 16
+    max_points: int = 200_000
+    # Weights mode enumerates the 2^d hidden masks of each unit (shared/DESIGN.md fact 2).
+    max_weight_candidates: int = 65_536
+
+
+DEFAULT_LIMITS = Limits()
+# For reading problems that a server already accepted under its own limits (client side).
+NO_LIMITS = Limits(10**15, 10**15, 10**15, 10**15)
+
+
+class _Collector:
+    def __init__(self) -> None:
+        self.violations: list[FieldViolation] = []
+        self.too_large: list[FieldViolation] = []
+
+    def add(self, field: str, description: str) -> None:
+        self.violations.append(FieldViolation(field, description))
+
+    def over(self, field: str, description: str) -> None:
+        self.too_large.append(FieldViolation(field, description))
+
+    def vector(self, field: str, value, length: int | None, *, allow_empty=False) -> bool:
+        arr = np.asarray(value, dtype=float) if value is not None else None
+        if arr is None or arr.ndim != 1:
+            self.add(field, "expected a list of numbers")
+            return False
+        if length is not None and arr.size != length:
+            self.add(field, f"expected {length} values, got {arr.size}")
+            return False
+        if arr.size == 0 and not allow_empty:
+            self.add(field, "must not be empty")
+            return False
+        self.finite(field, arr)
+        return True
+
+    def matrix(self, field: str, value, rows: int | None, cols: int | None) -> bool:
+        arr = np.asarray(value, dtype=float) if value is not None else None
+        if arr is None or arr.ndim != 2:
+            self.add(field, "expected a matrix")
+            return False
+        r, c = arr.shape
+        if (rows is not None and r != rows) or (cols is not None and c != cols):
+            want_r = rows if rows is not None else r
+            want_c = cols if cols is not None else c
+            self.add(field, f"expected {want_r} x {want_c} values, got {r} x {c}")
+            return False
+        if r == 0 or c == 0:
+            self.add(field, "must not be empty")
+            return False
+        self.finite(field, arr)
+        return True
+
+    def finite(self, field: str, arr) -> None:
+        arr = np.asarray(arr, dtype=float)
+        if not np.all(np.isfinite(arr)):
+            bad = np.flatnonzero(~np.isfinite(arr.ravel()))
+            self.add(field, f"must be finite (NaN or infinity at flat index {int(bad[0])})")
+
+    def activation(self, field: str, value) -> None:
+        if value not in (Activation.IDENTITY, Activation.RELU):
+            self.add(field, "must be ACTIVATION_IDENTITY or ACTIVATION_RELU")
+
+
+def _check_network(c: _Collector, prefix: str, net: Network, d: int | None, limits: Limits) -> bool:
+    """Check one network; False when its hidden_weights are unusable (n and d unknown)."""
+    if not c.matrix(f"{prefix}.hidden_weights", net.hidden_weights, None, d):
+        return False
+    n, nd = np.shape(net.hidden_weights)
+    if n > limits.max_units:
+        c.over(
+            f"{prefix}.hidden_weights", f"{n} hidden units exceed the limit of {limits.max_units}"
+        )
+    if nd > limits.max_input_dim:
+        c.over(
+            f"{prefix}.hidden_weights",
+            f"input dimension {nd} exceeds the limit of {limits.max_input_dim}",
+        )
+    c.vector(f"{prefix}.output_weights", net.output_weights, n)
+    if net.hidden_biases is not None and np.size(net.hidden_biases) > 0:
+        c.vector(f"{prefix}.hidden_biases", net.hidden_biases, n)
+    c.finite(f"{prefix}.output_bias", [net.output_bias])
+    c.activation(f"{prefix}.output_activation", net.output_activation)
+    return True
+
+
+def validate_problem(problem: Problem, limits: Limits = DEFAULT_LIMITS) -> None:
+    """Raise InvalidProblemError (or ProblemTooLargeError) listing every bad field."""
+    c = _Collector()
+    net = problem.network
+    if not isinstance(net, Network):
+        c.add("network", "is required")
+        raise InvalidProblemError(c.violations)
+    if not _check_network(c, "network", net, None, limits):
+        raise InvalidProblemError(c.violations)  # without n and d nothing else can be checked
+    n, d = net.n, net.d
+
+    target = problem.target
+    m: int | None = None
+    if isinstance(target, Neuron):
+        c.vector("target.neuron.weights", target.weights, d)
+        c.finite("target.neuron.bias", [target.bias])
+        c.activation("target.neuron.activation", target.activation)
+    elif isinstance(target, Network):
+        _check_network(c, "target.network", target, d, limits)
+    elif isinstance(target, Samples):
+        if c.matrix("target.samples.points", target.points, None, d):
+            m = int(np.shape(target.points)[0])
+            c.vector("target.samples.values", target.values, m)
+    else:
+        c.add("target", "is required (one of neuron, network, samples)")
+
+    domain = problem.domain
+    if isinstance(target, Samples):
+        if domain is not None:
+            c.add(
+                "domain", "must be unset with a samples target (the samples' points are the domain)"
+            )
+    elif domain is None:
+        c.add("domain", "is required (box_grid or points)")
+    elif isinstance(domain, BoxGrid):
+        f = "domain.box_grid"
+        c.finite(f"{f}.low", [domain.low])
+        c.finite(f"{f}.high", [domain.high])
+        if np.isfinite(domain.low) and np.isfinite(domain.high):
+            if not domain.low < domain.high:
+                c.add(f"{f}.high", f"must exceed low ({domain.high} <= {domain.low})")
+            elif not np.isfinite(float(domain.high) - float(domain.low)):
+                c.add(f, "high - low overflows a double; use a smaller box")
+        if domain.points_per_axis < 2:
+            c.add(f"{f}.points_per_axis", f"must be at least 2, got {domain.points_per_axis}")
+        else:
+            m = int(domain.points_per_axis) ** d
+    elif isinstance(domain, PointSet):
+        if c.matrix("domain.points", domain.points, None, d):
+            m = int(np.shape(domain.points)[0])
+    else:
+        c.add("domain", "must be a box_grid or points")
+    if m is not None and m > limits.max_points:
+        c.over("domain", f"{m} points exceed the limit of {limits.max_points}")
+
+    if problem.pruning not in (PruningMode.NEURONS, PruningMode.WEIGHTS):
+        c.add("pruning", "must be PRUNING_MODE_NEURONS or PRUNING_MODE_WEIGHTS")
+    elif problem.pruning == PruningMode.WEIGHTS and n * 2**d > limits.max_weight_candidates:
+        c.over(
+            "network.hidden_weights",
+            f"weights mode enumerates n * 2^d = {n * 2**d} hidden masks, over the limit of "
+            f"{limits.max_weight_candidates}",
+        )
+
+    objective = problem.objective
+    if isinstance(objective, MinError | Pareto):
+        name = "min_error" if isinstance(objective, MinError) else "pareto"
+        if objective.max_kept is not None and objective.max_kept < 0:
+            c.add(f"objective.{name}.max_kept", "must be >= 0")
+    elif isinstance(objective, MinKept):
+        if not np.isfinite(objective.max_error):
+            c.add("objective.min_kept.max_error", "must be finite")
+        elif objective.max_error < 0:
+            c.add("objective.min_kept.max_error", f"must be >= 0, got {objective.max_error}")
+    else:
+        c.add("objective", "is required (one of min_error, min_kept, pareto)")
+
+    if c.violations:
+        raise InvalidProblemError(c.violations)
+    if c.too_large:
+        raise ProblemTooLargeError(c.too_large)

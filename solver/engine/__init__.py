@@ -1,0 +1,1 @@
+"""The engine: orchestrates formulation, backends, searches and certificates into a result."""

@@ -1,0 +1,39 @@
+"""Exact evaluation of networks and targets at points (rational arithmetic on float64 inputs)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from solver import exact
+from solver.core.problem import Activation, Mask, Network, Neuron, Problem, Samples
+from solver.exact import Dyadic
+
+
+def _activate(activation: Activation, values: Dyadic) -> Dyadic:
+    return exact.relu(values) if activation == Activation.RELU else values
+
+
+def network_outputs(network: Network, points: Dyadic, mask: Mask | None = None) -> Dyadic:
+    """Exact outputs of ``network`` (optionally pruned by ``mask``) at ``points`` (m, d)."""
+    u = np.asarray(network.hidden_weights, dtype=float)
+    v = np.asarray(network.output_weights, dtype=float)
+    if mask is not None:
+        u = np.where(mask.hidden_matrix(network.n, network.d), u, 0.0)
+        v = np.where(mask.unit_vector(network.n), v, 0.0)
+    pre = exact.add(exact.matmul(points, exact.from_floats(u.T)), exact.from_floats(network.biases))
+    hidden = exact.relu(pre)
+    out = exact.add(exact.matmul(hidden, exact.from_floats(v)), exact.constant(network.output_bias))
+    return _activate(network.output_activation, out)
+
+
+def target_values(problem: Problem, points: Dyadic) -> Dyadic:
+    """Exact target values at ``points`` (for a samples target, its values)."""
+    target = problem.target
+    if isinstance(target, Samples):
+        return exact.from_floats(target.values)
+    if isinstance(target, Neuron):
+        pre = exact.add(
+            exact.matmul(points, exact.from_floats(target.weights)), exact.constant(target.bias)
+        )
+        return _activate(target.activation, pre)
+    return network_outputs(target, points)

@@ -1,0 +1,1 @@
+"""Exact formulations: the column and pattern models, and starting choices for them."""

@@ -1,0 +1,1 @@
+"""Problem generators: the paper's random networks and families of them."""

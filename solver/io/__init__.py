@@ -1,0 +1,1 @@
+"""Input and output: proto <-> core conversion and human-readable reports."""

@@ -1,0 +1,491 @@
+"""The one module that converts between protobuf messages (prunecert.v1) and the engine's
+dataclasses, and reads/writes their proto3 JSON form (problem files, --json output)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+from google.protobuf import json_format
+from google.protobuf.message import Message
+
+from prunecert.v1 import problem_pb2, solve_pb2
+from solver.core.errors import FieldViolation, InvalidProblemError
+from solver.core.parameters import CONTINUOUS_MODES, SolveParameters
+from solver.core.problem import (
+    Activation,
+    BoxGrid,
+    Mask,
+    MinError,
+    MinKept,
+    Network,
+    Neuron,
+    Objective,
+    Pareto,
+    PointSet,
+    Problem,
+    PruningMode,
+    Samples,
+)
+from solver.core.result import (
+    ContinuousFigures,
+    ContinuousRoundFigures,
+    CrossCheck,
+    FrontierPoint,
+    Solution,
+    SolveResult,
+    SolveStats,
+    SolveStatus,
+)
+from solver.core.validate import DEFAULT_LIMITS, Limits, validate_problem
+from solver.instances.families import Family, validate_family
+
+# -- problem -----------------------------------------------------------------------------------
+
+
+def _matrix(msg: problem_pb2.Matrix, field: str, bad: list[FieldViolation]) -> np.ndarray | None:
+    rows, cols, values = int(msg.rows), int(msg.cols), list(msg.values)
+    if rows * cols != len(values):
+        bad.append(FieldViolation(field, f"expected {rows} x {cols} values, got {len(values)}"))
+        return None
+    return np.asarray(values, dtype=float).reshape(rows, cols)
+
+
+def _enum(enum_type, value: int):
+    try:
+        return enum_type(int(value))
+    except ValueError:
+        return enum_type(0)
+
+
+def _network(
+    msg: problem_pb2.TwoLayerNetwork, field: str, bad: list[FieldViolation]
+) -> Network | None:
+    weights = _matrix(msg.hidden_weights, f"{field}.hidden_weights", bad)
+    if weights is None:
+        return None
+    biases = np.asarray(msg.hidden_biases, dtype=float) if len(msg.hidden_biases) else None
+    return Network(
+        hidden_weights=weights,
+        output_weights=np.asarray(msg.output_weights, dtype=float),
+        hidden_biases=biases,
+        output_bias=float(msg.output_bias),
+        output_activation=_enum(Activation, msg.output_activation),
+    )
+
+
+def _objective(msg: problem_pb2.Objective) -> Objective | None:
+    kind = msg.WhichOneof("kind")
+    if kind == "min_error":
+        o = msg.min_error
+        return MinError(max_kept=int(o.max_kept) if o.HasField("max_kept") else None)
+    if kind == "min_kept":
+        return MinKept(max_error=float(msg.min_kept.max_error))
+    if kind == "pareto":
+        o = msg.pareto
+        return Pareto(max_kept=int(o.max_kept) if o.HasField("max_kept") else None)
+    return None
+
+
+def parse_problem(msg: problem_pb2.Problem, limits: Limits = DEFAULT_LIMITS) -> Problem:
+    """A validated Problem from its message; InvalidProblemError names every bad field."""
+    bad: list[FieldViolation] = []
+    network = None
+    if not msg.HasField("network"):
+        bad.append(FieldViolation("network", "is required"))
+    else:
+        network = _network(msg.network, "network", bad)
+
+    target = None
+    kind = msg.target.WhichOneof("kind") if msg.HasField("target") else None
+    if kind == "neuron":
+        t = msg.target.neuron
+        target = Neuron(
+            weights=np.asarray(t.weights, dtype=float),
+            bias=float(t.bias),
+            activation=_enum(Activation, t.activation),
+        )
+    elif kind == "network":
+        target = _network(msg.target.network, "target.network", bad)
+    elif kind == "samples":
+        # A malformed points matrix still makes a samples target (so no domain is expected).
+        points = _matrix(msg.target.samples.points, "target.samples.points", bad)
+        target = Samples(points=points, values=np.asarray(msg.target.samples.values, dtype=float))  # type: ignore[arg-type]
+
+    domain = None
+    dkind = msg.domain.WhichOneof("kind") if msg.HasField("domain") else None
+    if dkind == "box_grid":
+        g = msg.domain.box_grid
+        domain = BoxGrid(
+            low=float(g.low), high=float(g.high), points_per_axis=int(g.points_per_axis)
+        )
+    elif dkind == "points":
+        points = _matrix(msg.domain.points, "domain.points", bad)
+        if points is not None:
+            domain = PointSet(points=points)
+    elif msg.HasField("domain"):
+        bad.append(FieldViolation("domain", "must be a box_grid or points"))
+
+    objective = _objective(msg.objective) if msg.HasField("objective") else None
+
+    problem = Problem(
+        network=network,  # type: ignore[arg-type]
+        target=target,  # type: ignore[arg-type]
+        domain=domain,
+        pruning=_enum(PruningMode, msg.pruning),
+        objective=objective,  # type: ignore[arg-type]
+    )
+    if not bad:
+        validate_problem(problem, limits)
+        return problem
+    # A malformed matrix left its part unset: report it with whatever else is wrong, minus
+    # the complaints that only echo the missing part.
+    try:
+        validate_problem(problem, limits)
+    except InvalidProblemError as exc:
+        bad += [v for v in exc.violations if not any(b.field.startswith(v.field) for b in bad)]
+    raise InvalidProblemError(bad)
+
+
+def _matrix_to_proto(values: np.ndarray, out: problem_pb2.Matrix) -> None:
+    arr = np.asarray(values, dtype=float)
+    out.rows, out.cols = arr.shape
+    out.values[:] = arr.ravel().tolist()
+
+
+def _network_to_proto(net: Network, out: problem_pb2.TwoLayerNetwork) -> None:
+    _matrix_to_proto(net.hidden_weights, out.hidden_weights)
+    if net.hidden_biases is not None:
+        out.hidden_biases[:] = np.asarray(net.hidden_biases, dtype=float).tolist()
+    out.output_weights[:] = np.asarray(net.output_weights, dtype=float).tolist()
+    out.output_bias = float(net.output_bias)
+    out.output_activation = int(net.output_activation)
+
+
+def problem_to_proto(problem: Problem) -> problem_pb2.Problem:
+    msg = problem_pb2.Problem()
+    _network_to_proto(problem.network, msg.network)
+    target = problem.target
+    if isinstance(target, Neuron):
+        msg.target.neuron.weights[:] = np.asarray(target.weights, dtype=float).tolist()
+        msg.target.neuron.bias = float(target.bias)
+        msg.target.neuron.activation = int(target.activation)
+    elif isinstance(target, Network):
+        _network_to_proto(target, msg.target.network)
+    elif isinstance(target, Samples):
+        _matrix_to_proto(target.points, msg.target.samples.points)
+        msg.target.samples.values[:] = np.asarray(target.values, dtype=float).tolist()
+    if isinstance(problem.domain, BoxGrid):
+        g = msg.domain.box_grid
+        g.low, g.high, g.points_per_axis = (
+            problem.domain.low,
+            problem.domain.high,
+            problem.domain.points_per_axis,
+        )
+    elif isinstance(problem.domain, PointSet):
+        _matrix_to_proto(problem.domain.points, msg.domain.points)
+    msg.pruning = int(problem.pruning)
+    objective = problem.objective
+    if isinstance(objective, MinError):
+        msg.objective.min_error.SetInParent()
+        if objective.max_kept is not None:
+            msg.objective.min_error.max_kept = objective.max_kept
+    elif isinstance(objective, MinKept):
+        msg.objective.min_kept.max_error = objective.max_error
+    elif isinstance(objective, Pareto):
+        msg.objective.pareto.SetInParent()
+        if objective.max_kept is not None:
+            msg.objective.pareto.max_kept = objective.max_kept
+    return msg
+
+
+# -- families -------------------------------------------------------------------------------------
+
+
+def parse_family(msg) -> Family:
+    """A validated Family from a prunecert.v1.FamilySpec."""
+    objective = None
+    if msg.HasField("objective"):
+        objective = _objective(msg.objective)
+    family = Family(
+        generator=msg.generator,
+        d=tuple(int(v) for v in msg.d),
+        n=tuple(int(v) for v in msg.n),
+        seeds=tuple(int(v) for v in msg.seeds),
+        pruning=tuple(_enum(PruningMode, v) for v in msg.pruning),
+        objective=objective,
+        points_per_axis=int(msg.points_per_axis),
+        count=int(msg.count),
+        low=float(msg.low),
+        high=float(msg.high),
+    )
+    validate_family(family)
+    return family
+
+
+# -- masks, parameters, results ------------------------------------------------------------------
+
+
+def mask_to_proto(mask: Mask) -> solve_pb2.Mask:
+    msg = solve_pb2.Mask()
+    if mask.neurons is not None:
+        msg.neurons[:] = [bool(b) for b in np.asarray(mask.neurons).ravel()]
+    else:
+        msg.hidden_weights[:] = [bool(b) for b in np.asarray(mask.hidden_weights).ravel()]
+        msg.output_weights[:] = [bool(b) for b in np.asarray(mask.output_weights).ravel()]
+    return msg
+
+
+def parse_mask(msg: solve_pb2.Mask, problem: Problem, field: str = "mask") -> Mask:
+    """A mask for ``problem``; its shape must match the pruning mode and network."""
+    n, d = problem.network.n, problem.network.d
+    bad: list[FieldViolation] = []
+    if problem.pruning == PruningMode.NEURONS:
+        if len(msg.neurons) != n:
+            bad.append(
+                FieldViolation(f"{field}.neurons", f"expected {n} values, got {len(msg.neurons)}")
+            )
+        if len(msg.hidden_weights) or len(msg.output_weights):
+            bad.append(FieldViolation(field, "neurons mode takes only mask.neurons"))
+        if bad:
+            raise InvalidProblemError(bad)
+        return Mask(neurons=np.asarray(msg.neurons, dtype=bool))
+    if len(msg.hidden_weights) != n * d:
+        bad.append(
+            FieldViolation(
+                f"{field}.hidden_weights", f"expected {n * d} values, got {len(msg.hidden_weights)}"
+            )
+        )
+    if len(msg.output_weights) != n:
+        bad.append(
+            FieldViolation(
+                f"{field}.output_weights", f"expected {n} values, got {len(msg.output_weights)}"
+            )
+        )
+    if len(msg.neurons):
+        bad.append(
+            FieldViolation(
+                f"{field}.neurons", "weights mode takes hidden_weights and output_weights"
+            )
+        )
+    if bad:
+        raise InvalidProblemError(bad)
+    return Mask(
+        hidden_weights=np.asarray(msg.hidden_weights, dtype=bool).reshape(n, d),
+        output_weights=np.asarray(msg.output_weights, dtype=bool),
+    )
+
+
+def parameters_to_proto(params: SolveParameters) -> solve_pb2.SolveParameters:
+    msg = solve_pb2.SolveParameters(
+        time_limit_seconds=params.time_limit_seconds or 0.0,
+        backend=params.backend or "",
+        threads=params.threads or 0,
+        seed=params.seed or 0,
+        tolerance=params.tolerance or 0.0,
+        cross_check=params.cross_check or "",
+    )
+    if params.row_generation is not None:
+        msg.row_generation = params.row_generation
+    if params.drop_dominated_points is not None:
+        msg.drop_dominated_points = params.drop_dominated_points
+    if params.continuous not in _CONTINUOUS_TO_PROTO:
+        modes = ", ".join(CONTINUOUS_MODES)
+        raise InvalidProblemError([FieldViolation("parameters.continuous", f"must be one of {modes}")])
+    msg.continuous = _CONTINUOUS_TO_PROTO[params.continuous]
+    msg.heuristic = params.heuristic or ""
+    if params.heuristic_start is not None:
+        msg.heuristic_start = params.heuristic_start
+    return msg
+
+
+_CONTINUOUS_TO_PROTO = {
+    None: solve_pb2.CONTINUOUS_MODE_UNSPECIFIED,
+    "evaluate": solve_pb2.CONTINUOUS_MODE_EVALUATE,
+    "optimize": solve_pb2.CONTINUOUS_MODE_OPTIMIZE,
+}
+_CONTINUOUS_FROM_PROTO = {v: k for k, v in _CONTINUOUS_TO_PROTO.items()}
+
+
+def parse_parameters(msg: solve_pb2.SolveParameters) -> SolveParameters:
+    return SolveParameters(
+        time_limit_seconds=msg.time_limit_seconds or None,
+        backend=msg.backend or None,
+        threads=msg.threads or None,
+        seed=msg.seed if msg.seed else None,
+        tolerance=msg.tolerance or None,
+        row_generation=msg.row_generation if msg.HasField("row_generation") else None,
+        drop_dominated_points=(
+            msg.drop_dominated_points if msg.HasField("drop_dominated_points") else None
+        ),
+        cross_check=msg.cross_check or None,
+        # An unknown enum number (a newer client) is refused by validation, not dropped.
+        continuous=_CONTINUOUS_FROM_PROTO.get(msg.continuous, f"unknown ({msg.continuous})"),
+        heuristic=msg.heuristic or None,
+        heuristic_start=msg.heuristic_start if msg.HasField("heuristic_start") else None,
+    )
+
+
+def result_to_proto(result: SolveResult) -> solve_pb2.SolveResult:
+    msg = solve_pb2.SolveResult(
+        status=int(result.status),
+        objective_bound=result.objective_bound,
+        tolerance=result.tolerance,
+        detail=result.detail,
+    )
+    if result.solution is not None:
+        msg.solution.mask.CopyFrom(mask_to_proto(result.solution.mask))
+        msg.solution.kept = result.solution.kept
+        msg.solution.error = result.solution.error
+    for point in result.frontier:
+        msg.frontier.add(
+            kept=point.kept,
+            error=point.error,
+            mask=mask_to_proto(point.mask),
+            error_bound=point.error_bound,
+            certified=point.certified,
+        )
+    if result.cross_check is not None:
+        c = result.cross_check
+        msg.cross_check.backend = c.backend
+        msg.cross_check.status = int(c.status)
+        if c.solution is not None:
+            msg.cross_check.solution.mask.CopyFrom(mask_to_proto(c.solution.mask))
+            msg.cross_check.solution.kept = c.solution.kept
+            msg.cross_check.solution.error = c.solution.error
+        msg.cross_check.objective_bound = c.objective_bound
+        msg.cross_check.agrees = c.agrees
+        msg.cross_check.detail = c.detail
+    if result.continuous is not None:
+        f = result.continuous
+        msg.continuous.error = f.error
+        msg.continuous.worst_point[:] = f.worst_point
+        msg.continuous.lower_bound = f.lower_bound
+        msg.continuous.optimal = f.optimal
+        msg.continuous.detail = f.detail
+        if f.grid_error is not None:
+            msg.continuous.grid_error = f.grid_error
+        for r in f.rounds:
+            msg.continuous.rounds.add(
+                points=r.points,
+                lower_bound=r.lower_bound,
+                upper_bound=r.upper_bound,
+                seconds=r.seconds,
+            )
+    # SolveStats mirrors its message field for field.
+    msg.stats.CopyFrom(solve_pb2.SolveStats(**dataclasses.asdict(result.stats)))
+    return msg
+
+
+def _mask_from_message(msg: solve_pb2.Mask) -> Mask:
+    if len(msg.neurons):
+        return Mask(neurons=np.asarray(msg.neurons, dtype=bool))
+    n = len(msg.output_weights)
+    d = len(msg.hidden_weights) // n if n else 0
+    return Mask(
+        hidden_weights=np.asarray(msg.hidden_weights, dtype=bool).reshape(n, d),
+        output_weights=np.asarray(msg.output_weights, dtype=bool),
+    )
+
+
+def parse_result(msg: solve_pb2.SolveResult) -> SolveResult:
+    solution = None
+    if msg.HasField("solution"):
+        solution = Solution(
+            mask=_mask_from_message(msg.solution.mask),
+            kept=msg.solution.kept,
+            error=msg.solution.error,
+        )
+    frontier = [
+        FrontierPoint(
+            kept=p.kept,
+            error=p.error,
+            mask=_mask_from_message(p.mask),
+            error_bound=p.error_bound,
+            certified=p.certified,
+        )
+        for p in msg.frontier
+    ]
+    stats = SolveStats(
+        **{f.name: getattr(msg.stats, f.name) for f in dataclasses.fields(SolveStats)}
+    )
+    cross_check = None
+    if msg.HasField("cross_check"):
+        c = msg.cross_check
+        other = None
+        if c.HasField("solution"):
+            other = Solution(
+                mask=_mask_from_message(c.solution.mask),
+                kept=c.solution.kept,
+                error=c.solution.error,
+            )
+        cross_check = CrossCheck(
+            backend=c.backend,
+            status=SolveStatus(c.status),
+            solution=other,
+            objective_bound=c.objective_bound,
+            agrees=c.agrees,
+            detail=c.detail,
+        )
+    continuous = None
+    if msg.HasField("continuous"):
+        f = msg.continuous
+        continuous = ContinuousFigures(
+            error=f.error,
+            worst_point=tuple(f.worst_point),
+            lower_bound=f.lower_bound,
+            optimal=f.optimal,
+            rounds=tuple(
+                ContinuousRoundFigures(r.points, r.lower_bound, r.upper_bound, r.seconds)
+                for r in f.rounds
+            ),
+            detail=f.detail,
+            grid_error=f.grid_error if f.HasField("grid_error") else None,
+        )
+    return SolveResult(
+        continuous=continuous,
+        cross_check=cross_check,
+        status=SolveStatus(msg.status),
+        solution=solution,
+        objective_bound=msg.objective_bound,
+        tolerance=msg.tolerance,
+        frontier=frontier,
+        stats=stats,
+        detail=msg.detail,
+    )
+
+
+# -- JSON ------------------------------------------------------------------------------------------
+
+
+def to_json(msg: Message) -> str:
+    """Proto3 JSON (lowerCamel keys, enum names)."""
+    return json_format.MessageToJson(msg, indent=2)
+
+
+def parse_json(text: str, message_type: type[Message], what: str = "problem") -> Message:
+    """Parse proto3 JSON (snake_case or lowerCamel keys) or raise InvalidProblemError."""
+    msg = message_type()
+    try:
+        json_format.Parse(text, msg)
+    except json_format.ParseError as exc:
+        raise InvalidProblemError(
+            FieldViolation(what, f"not valid {message_type.DESCRIPTOR.name} JSON: {exc}")
+        ) from exc
+    return msg
+
+
+def problem_from_json(text: str, limits: Limits = DEFAULT_LIMITS) -> Problem:
+    return parse_problem(parse_json(text, problem_pb2.Problem), limits)  # type: ignore[arg-type]
+
+
+def certify_result_to_proto(cert, optimum: SolveResult | None) -> solve_pb2.CertifyResult:
+    """A CertifyResult from a mask certificate and the optional optimum at its budget."""
+    reply = solve_pb2.CertifyResult(kept=cert.kept, error=cert.error_upper)
+    if optimum is not None:
+        reply.optimum.CopyFrom(result_to_proto(optimum))
+        if optimum.solution is not None and optimum.status != SolveStatus.CANCELLED:
+            best = optimum.solution.error
+            reply.gap = max(0.0, cert.error_upper - best)
+            reply.ratio = cert.error_upper / best if best > 0 else 0.0
+    return reply

@@ -1,0 +1,1 @@
+"""Studies built on the engine: heuristic comparisons and the structured-vs-unstructured gap."""

@@ -1,0 +1,875 @@
+"""The structured-vs-unstructured gap study (`prunecert gap`): certified optimal error versus
+width n for neuron and weight pruning on the paper family, and the certified minimum width that
+reaches given errors eps.
+
+Why: arXiv 2603.02234 proves that pruning whole neurons needs Omega(1/eps) hidden units to
+eps-approximate one bias-free ReLU neuron, while pruning weights needs only O(log 1/eps). A
+lower-bound experiment cannot rest on heuristics that merely failed: every figure here comes
+from the engine's certificates (the exact error of a mask, a rigorous lower bound on the
+optimum), and whatever the certificates do not settle is reported as undecided, never guessed.
+
+The family. ``solver.generate.paper_problem(d, n, seed, mode)`` with MinError and no budget:
+for one seed the networks are nested, the network of width n being the first n units of the
+network of any larger width (shared/DESIGN.md; solver/generate.py).
+
+Monotonicity, and why a search over n is valid. Write opt(n) for the optimal pruned error of the
+width-n network of one seed. For m > n, the width-m network contains the width-n one, and any
+mask of the smaller network extended by "remove units n+1..m" is a mask of the larger one with
+the same function, hence the same error. So opt(m) <= opt(n): the optimum is non-increasing in
+n. Therefore "opt(n) <= eps" holds for all n from some threshold on (the minimum width w(eps))
+and for none below, and a certified answer at one n settles every n on one side of it:
+
+- n **reaches** eps when a certified mask of width n has exact error <= eps (``solution.error``
+  is the mask's exact error rounded up, whatever the status, so a FEASIBLE mask below eps
+  proves opt(n) <= eps just as an OPTIMAL one does); then every m >= n reaches eps too;
+- n **fails** when the rigorous lower bound ``objective_bound`` exceeds eps; then every m <= n
+  fails too;
+- otherwise n is **undecided** (a time limit between bound and error, or an item that failed).
+
+With ``lower`` the largest n certified to fail and ``upper`` the smallest certified to reach,
+lower < w(eps) <= upper. ``run_study`` checks the data against the same argument: for n < m,
+bound(m) <= opt(m) <= opt(n) <= error(n); any violation is reported (it would mean a wrong
+certificate or a family that is not nested).
+
+The width search is defined over the --n grid: ``min_n`` is the smallest grid n reaching eps,
+decided when every grid n between ``lower`` and ``upper`` is settled (grid points below a
+failing n fail, above a reaching n reach, by monotonicity). With a contiguous grid (``A..B``)
+that is the exact minimum width in the range. With ``refine=True`` the study also binary-searches
+the integers between ``lower`` and ``upper`` (valid by monotonicity), one batch of midpoints per
+round, until lower + 1 == upper (the exact width) or a midpoint is undecided (the bracket is then
+reported as it stands).
+
+Everything runs through a ``SolveMany`` callable (problems, parameters, batch key) -> results,
+so the local runner (``local_solver``: the engine in-process, one solve at a time, a progress
+bar on stderr) and a remote one (solver/gap_cli.py: one server job per batch, its request_id
+derived from the batch key so that a re-run after a crash resumes the same job) share the plan,
+the decisions, the fits and the outputs. This module imports only solver.* (no grpc, no client).
+
+Fits (only OPTIMAL points with error > 0; zero errors cannot be logged and are counted):
+log error = a + b log n (the paper's neuron rate is b = -1; also the fixed-slope C in C/n) and
+log error = a - c n (the weight rate C exp(-c n)), each with its R^2, for both modes.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import hashlib
+import json
+import math
+import statistics
+import sys
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from solver.core.errors import FieldViolation, InvalidProblemError
+from solver.core.parameters import SolveParameters
+from solver.core.problem import MinError, Problem, PruningMode
+from solver.core.result import SolveResult, SolveStatus
+from solver.core.validate import validate_problem
+from solver.engine.interrupt import solve_interruptibly
+from solver.instances.generate import default_points_per_axis, paper_problem
+
+FORMAT = "prunecert-gap/1"  # part of every batch key: change it when the plan's meaning changes
+MODES = (PruningMode.NEURONS, PruningMode.WEIGHTS)
+MODE_NAMES = {PruningMode.NEURONS: "neurons", PruningMode.WEIGHTS: "weights"}
+ERROR_STATUS = "ERROR"  # an item with no result (remote item failed, or job ended without it)
+
+REACHES, FAILS, UNDECIDED = "reaches", "fails", "undecided"
+
+# (problems, parameters, batch key) -> one SolveResult per problem, in order. A result with
+# status UNSPECIFIED and a ``detail`` stands for an item that produced no result.
+SolveMany = Callable[[list[Problem], SolveParameters, str], list[SolveResult]]
+
+
+# -- the study and its plan ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Study:
+    dims: tuple[int, ...]
+    ns: tuple[int, ...]  # the --n grid, ascending, distinct
+    seeds: int  # seeds 1..seeds
+    eps: tuple[float, ...]
+    time_limit: float | None = 60.0  # per solve; None or 0: no limit
+    points_per_axis: int | None = None  # None: generate.default_points_per_axis(d)
+    refine: bool = False
+
+    @property
+    def seed_list(self) -> list[int]:
+        return list(range(1, self.seeds + 1))
+
+    def points(self, d: int) -> int:
+        if self.points_per_axis is not None:
+            return self.points_per_axis
+        return default_points_per_axis(d)
+
+    def parameters(self) -> SolveParameters:
+        return SolveParameters(time_limit_seconds=self.time_limit or None)
+
+    def violations(self) -> list[FieldViolation]:
+        """What is wrong with the study's settings, named by command-line flag."""
+        bad = []
+        if not self.dims:
+            bad.append(FieldViolation("--d", "give at least one dimension"))
+        for d in self.dims:
+            if d < 1:
+                bad.append(FieldViolation("--d", f"must be at least 1, got {d}"))
+        if not self.ns:
+            bad.append(FieldViolation("--n", "give at least one width"))
+        for n in self.ns:
+            if n < 1:
+                bad.append(FieldViolation("--n", f"widths must be at least 1, got {n}"))
+        if self.seeds < 1:
+            bad.append(FieldViolation("--seeds", f"must be at least 1, got {self.seeds}"))
+        if not self.eps:
+            bad.append(FieldViolation("--eps", "give at least one error"))
+        for e in self.eps:
+            if not (math.isfinite(e) and e > 0):
+                bad.append(FieldViolation("--eps", f"must be finite and > 0, got {e:g}"))
+        if self.time_limit is not None and not (
+            math.isfinite(self.time_limit) and self.time_limit >= 0
+        ):
+            bad.append(
+                FieldViolation("--time-limit", f"must be >= 0 (0: none), got {self.time_limit:g}")
+            )
+        if self.points_per_axis is not None and self.points_per_axis < 2:
+            bad.append(
+                FieldViolation(
+                    "--points-per-axis", f"must be at least 2, got {self.points_per_axis}"
+                )
+            )
+        if bad:
+            return bad
+        # The engine's size limits, checked once per (d, mode) at the largest width.
+        for d in self.dims:
+            for mode in MODES:
+                try:
+                    validate_problem(Instance(d, mode, max(self.ns), 1).problem(self))
+                except InvalidProblemError as exc:  # including ProblemTooLargeError
+                    bad.append(
+                        FieldViolation(
+                            "--d/--n", f"d={d}, n={max(self.ns)}, {MODE_NAMES[mode]}: {exc}"
+                        )
+                    )
+        return bad
+
+    def plan(self) -> list[Instance]:
+        """The error-vs-n grid, ordered by (d, mode, n, seed)."""
+        return [
+            Instance(d, mode, n, seed)
+            for d in self.dims
+            for mode in MODES
+            for n in self.ns
+            for seed in self.seed_list
+        ]
+
+
+@dataclass(frozen=True, order=True)
+class Instance:
+    d: int
+    mode: PruningMode
+    n: int
+    seed: int
+
+    def problem(self, study: Study) -> Problem:
+        return paper_problem(self.d, self.n, self.seed, self.mode, MinError(), study.points(self.d))
+
+    @property
+    def series(self) -> tuple[int, PruningMode, int]:
+        """The nested family this instance belongs to: (d, mode, seed)."""
+        return (self.d, self.mode, self.seed)
+
+
+def batch_key(study: Study, instances: Sequence[Instance]) -> str:
+    """A deterministic description of one batch of solves: a function of the study's parameters
+    only (the remote runner hashes it into the job's request_id, so a re-run resumes the job)."""
+    return json.dumps(
+        {
+            "format": FORMAT,
+            "time_limit": study.time_limit or 0.0,
+            "points_per_axis": {str(d): study.points(d) for d in sorted({i.d for i in instances})},
+            "instances": [[i.d, MODE_NAMES[i.mode], i.n, i.seed] for i in instances],
+        },
+        sort_keys=True,
+        separators=(",", ":"),
+    )
+
+
+def request_id(key: str) -> str:
+    return "gap-" + hashlib.sha256(key.encode()).hexdigest()[:40]
+
+
+# -- points and decisions -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Point:
+    """One certified solve of the study."""
+
+    instance: Instance
+    status: str  # a SolveStatus name, or ERROR
+    error: float | None  # exact error of the best mask, rounded up (None: no mask)
+    bound: float | None  # rigorous lower bound on the optimum (None: no result)
+    tolerance: float | None
+    kept: int | None
+    seconds: float | None
+    backend: str
+    source: str  # "grid" or "refine"
+    detail: str = ""
+
+    @property
+    def optimal(self) -> bool:
+        return self.status == SolveStatus.OPTIMAL.name
+
+    @staticmethod
+    def from_result(instance: Instance, result: SolveResult, source: str) -> Point:
+        if result.status == SolveStatus.UNSPECIFIED:
+            return Point(
+                instance, ERROR_STATUS, None, None, None, None, None, "", source, result.detail
+            )
+        sol = result.solution
+        return Point(
+            instance=instance,
+            status=result.status.name,
+            error=sol.error if sol is not None else None,
+            bound=result.objective_bound,
+            tolerance=result.tolerance if sol is not None else None,
+            kept=sol.kept if sol is not None else None,
+            seconds=result.stats.wall_time_seconds,
+            backend=result.stats.backend,
+            source=source,
+            detail=result.detail,
+        )
+
+    def verdict(self, eps: float) -> str:
+        """Certified answer to "opt(n) <= eps?" (see the module docstring)."""
+        if self.error is not None and self.error <= eps:
+            return REACHES
+        if self.bound is not None and self.bound > eps:
+            return FAILS
+        return UNDECIDED
+
+
+@dataclass(frozen=True)
+class Width:
+    """The certified minimum width reaching ``eps`` for one nested family (d, mode, seed)."""
+
+    d: int
+    mode: PruningMode
+    seed: int
+    eps: float
+    min_n: int | None  # smallest grid n reaching eps (when decided and reached)
+    lower: int | None  # largest n certified not to reach: w(eps) > lower
+    upper: int | None  # smallest n certified to reach: w(eps) <= upper
+    decided: bool  # min_n is settled (or "not reached in the grid" is)
+    reason: str
+    open_grid: tuple[int, ...] = ()  # undecided grid n in (lower, upper)
+
+    @property
+    def exact(self) -> int | None:
+        """The exact minimum width over all integers, when the bracket has closed."""
+        if self.upper is not None and self.upper == (self.lower or 0) + 1:
+            return self.upper
+        return None
+
+
+def compute_widths(study: Study, points: Sequence[Point]) -> list[Width]:
+    by_series: dict[tuple, dict[int, Point]] = defaultdict(dict)
+    for p in points:
+        by_series[p.instance.series][p.instance.n] = p
+    grid = study.ns
+    widths = []
+    for d in study.dims:
+        for mode in MODES:
+            for seed in study.seed_list:
+                series = by_series.get((d, mode, seed), {})
+                for eps in study.eps:
+                    widths.append(_width(d, mode, seed, eps, series, grid))
+    return widths
+
+
+def _width(d, mode, seed, eps, series: dict[int, Point], grid: Sequence[int]) -> Width:
+    verdicts = {n: p.verdict(eps) for n, p in series.items()}
+    reach = [n for n, v in verdicts.items() if v == REACHES]
+    fail = [n for n, v in verdicts.items() if v == FAILS]
+    upper = min(reach) if reach else None
+    lower = max(fail) if fail else None
+    common = dict(d=d, mode=mode, seed=seed, eps=eps, lower=lower, upper=upper)
+    if upper is not None and lower is not None and lower >= upper:
+        return Width(
+            **common,
+            min_n=None,
+            decided=False,
+            reason=(
+                f"inconsistent: n={lower} certified above eps but n={upper} certified to reach "
+                "it (contradicts monotonicity)"
+            ),
+        )
+    low = lower if lower is not None else 0
+    high = upper if upper is not None else math.inf
+    # Grid n in (low, high) are neither certified to reach nor to fail.
+    open_grid = tuple(n for n in grid if low < n < high)
+    if open_grid:
+        names = ", ".join(
+            f"{n} ({series[n].status if n in series else 'not solved'})" for n in open_grid
+        )
+        return Width(
+            **common,
+            min_n=None,
+            decided=False,
+            reason=f"undecided: n = {names} certified neither way",
+            open_grid=open_grid,
+        )
+    if upper is None:
+        return Width(
+            **common,
+            min_n=None,
+            decided=True,
+            reason=f"not reached: every n <= {lower} certified above eps",
+        )
+    min_n = min(n for n in grid if n >= upper)  # exists: upper is a grid n or below one
+    if upper == low + 1:
+        reason = f"exact: minimum width {upper}"
+    else:
+        reason = f"minimum width in ({low}, {upper}]"
+    return Width(**common, min_n=min_n, decided=True, reason=reason)
+
+
+def _probe(width: Width, series: dict[int, Point]) -> int | None:
+    """The next binary-search midpoint for a decided, not yet exact bracket (None: stop)."""
+    if not width.decided or width.upper is None or width.exact is not None:
+        return None
+    low = width.lower or 0
+    if any(low < n < width.upper for n in series):
+        return None  # an undecided midpoint: the bracket stays as it is
+    return (low + width.upper) // 2
+
+
+# -- running -------------------------------------------------------------------------------------
+
+
+@dataclass
+class StudyResult:
+    study: Study
+    points: list[Point]
+    widths: list[Width]
+    fits: list[dict]
+    violations: list[str]  # monotonicity contradictions (none expected)
+    rounds: int = 0  # refinement rounds
+
+
+def run_study(study: Study, solve_many: SolveMany) -> StudyResult:
+    params = study.parameters()
+    grid = study.plan()
+    results = solve_many([i.problem(study) for i in grid], params, batch_key(study, grid))
+    points = [Point.from_result(i, r, "grid") for i, r in zip(grid, results, strict=True)]
+    rounds = 0
+    while study.refine:
+        by_series: dict[tuple, dict[int, Point]] = defaultdict(dict)
+        for p in points:
+            by_series[p.instance.series][p.instance.n] = p
+        todo = set()
+        for w in compute_widths(study, points):
+            n = _probe(w, by_series[(w.d, w.mode, w.seed)])
+            if n is not None and n not in by_series[(w.d, w.mode, w.seed)]:
+                todo.add(Instance(w.d, w.mode, n, w.seed))
+        if not todo:
+            break
+        batch = sorted(todo)
+        rounds += 1
+        results = solve_many([i.problem(study) for i in batch], params, batch_key(study, batch))
+        points += [Point.from_result(i, r, "refine") for i, r in zip(batch, results, strict=True)]
+    points.sort(key=lambda p: p.instance)
+    return StudyResult(
+        study=study,
+        points=points,
+        widths=compute_widths(study, points),
+        fits=fit_rates(study, points),
+        violations=monotonicity_violations(points),
+        rounds=rounds,
+    )
+
+
+def local_solver(progress: bool = True) -> SolveMany:
+    """The engine in-process, one solve at a time, with a progress bar on stderr."""
+
+    def solve_many(problems: list[Problem], params: SolveParameters, key: str) -> list[SolveResult]:
+        from tqdm import tqdm
+
+        results = []
+        with tqdm(
+            total=len(problems),
+            unit="solve",
+            file=sys.stderr,
+            disable=not progress,
+            dynamic_ncols=True,
+        ) as bar:
+            for problem in problems:
+                results.append(solve_interruptibly(problem, params, reraise=True))
+                bar.set_postfix(
+                    n=problem.network.n, mode=MODE_NAMES[problem.pruning], refresh=False
+                )
+                bar.update()
+        return results
+
+    return solve_many
+
+
+# -- checks and fits -----------------------------------------------------------------------------
+
+
+def monotonicity_violations(points: Sequence[Point]) -> list[str]:
+    """Pairs n < m of one nested family with bound(m) > error(n): impossible for correct
+    certificates, since bound(m) <= opt(m) <= opt(n) <= error(n)."""
+    by_series: dict[tuple, list[Point]] = defaultdict(list)
+    for p in points:
+        by_series[p.instance.series].append(p)
+    bad = []
+    for (d, mode, seed), series in sorted(by_series.items()):
+        series.sort(key=lambda p: p.instance.n)
+        for i, small in enumerate(series):
+            if small.error is None:
+                continue
+            for large in series[i + 1 :]:
+                if large.bound is not None and large.bound > small.error:
+                    bad.append(
+                        f"d={d} {MODE_NAMES[mode]} seed={seed}: bound {large.bound:.12g} at "
+                        f"n={large.instance.n} exceeds error {small.error:.12g} at "
+                        f"n={small.instance.n}"
+                    )
+    return bad
+
+
+def fit_line(x: Sequence[float], y: Sequence[float]) -> tuple[float, float, float | None]:
+    """Least squares y = a + b x: (a, b, R^2); R^2 None when y is constant."""
+    xs, ys = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    b, a = np.polyfit(xs, ys, 1)
+    return float(a), float(b), _r2(ys, a + b * xs)
+
+
+def _r2(y: np.ndarray, predicted: np.ndarray) -> float | None:
+    total = float(np.sum((y - y.mean()) ** 2))
+    if total == 0:
+        return None
+    return 1.0 - float(np.sum((y - predicted) ** 2)) / total
+
+
+def fit_power(n: Sequence[float], error: Sequence[float]) -> dict:
+    """log error = a + b log n, and the fixed-slope model error = C / n (b = -1)."""
+    x, y = np.log(np.asarray(n, dtype=float)), np.log(np.asarray(error, dtype=float))
+    out: dict = {"slope": None, "C": None, "r2": None}
+    if len(set(x.tolist())) >= 2:
+        a, b, r2 = fit_line(x, y)
+        out.update(slope=b, C=math.exp(a), r2=r2)
+    log_c = float(np.mean(y + x))
+    out["fixed_slope_C"] = math.exp(log_c)
+    out["fixed_slope_r2"] = _r2(y, log_c - x) if len(y) >= 2 else None
+    return out
+
+
+def fit_exponential(n: Sequence[float], error: Sequence[float]) -> dict:
+    """log error = a - c n: error = C exp(-c n)."""
+    x, y = np.asarray(n, dtype=float), np.log(np.asarray(error, dtype=float))
+    if len(set(x.tolist())) < 2:
+        return {"rate": None, "C": None, "r2": None}
+    a, b, r2 = fit_line(x, y)
+    return {"rate": -b, "C": math.exp(a), "r2": r2}
+
+
+def fit_rates(study: Study, points: Sequence[Point]) -> list[dict]:
+    """Both rate models for each (d, mode), on the grid's OPTIMAL points with error > 0."""
+    fits = []
+    for d in study.dims:
+        for mode in MODES:
+            group = [
+                p
+                for p in points
+                if p.instance.d == d and p.instance.mode == mode and p.source == "grid"
+            ]
+            used = [p for p in group if p.optimal and p.error is not None and p.error > 0]
+            ns = [p.instance.n for p in used]
+            errors = [p.error for p in used]
+            fits.append(
+                {
+                    "d": d,
+                    "mode": MODE_NAMES[mode],
+                    "points": len(used),
+                    "excluded_zero_error": sum(1 for p in group if p.optimal and p.error == 0),
+                    "excluded_not_optimal": sum(1 for p in group if not p.optimal),
+                    "paper_model": "power" if mode == PruningMode.NEURONS else "exponential",
+                    "power": fit_power(ns, errors) if used else None,
+                    "exponential": fit_exponential(ns, errors) if used else None,
+                }
+            )
+    return fits
+
+
+# -- outputs -------------------------------------------------------------------------------------
+
+
+def _num(value: float | None) -> str:
+    return "" if value is None else repr(float(value))
+
+
+POINT_COLUMNS = [
+    "d",
+    "mode",
+    "n",
+    "seed",
+    "status",
+    "error",
+    "bound",
+    "tolerance",
+    "kept",
+    "seconds",
+    "backend",
+    "source",
+    "detail",
+]
+WIDTH_COLUMNS = [
+    "d",
+    "mode",
+    "seed",
+    "eps",
+    "min_n",
+    "lower",
+    "upper",
+    "exact_width",
+    "decided",
+    "reason",
+]
+
+
+def write_points(path: Path, points: Sequence[Point]) -> None:
+    with path.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(POINT_COLUMNS)
+        for p in points:
+            i = p.instance
+            writer.writerow(
+                [
+                    i.d,
+                    MODE_NAMES[i.mode],
+                    i.n,
+                    i.seed,
+                    p.status,
+                    _num(p.error),
+                    _num(p.bound),
+                    _num(p.tolerance),
+                    "" if p.kept is None else p.kept,
+                    _num(p.seconds),
+                    p.backend,
+                    p.source,
+                    p.detail,
+                ]
+            )
+
+
+def write_widths(path: Path, widths: Sequence[Width]) -> None:
+    with path.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(WIDTH_COLUMNS)
+        for w in widths:
+            writer.writerow(
+                [
+                    w.d,
+                    MODE_NAMES[w.mode],
+                    w.seed,
+                    repr(w.eps),
+                    "" if w.min_n is None else w.min_n,
+                    "" if w.lower is None else w.lower,
+                    "" if w.upper is None else w.upper,
+                    "" if w.exact is None else w.exact,
+                    "yes" if w.decided else "no",
+                    w.reason,
+                ]
+            )
+
+
+@dataclass
+class _Cell:
+    """The seeds' figures at one (d, mode, n) of the grid."""
+
+    points: list[Point] = field(default_factory=list)
+
+    @property
+    def errors(self) -> list[float]:
+        return [p.error for p in self.points if p.error is not None]
+
+    def median_upper(self) -> float:
+        """Median of the certified errors (an absent one counts as +inf): an upper bound on the
+        median of the optima, since the median is monotone in each argument."""
+        return statistics.median([math.inf if p.error is None else p.error for p in self.points])
+
+    def median_lower(self) -> float:
+        """Median of the rigorous bounds (absent: 0): a lower bound on the median optimum."""
+        return statistics.median([p.bound or 0.0 for p in self.points])
+
+    def optimal(self) -> int:
+        return sum(p.optimal for p in self.points)
+
+
+def _cells(study: Study, points: Sequence[Point]) -> dict[tuple, _Cell]:
+    cells: dict[tuple, _Cell] = defaultdict(_Cell)
+    for p in points:
+        if p.source == "grid":
+            cells[(p.instance.d, p.instance.mode, p.instance.n)].points.append(p)
+    return cells
+
+
+def _fmt(value: float | None, spec: str = ".4g") -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    if math.isinf(value):
+        return "-"
+    return format(value + 0.0, spec)  # + 0.0: no "-0.000"
+
+
+def _median_width(widths: Sequence[Width], grid: Sequence[int]) -> str:
+    """The median over seeds of min_n, as a range when some seeds are undecided: an undecided
+    seed's min_n lies among its open grid points or its upper grid point; not reached counts as
+    beyond the grid."""
+    lows, highs = [], []
+    for w in widths:
+        if w.decided:
+            value = w.min_n if w.min_n is not None else math.inf
+            lows.append(value)
+            highs.append(value)
+        else:
+            lows.append(min(w.open_grid) if w.open_grid else math.inf)
+            highs.append(
+                min((n for n in grid if n >= w.upper), default=math.inf)
+                if w.upper is not None
+                else math.inf
+            )
+    lo, hi = statistics.median(lows), statistics.median(highs)
+
+    def show(v: float) -> str:
+        return f"> {max(grid)}" if math.isinf(v) else f"{v:g}"
+
+    return show(lo) if lo == hi else f"{show(lo)} .. {show(hi)}"
+
+
+def _median_exact_width(widths: Sequence[Width], grid: Sequence[int]) -> str:
+    """The median over seeds of the exact minimum width; "-" unless every seed's is known
+    (exact, or certified not reached within the grid)."""
+    values = []
+    for w in widths:
+        if w.exact is not None:
+            values.append(w.exact)
+        elif w.decided and w.upper is None:
+            values.append(math.inf)
+        else:
+            return "-"
+    median = statistics.median(values)
+    return f"> {max(grid)}" if math.isinf(median) else f"{median:g}"
+
+
+def summary_markdown(result: StudyResult) -> str:
+    study = result.study
+    cells = _cells(study, result.points)
+    seeds = study.seeds
+    lines = [
+        "# Gap study: certified optimal error versus width",
+        "",
+        f"Paper family (arXiv 2603.02234), MinError without budget; "
+        f"d = {', '.join(map(str, study.dims))}; n = {', '.join(map(str, study.ns))}; "
+        f"seeds 1..{seeds}; "
+        f"time limit {study.time_limit or 'none'} s per solve; points per axis "
+        + ", ".join(f"{study.points(d)} (d={d})" for d in study.dims)
+        + ".",
+        "",
+        "## Error versus n",
+        "",
+        "Errors are the exact errors of the certified masks (upper bounds on the optimum, equal to "
+        "it within the tolerance when proven optimal); `median bound` is the median of the "
+        "rigorous lower bounds, so the median optimum lies in [median bound, median error].",
+        "",
+        "| d | mode | n | median error | min | max | median bound | optimal | median s |",
+        "|---|------|---|--------------|-----|-----|--------------|---------|----------|",
+    ]
+    for d in study.dims:
+        for mode in MODES:
+            for n in study.ns:
+                cell = cells.get((d, mode, n), _Cell())
+                errors = cell.errors
+                secs = [p.seconds for p in cell.points if p.seconds is not None]
+                lines.append(
+                    f"| {d} | {MODE_NAMES[mode]} | {n} | {_fmt(cell.median_upper())} | "
+                    f"{_fmt(min(errors) if errors else None)} | "
+                    f"{_fmt(max(errors) if errors else None)} | {_fmt(cell.median_lower())} | "
+                    f"{cell.optimal()}/{len(cell.points)} | "
+                    f"{_fmt(statistics.median(secs) if secs else None, '.3g')} |"
+                )
+    lines += [
+        "",
+        "## Fitted rates",
+        "",
+        "On OPTIMAL points with error > 0 (every seed, grid n). Power: log error = a + b log n "
+        "(the paper: neurons need Omega(1/eps) units, b = -1), with C of the fixed-slope model "
+        "C/n. Exponential: error = C exp(-c n) (weights: O(log 1/eps) units).",
+        "",
+        "| d | mode | points | excluded (zero / not optimal) | slope b | R² | C (C/n) | "
+        "R² (C/n) | rate c | C (exp) | R² (exp) |",
+        "|---|------|--------|------------------|---------|----|---------|----------|--------|"
+        "---------|----------|",
+    ]
+    for f in result.fits:
+        power, expo = f["power"] or {}, f["exponential"] or {}
+        lines.append(
+            f"| {f['d']} | {f['mode']} | {f['points']} | {f['excluded_zero_error']} / "
+            f"{f['excluded_not_optimal']} | {_fmt(power.get('slope'), '.3f')} | "
+            f"{_fmt(power.get('r2'), '.3f')} | {_fmt(power.get('fixed_slope_C'), '.3g')} | "
+            f"{_fmt(power.get('fixed_slope_r2'), '.3f')} | {_fmt(expo.get('rate'), '.3f')} | "
+            f"{_fmt(expo.get('C'), '.3g')} | {_fmt(expo.get('r2'), '.3f')} |"
+        )
+    lines += [
+        "",
+        "## Minimum width reaching eps",
+        "",
+        "Per seed, the smallest grid n whose certified optimum is <= eps (monotone in n for nested "
+        "networks). A range means some seeds are undecided (time limit); `> N`: not reached "
+        "within the grid. `exact widths`: seeds whose minimum width over all integers is known "
+        "(the bracket lower < w <= upper has closed: a contiguous grid, or --refine)."
+        + (f" Refinement: {result.rounds} binary-search round(s)." if study.refine else ""),
+        "",
+        "| d | mode | eps | median min width | decided | not reached | exact widths | "
+        "median exact width |",
+        "|---|------|-----|------------------|---------|-------------|--------------|"
+        "--------------------|",
+    ]
+    for d in study.dims:
+        for mode in MODES:
+            for eps in study.eps:
+                group = [w for w in result.widths if (w.d, w.mode, w.eps) == (d, mode, eps)]
+                decided = sum(w.decided for w in group)
+                not_reached = sum(w.decided and w.min_n is None for w in group)
+                exact = sum(w.exact is not None for w in group)
+                lines.append(
+                    f"| {d} | {MODE_NAMES[mode]} | {eps:g} | {_median_width(group, study.ns)} | "
+                    f"{decided}/{len(group)} | {not_reached} | {exact} | "
+                    f"{_median_exact_width(group, study.ns)} |"
+                )
+    notes = []
+    undecided = [p for p in result.points if not p.optimal]
+    if undecided:
+        counts: dict[str, int] = defaultdict(int)
+        for p in undecided:
+            counts[p.status] += 1
+        notes.append(
+            f"{len(undecided)} of {len(result.points)} solves not proven optimal ("
+            + ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
+            + "); they enter decisions only through their certified error and bound."
+        )
+    if result.violations:
+        notes.append(
+            f"MONOTONICITY VIOLATED ({len(result.violations)}): " + "; ".join(result.violations)
+        )
+    else:
+        notes.append("Monotonicity check passed: bound(m) <= error(n) for every n < m per seed.")
+    if 1 in study.dims:
+        notes.append(
+            "In d = 1 the two modes coincide: removing a unit's only hidden weight (bias-free) "
+            "removes the unit."
+        )
+    lines += ["", "## Notes", ""] + [f"- {n}" for n in notes]
+    return "\n".join(lines) + "\n"
+
+
+def plot(result: StudyResult, path: Path) -> None:
+    """gap.png: certified error vs n, log y, one panel per d; median line and min-max band over
+    seeds per mode; solves not proven optimal marked with x at their certified error."""
+    from matplotlib.figure import Figure
+
+    study = result.study
+    cells = _cells(study, result.points)
+    fig = Figure(figsize=(max(6.4, 5.0 * len(study.dims)), 4.4), layout="constrained")
+    axes = fig.subplots(1, len(study.dims), squeeze=False)[0]
+    colors = {PruningMode.NEURONS: "tab:blue", PruningMode.WEIGHTS: "tab:red"}
+    for ax, d in zip(axes, study.dims):
+        positive = False
+        for mode in MODES:
+            ns, med, lo, hi = [], [], [], []
+            for n in study.ns:
+                errors = [e for e in cells.get((d, mode, n), _Cell()).errors if e > 0]
+                if errors:
+                    ns.append(n)
+                    med.append(statistics.median(errors))
+                    lo.append(min(errors))
+                    hi.append(max(errors))
+            if not ns:
+                continue
+            positive = True
+            color = colors[mode]
+            style = "o-" if mode == PruningMode.NEURONS else "s--"  # d = 1: the modes coincide
+            ax.plot(ns, med, style, color=color, label=f"{MODE_NAMES[mode]} (median)")
+            ax.fill_between(
+                ns,
+                lo,
+                hi,
+                color=color,
+                alpha=0.2,
+                linewidth=0,
+                label=f"{MODE_NAMES[mode]} (min-max)",
+            )
+            odd = [
+                p
+                for p in result.points
+                if p.instance.d == d
+                and p.instance.mode == mode
+                and p.source == "grid"
+                and not p.optimal
+                and p.error is not None
+                and p.error > 0
+            ]
+            if odd:
+                ax.plot(
+                    [p.instance.n for p in odd],
+                    [p.error for p in odd],
+                    "x",
+                    color="black",
+                    markersize=8,
+                    label=f"{MODE_NAMES[mode]}: not proven optimal",
+                )
+        for eps in study.eps:
+            ax.axhline(eps, color="gray", linestyle=":", linewidth=0.8)
+        if positive:
+            ax.set_yscale("log")
+        ax.set_xlabel("hidden units n")
+        ax.set_ylabel("certified optimal error (sup norm)")
+        ax.set_title(f"d = {d} ({study.points(d)} points per axis)")
+        ax.grid(True, which="major", alpha=0.3)
+        if positive:
+            ax.legend(fontsize=8)
+    fig.suptitle("Neuron vs weight pruning: certified optimal error vs width (dotted: eps)")
+    fig.savefig(path, dpi=120, format="png")
+
+
+def write_outputs(result: StudyResult, out: Path) -> dict[str, Path]:
+    out.mkdir(parents=True, exist_ok=True)
+    files = {
+        "points": out / "points.csv",
+        "widths": out / "widths.csv",
+        "fits": out / "fits.json",
+        "plot": out / "gap.png",
+        "summary": out / "summary.md",
+    }
+    write_points(files["points"], result.points)
+    write_widths(files["widths"], result.widths)
+    study = dataclasses.asdict(result.study)
+    files["fits"].write_text(
+        json.dumps(
+            {"study": study, "fits": result.fits, "monotonicity_violations": result.violations},
+            indent=2,
+        )
+        + "\n",
+        encoding="utf-8",
+    )
+    plot(result, files["plot"])
+    files["summary"].write_text(summary_markdown(result), encoding="utf-8")
+    return files
