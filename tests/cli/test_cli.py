@@ -1,4 +1,4 @@
-"""The `prunecert` command line, in-process through solver.cli.main and as a real subprocess."""
+"""The `prunecert` command line, in-process through solver.cli.app and as a real subprocess."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import pytest
 from google.protobuf import json_format
 
 from prunecert.v1 import solve_pb2
-from solver.cli.main import main
+from solver.cli.app import main
 from solver.core.problem import Activation, BoxGrid, MinError, MinKept, Neuron, Pareto, PruningMode
 from solver.instances.generate import paper_problem
 from solver.io import convert

@@ -10,7 +10,7 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from solver.cli.main import main
+from solver.cli.app import main
 from solver.core.errors import InvalidProblemError
 from solver.core.parameters import SolveParameters
 from solver.core.problem import MinError, MinKept, Pareto, PointSet, PruningMode

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from solver.cli import gap as gap_cli
-from solver.cli.main import _remote_flags
+from solver.cli.app import _remote_flags
 from solver.core.parameters import SolveParameters
 from solver.core.problem import MinError, PruningMode
 from solver.core.result import SolveResult, SolveStatus
@@ -360,7 +360,7 @@ def test_width_grid_syntax():
 
 
 def test_wired_into_the_prunecert_command(capsys, tmp_path):
-    from solver.cli import main as cli
+    from solver.cli import app as cli
 
     try:
         cli.build_parser().parse_args(["gap", "--help"])
@@ -368,7 +368,7 @@ def test_wired_into_the_prunecert_command(capsys, tmp_path):
         pass
     help_text = capsys.readouterr().out
     if "A..B" not in help_text:
-        pytest.skip("solver.cli.main does not wire `prunecert gap` yet")
+        pytest.skip("solver.cli.app does not wire `prunecert gap` yet")
     assert cli.main(["gap", "--n", "5..2", "--out", str(tmp_path / "x")]) == 2
     assert "prunecert: error: --n: " in capsys.readouterr().err
     code = cli.main(["gap", "--d", "1", "--n", "2", "3", "--seeds", "1", "--out", str(tmp_path)])
