@@ -14,15 +14,14 @@ from solver.backends import REGISTRY, available_backends
 from solver.cli import batch as batch_cli
 from solver.cli import gap as gap_cli
 from solver.core.errors import FieldViolation, InvalidProblemError, PruneCertError
-from solver.core.parameters import CONTINUOUS_MODES, SolveParameters
+from solver.core.parameters import CONTINUOUS_MODES, HEURISTIC_CHOICES, HEURISTICS, SolveParameters
 from solver.core.problem import MinError, MinKept, Pareto, Problem, PruningMode
-from solver.core.validate import validate_problem
-from solver.engine.dispatch import certify_and_compare, validate_parameters
+from solver.core.validate import validate_parameters, validate_problem
+from solver.engine.dispatch import certify_and_compare
 from solver.engine.interrupt import solve_interruptibly
 from solver.instances.generate import paper_problem
 from solver.io import convert
 from solver.io.report import format_result
-from solver.search.heuristics import HEURISTIC_CHOICES, HEURISTICS
 
 EXIT_USAGE = 2
 # Remote errors that mean "your input", as locally: exit 2 like the local checks.

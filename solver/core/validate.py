@@ -1,13 +1,21 @@
-"""The one place where problems are checked. The CLI, the engine and the service all call
-``validate_problem``; every complaint names the field (proto path) it is about."""
+"""The one place where problems and parameters are checked. The CLI, the engine and the service
+all call ``validate_problem`` and ``validate_parameters``; every complaint names the field (proto
+path) it is about."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 
 from solver.core.errors import FieldViolation, InvalidProblemError, ProblemTooLargeError
+from solver.core.parameters import (
+    CONTINUOUS_MODES,
+    HEURISTIC_CHOICES,
+    ContinuousMode,
+    SolveParameters,
+)
 from solver.core.problem import (
     Activation,
     BoxGrid,
@@ -195,3 +203,35 @@ def validate_problem(problem: Problem, limits: Limits = DEFAULT_LIMITS) -> None:
         raise InvalidProblemError(c.violations)
     if c.too_large:
         raise ProblemTooLargeError(c.too_large)
+
+
+def validate_parameters(params: SolveParameters) -> None:
+    """The checks on parameters alone (those that depend on the problem are the engine's)."""
+    bad = []
+    if params.time_limit_seconds is not None and not (
+        math.isfinite(params.time_limit_seconds) and params.time_limit_seconds >= 0
+    ):
+        bad.append(FieldViolation("parameters.time_limit_seconds", "must be a finite number >= 0"))
+    if params.tolerance is not None and not (
+        math.isfinite(params.tolerance) and params.tolerance >= 0
+    ):
+        bad.append(FieldViolation("parameters.tolerance", "must be a finite number >= 0"))
+    if params.threads is not None and params.threads < 0:
+        bad.append(FieldViolation("parameters.threads", "must be >= 0"))
+    if params.seed is not None and not 0 <= params.seed < 2**31:
+        # Solvers take a signed 32-bit seed.
+        bad.append(FieldViolation("parameters.seed", "must be in [0, 2^31)"))
+    if params.continuous is not None and params.continuous not in CONTINUOUS_MODES:
+        bad.append(
+            FieldViolation("parameters.continuous", f"must be one of {', '.join(CONTINUOUS_MODES)}")
+        )
+    if params.heuristic is not None:
+        if params.heuristic not in HEURISTIC_CHOICES:
+            choices = ", ".join(HEURISTIC_CHOICES)
+            bad.append(FieldViolation("parameters.heuristic", f"must be one of {choices}"))
+        if params.cross_check:
+            bad.append(FieldViolation("parameters.cross_check", "not with a heuristic"))
+        if params.continuous == ContinuousMode.OPTIMIZE:
+            bad.append(FieldViolation("parameters.continuous", "optimize is an exact solve"))
+    if bad:
+        raise InvalidProblemError(bad)

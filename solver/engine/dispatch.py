@@ -33,7 +33,7 @@ from solver.backends.base import (
 )
 from solver.backends.separable import separable_points, solve_separable
 from solver.core.errors import BackendUnavailableError, FieldViolation, InvalidProblemError
-from solver.core.parameters import CONTINUOUS_MODES, SolveParameters
+from solver.core.parameters import SolveParameters
 from solver.core.problem import Mask, MinError, MinKept, Pareto, Problem, PruningMode
 from solver.core.result import (
     CrossCheck,
@@ -44,13 +44,13 @@ from solver.core.result import (
     SolveStats,
     SolveStatus,
 )
-from solver.core.validate import DEFAULT_LIMITS, Limits, validate_problem
+from solver.core.validate import DEFAULT_LIMITS, Limits, validate_parameters, validate_problem
 from solver.exact import box as continuous
 from solver.exact.certify import ExactDomain, MaskCertificate
 from solver.formulation.columns import ColumnModel, build_column_model
 from solver.formulation.hints import greedy_forward, initial_rows
 from solver.search import single_weight
-from solver.search.heuristics import HEURISTIC_CHOICES, best_heuristic, run_heuristic
+from solver.search.heuristics import best_heuristic, run_heuristic
 
 ProgressCallback = Callable[[Progress], None]
 ROWS_ADDED_PER_ROUND = 32
@@ -67,37 +67,6 @@ HEURISTIC_START_MIN_UNITS = 48
 # The single-weight search (solver/single_weight.py) stops at a mask within the tolerance; it
 # gets at most this long and at most half the time left.
 SINGLE_WEIGHT_SECONDS = 30.0
-
-
-def validate_parameters(params: SolveParameters) -> None:
-    bad = []
-    if params.time_limit_seconds is not None and not (
-        math.isfinite(params.time_limit_seconds) and params.time_limit_seconds >= 0
-    ):
-        bad.append(FieldViolation("parameters.time_limit_seconds", "must be a finite number >= 0"))
-    if params.tolerance is not None and not (
-        math.isfinite(params.tolerance) and params.tolerance >= 0
-    ):
-        bad.append(FieldViolation("parameters.tolerance", "must be a finite number >= 0"))
-    if params.threads is not None and params.threads < 0:
-        bad.append(FieldViolation("parameters.threads", "must be >= 0"))
-    if params.seed is not None and not 0 <= params.seed < 2**31:
-        # Solvers take a signed 32-bit seed.
-        bad.append(FieldViolation("parameters.seed", "must be in [0, 2^31)"))
-    if params.continuous is not None and params.continuous not in CONTINUOUS_MODES:
-        bad.append(
-            FieldViolation("parameters.continuous", f"must be one of {', '.join(CONTINUOUS_MODES)}")
-        )
-    if params.heuristic is not None:
-        if params.heuristic not in HEURISTIC_CHOICES:
-            choices = ", ".join(HEURISTIC_CHOICES)
-            bad.append(FieldViolation("parameters.heuristic", f"must be one of {choices}"))
-        if params.cross_check:
-            bad.append(FieldViolation("parameters.cross_check", "not with a heuristic"))
-        if params.continuous == "optimize":
-            bad.append(FieldViolation("parameters.continuous", "optimize is an exact solve"))
-    if bad:
-        raise InvalidProblemError(bad)
 
 
 def validate_for_problem(problem: Problem, params: SolveParameters) -> None:

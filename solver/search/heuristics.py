@@ -27,19 +27,11 @@ from fractions import Fraction
 
 import numpy as np
 
+from solver.core.parameters import HEURISTICS
 from solver.core.problem import Activation, Mask, MinError, MinKept, Pareto, Problem, PruningMode
 from solver.core.validate import NO_LIMITS, validate_problem
 from solver.exact.certify import ExactDomain, MaskCertificate
 
-HEURISTICS: tuple[str, ...] = (
-    "magnitude",
-    "greedy_forward",
-    "greedy_backward",
-    "local_search",
-    "random_restarts",
-)
-# What SolveParameters.heuristic accepts: one heuristic, or "best" of them all.
-HEURISTIC_CHOICES: tuple[str, ...] = (*HEURISTICS, "best")
 # Local search and random restarts stop here unless told otherwise; the others run to the end.
 DEFAULT_TIME_LIMIT = 3.0
 DEFAULT_RESTARTS = 32

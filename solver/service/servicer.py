@@ -21,8 +21,8 @@ import grpc
 from prunecert.v1 import service_pb2, service_pb2_grpc, solve_pb2
 from solver.backends import REGISTRY, available_backends, get_backend
 from solver.core.errors import InvalidProblemError, PruneCertError
-from solver.core.validate import Limits
-from solver.engine.dispatch import validate_for_problem, validate_parameters
+from solver.core.validate import Limits, validate_parameters
+from solver.engine.dispatch import validate_for_problem
 from solver.io import convert
 from solver.jobs.manager import JobManager, JobNotFound
 from solver.service.status import RpcError, to_status

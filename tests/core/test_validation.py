@@ -28,8 +28,8 @@ from solver.core.problem import (
     PruningMode,
     Samples,
 )
-from solver.core.validate import DEFAULT_LIMITS, Limits, validate_problem
-from solver.engine.dispatch import solve, validate_parameters
+from solver.core.validate import DEFAULT_LIMITS, Limits, validate_parameters, validate_problem
+from solver.engine.dispatch import solve
 from solver.instances.generate import paper_problem
 from solver.io import convert
 
