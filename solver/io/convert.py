@@ -1,9 +1,14 @@
-"""The one module that converts between protobuf messages (prunecert.v1) and the engine's
-dataclasses, and reads/writes their proto3 JSON form (problem files, --json output)."""
+"""The one module that converts between protobuf messages (prunecert.v1) and the core's
+dataclasses, and reads/writes their proto3 JSON form (problem files, --json output).
+
+It imports only the core and the generated code at load time, so the client library can use it
+without the engine; family specs need solver.instances, imported when one is parsed.
+"""
 
 from __future__ import annotations
 
 import dataclasses
+from typing import TYPE_CHECKING
 
 import numpy as np
 from google.protobuf import json_format
@@ -11,7 +16,7 @@ from google.protobuf.message import Message
 
 from prunecert.v1 import problem_pb2, solve_pb2
 from solver.core.errors import FieldViolation, InvalidProblemError
-from solver.core.parameters import CONTINUOUS_MODES, SolveParameters
+from solver.core.parameters import CONTINUOUS_MODES, ContinuousMode, SolveParameters
 from solver.core.problem import (
     Activation,
     BoxGrid,
@@ -38,7 +43,9 @@ from solver.core.result import (
     SolveStatus,
 )
 from solver.core.validate import DEFAULT_LIMITS, Limits, validate_problem
-from solver.instances.families import Family, validate_family
+
+if TYPE_CHECKING:
+    from solver.instances.families import Family
 
 # -- problem -----------------------------------------------------------------------------------
 
@@ -204,6 +211,8 @@ def problem_to_proto(problem: Problem) -> problem_pb2.Problem:
 
 def parse_family(msg) -> Family:
     """A validated Family from a prunecert.v1.FamilySpec."""
+    from solver.instances.families import Family, validate_family
+
     objective = None
     if msg.HasField("objective"):
         objective = _objective(msg.objective)
@@ -301,8 +310,8 @@ def parameters_to_proto(params: SolveParameters) -> solve_pb2.SolveParameters:
 
 _CONTINUOUS_TO_PROTO = {
     None: solve_pb2.CONTINUOUS_MODE_UNSPECIFIED,
-    "evaluate": solve_pb2.CONTINUOUS_MODE_EVALUATE,
-    "optimize": solve_pb2.CONTINUOUS_MODE_OPTIMIZE,
+    ContinuousMode.EVALUATE: solve_pb2.CONTINUOUS_MODE_EVALUATE,
+    ContinuousMode.OPTIMIZE: solve_pb2.CONTINUOUS_MODE_OPTIMIZE,
 }
 _CONTINUOUS_FROM_PROTO = {v: k for k, v in _CONTINUOUS_TO_PROTO.items()}
 
