@@ -35,7 +35,7 @@ from solver.core.result import SolveStatus
 from solver.engine.dispatch import solve
 from solver.exact.certify import MaskCertificate, certify_mask
 from solver.instances.generate import paper_problem
-from solver.search import heuristics
+from solver.search import state_space
 from solver.search.heuristics import HEURISTICS, best_heuristic, run_heuristic
 from tests.support.problems import random_problem
 from tests.support.reference import Table, all_masks, exact_error, table
@@ -270,7 +270,7 @@ def test_larger_d_and_uncached_columns(monkeypatch):
         tab = table(problem)
         for cache in (True, False):
             if not cache:
-                monkeypatch.setattr(heuristics, "_TABLE_MAX_BYTES", 0)
+                monkeypatch.setattr(state_space, "_TABLE_MAX_BYTES", 0)
             for name in HEURISTICS:
                 result = run_heuristic(problem, name)
                 check_certificate(problem, result.certificate)
