@@ -3,7 +3,7 @@
 Every double is a dyadic rational p / 2^k, so sums and products of the inputs are exact in
 Python integers once all values of an array share one power of two: ``Dyadic(ints, exp)``
 holds ``ints * 2**exp`` with ``ints`` an object array of Python ints. This is what the
-certificates use (shared/DESIGN.md fact 8): no rounding happens until a final, directed
+certificates use (docs/design.md §2): no rounding happens until a final, directed
 conversion back to float.
 """
 

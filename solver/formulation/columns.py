@@ -1,6 +1,6 @@
 """Problem -> exact 0-1 column model (+ the map back to masks).
 
-Both pruning modes become the same structure (shared/DESIGN.md facts 1-2): a list of
+Both pruning modes become the same structure (docs/design.md §3): a list of
 candidates, each a constant column of contributions at the domain points, with at most one
 candidate chosen per hidden unit and a kept-cost per candidate.
   * neurons mode: one candidate per unit, column v_i relu(u_i . x_k + b_i), cost 1;
@@ -124,7 +124,7 @@ class ColumnModel:
 
 
 def undominated_points(points: np.ndarray) -> np.ndarray:
-    """Indices of the points not dominated under positive homogeneity (shared/DESIGN.md fact 4).
+    """Indices of the points not dominated under positive homogeneity (docs/design.md §5).
 
     For bias-free problems the error at a*x is a times the error at x (a >= 0), so on each ray
     from the origin only the farthest point matters, and the origin has error 0. Grouping rays

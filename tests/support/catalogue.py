@@ -30,7 +30,7 @@ class Case:
 
 
 def _subset_sum(objective: Objective) -> Problem:
-    # d = 1, x = 1: the output is the sum of the kept output weights (shared/DESIGN.md fact 4).
+    # d = 1, x = 1: the output is the sum of the kept output weights (docs/design.md §5).
     return Problem(
         network=Network(
             hidden_weights=np.ones((3, 1)),
