@@ -18,6 +18,7 @@ $(STAMP): pyproject.toml
 
 test: install
 	$(BIN)/python -m ruff check solver tests bench
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -q
 
 demo: install
@@ -38,6 +39,7 @@ proto: install
 
 lint: install
 	$(BIN)/python -m ruff check solver tests bench
+	$(BIN)/lint-imports
 
 clean:
 	rm -rf $(VENV) build *.egg-info

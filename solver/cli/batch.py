@@ -1,4 +1,8 @@
-"""`prunecert batch ...`: durable jobs through a server (the CLI's thin layer over the client)."""
+"""`prunecert batch ...`: durable jobs through a server (the CLI's thin layer over the client).
+
+Every sub-command talks to a server: each runs inside ``common.connect``, which imports the
+client. The generated messages (protobuf, no grpc) are needed to build the parser.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,8 @@ import sys
 from google.protobuf import json_format
 
 from prunecert.v1 import jobs_pb2, solve_pb2
+from solver.cli.common import connect, read_text, remote_flags
+from solver.core.errors import FieldViolation, InvalidProblemError
 
 DEFAULT_SERVER = "127.0.0.1:50051"
 
@@ -36,7 +42,7 @@ def _watch(client, job_id: str) -> object:
 
 
 def cmd_submit(args, client) -> int:
-    text = args.read(args.spec)
+    text = read_text(args.spec)
     job = client.submit_job(text)
     print(f"submitted {job.total_items} items ({job.kind}); state {job.state}", file=sys.stderr)
     print(job.id)
@@ -100,10 +106,8 @@ def cmd_results(args, client) -> int:
 
 
 def cmd_certify(args, client) -> int:
-    from solver.core.errors import FieldViolation, InvalidProblemError
-
     items = []
-    for number, raw in enumerate(args.read(args.masks).splitlines(), start=1):
+    for number, raw in enumerate(read_text(args.masks).splitlines(), start=1):
         if not raw.strip():
             continue
         try:
@@ -144,14 +148,24 @@ def cmd_certify(args, client) -> int:
     return 0
 
 
-def add_parser(sub, remote_flags) -> None:
-    batch = sub.add_parser("batch", help="durable batch jobs on a server")
+def _connected(command):
+    """``command(args, client)`` as a parser ``func``: run with a client from the remote flags."""
+
+    def run(args: argparse.Namespace) -> int:
+        with connect(args) as client:
+            return command(args, client)
+
+    return run
+
+
+def add_parser(subparsers) -> None:
+    batch = subparsers.add_parser("batch", help="durable batch jobs on a server")
     commands = batch.add_subparsers(dest="batch_command", required=True)
 
     def command(name: str, func, help: str) -> argparse.ArgumentParser:
         p = commands.add_parser(name, help=help)
         remote_flags(p, default=DEFAULT_SERVER)
-        p.set_defaults(func=func, batch=True)
+        p.set_defaults(func=_connected(func))
         return p
 
     p = command("submit", cmd_submit, "submit a spec file (proto3 JSON of SubmitJobRequest)")
@@ -176,9 +190,3 @@ def add_parser(sub, remote_flags) -> None:
     p.add_argument("--no-compare", action="store_true", help="only the masks' exact errors")
     p.add_argument("--time-limit", type=float, default=None, metavar="SECONDS")
     p.add_argument("--request-id", default=None)
-
-
-def run(args, client_factory, read_text) -> int:
-    args.read = read_text
-    with client_factory(args) as client:
-        return args.func(args, client)

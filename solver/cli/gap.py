@@ -1,5 +1,6 @@
-"""`prunecert gap`: the structured-vs-unstructured gap study from the command line (solver/gap.py
-holds the study itself; this is its argument parsing and its remote runner).
+"""`prunecert gap`: the structured-vs-unstructured gap study from the command line
+(solver.studies.gap holds the study, solver.studies.gap_report its outputs; this is the argument
+parsing and the two runners, each with its progress bar).
 
 Locally the engine solves the instances in-process, one at a time. With ``--remote`` each batch
 of instances (the error-vs-n grid, then any --refine rounds) is one durable job on the server,
@@ -15,15 +16,15 @@ import re
 import sys
 from pathlib import Path
 
+from solver.cli.common import EXIT_INTERRUPTED, connect, remote_flags
 from solver.core.errors import FieldViolation, InvalidProblemError, PruneCertError
 from solver.core.parameters import SolveParameters
 from solver.core.problem import Problem
 from solver.core.result import SolveResult, SolveStatus
+from solver.engine.interrupt import solve_interruptibly
 from solver.io import convert
-from solver.studies import gap
+from solver.studies import gap, gap_report
 
-EXIT_USAGE = 2
-EXIT_INTERRUPTED = 130
 DEFAULT_N = ["4", "8", "12", "16", "24", "32"]
 
 DESCRIPTION = """\
@@ -160,45 +161,54 @@ def remote_solver(client, progress: bool = True) -> gap.SolveMany:
     return solve_many
 
 
-def run(args: argparse.Namespace, client_factory) -> int:
-    """Run the study the flags describe; 0, or 2 with one line per bad flag."""
-    try:
-        study = study_from_args(args)
-    except InvalidProblemError as exc:
-        for violation in exc.violations:
-            print(f"prunecert: error: {violation}", file=sys.stderr)
-        return EXIT_USAGE
+def local_solver(progress: bool = True) -> gap.SolveMany:
+    """The engine in-process, one solve at a time, with a progress bar on stderr."""
+
+    def solve_many(problems: list[Problem], params: SolveParameters, key: str) -> list[SolveResult]:
+        from tqdm import tqdm
+
+        results = []
+        with tqdm(
+            total=len(problems),
+            unit="solve",
+            file=sys.stderr,
+            disable=not progress,
+            dynamic_ncols=True,
+        ) as bar:
+            for problem in problems:
+                results.append(solve_interruptibly(problem, params, reraise=True))
+                bar.set_postfix(
+                    n=problem.network.n, mode=gap.MODE_NAMES[problem.pruning], refresh=False
+                )
+                bar.update()
+        return results
+
+    return solve_many
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the study the flags describe; InvalidProblemError naming each bad flag."""
+    study = study_from_args(args)
     try:
         if args.remote:
-            with client_factory(args) as client:
+            with connect(args) as client:
                 result = gap.run_study(study, remote_solver(client))
         else:
-            result = gap.run_study(study, gap.local_solver())
+            result = gap.run_study(study, local_solver())
     except KeyboardInterrupt:
         hint = (
             " (the job goes on on the server: the same command resumes it)" if args.remote else ""
         )
         print(f"prunecert: interrupted{hint}", file=sys.stderr)
         return EXIT_INTERRUPTED
-    files = gap.write_outputs(result, Path(args.out))
+    files = gap_report.write_outputs(result, Path(args.out))
     print(files["summary"].read_text(encoding="utf-8"), end="")
     print(f"wrote {', '.join(str(p) for p in files.values())}", file=sys.stderr)
     return 0
 
 
-def _default_client(args: argparse.Namespace):
-    """A client from --remote/--token-file/--tls-ca, for when the caller passes none."""
-    from prunecert_client import Client, Tls
-
-    token = None
-    if args.token_file:
-        token = Path(args.token_file).read_text(encoding="utf-8").strip().splitlines()[0].strip()
-    tls = Tls.from_file(args.tls_ca) if args.tls_ca else None
-    return Client(args.remote, token=token, tls=tls)
-
-
-def add_parser(sub, remote_flags) -> argparse.ArgumentParser:
-    p = sub.add_parser(
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    p = subparsers.add_parser(
         "gap",
         help="certified error vs width, neurons vs weights (the paper's gap)",
         description=DESCRIPTION,
@@ -241,5 +251,5 @@ def add_parser(sub, remote_flags) -> argparse.ArgumentParser:
     )
     p.add_argument("--out", default="gap-study", metavar="DIR", help="output directory")
     remote_flags(p)
-    p.set_defaults(gap=True, func=lambda args: run(args, _default_client))
+    p.set_defaults(func=run)
     return p

@@ -1,6 +1,6 @@
 """The pruning problem as plain dataclasses over numpy arrays (no protobuf, no solver).
 
-Semantics (shared/DESIGN.md, "The problem, precisely"):
+Semantics (docs/design.md §1):
     f(x) = act_out(sum_i v_i * relu(u_i . x + b_i) + c)
 Pruning neurons keeps a subset of units; pruning weights keeps a subset of the u_ij and v_i
 (biases follow their unit; a unit whose v_i is removed is removed entirely).
@@ -174,7 +174,7 @@ class Problem:
 
     @property
     def is_bias_free(self) -> bool:
-        """Every function involved is positively homogeneous (shared/DESIGN.md fact 4)."""
+        """Every function involved is positively homogeneous (docs/design.md §5)."""
         target = self.target
         if isinstance(target, Samples) or not self.network.is_bias_free:
             return False

@@ -1,6 +1,7 @@
-"""The one place where problems and parameters are checked. The CLI, the engine and the service
-all call ``validate_problem`` and ``validate_parameters``; every complaint names the field (proto
-path) it is about."""
+"""The one place where problems, parameters and CLI-derived values are checked. The CLI, the
+engine and the service all call ``validate_problem`` and ``validate_parameters`` (the CLI also
+``validate_generate_arguments``); every complaint names the field (proto path) it is about and,
+where one sets it, the CLI flag."""
 
 from __future__ import annotations
 
@@ -38,7 +39,7 @@ class Limits:
     max_units: int = 1024
     max_input_dim: int = 16
     max_points: int = 200_000
-    # Weights mode enumerates the 2^d hidden masks of each unit (shared/DESIGN.md fact 2).
+    # Weights mode enumerates the 2^d hidden masks of each unit (docs/design.md §3).
     max_weight_candidates: int = 65_536
 
 
@@ -205,33 +206,93 @@ def validate_problem(problem: Problem, limits: Limits = DEFAULT_LIMITS) -> None:
         raise ProblemTooLargeError(c.too_large)
 
 
+# The `prunecert solve` flag that sets each parameter (solver/cli), so that a complaint about a
+# parameter can name the flag the user typed. drop_dominated_points has no flag.
+PARAMETER_FLAGS: dict[str, str] = {
+    "parameters.time_limit_seconds": "--time-limit",
+    "parameters.backend": "--backend",
+    "parameters.threads": "--threads",
+    "parameters.seed": "--seed",
+    "parameters.tolerance": "--tolerance",
+    "parameters.row_generation": "--row-generation",
+    "parameters.cross_check": "--cross-check",
+    "parameters.continuous": "--continuous",
+    "parameters.heuristic": "--heuristic",
+    "parameters.heuristic_start": "--heuristic-start",
+}
+
+
+def parameter_violation(field: str, description: str) -> FieldViolation:
+    """A violation of ``field`` (a ``parameters.*`` path) naming the CLI flag that sets it."""
+    return FieldViolation(field, description, PARAMETER_FLAGS.get(field))
+
+
 def validate_parameters(params: SolveParameters) -> None:
     """The checks on parameters alone (those that depend on the problem are the engine's)."""
     bad = []
     if params.time_limit_seconds is not None and not (
         math.isfinite(params.time_limit_seconds) and params.time_limit_seconds >= 0
     ):
-        bad.append(FieldViolation("parameters.time_limit_seconds", "must be a finite number >= 0"))
+        bad.append(
+            parameter_violation("parameters.time_limit_seconds", "must be a finite number >= 0")
+        )
     if params.tolerance is not None and not (
         math.isfinite(params.tolerance) and params.tolerance >= 0
     ):
-        bad.append(FieldViolation("parameters.tolerance", "must be a finite number >= 0"))
+        bad.append(parameter_violation("parameters.tolerance", "must be a finite number >= 0"))
     if params.threads is not None and params.threads < 0:
-        bad.append(FieldViolation("parameters.threads", "must be >= 0"))
+        bad.append(parameter_violation("parameters.threads", "must be >= 0"))
     if params.seed is not None and not 0 <= params.seed < 2**31:
         # Solvers take a signed 32-bit seed.
-        bad.append(FieldViolation("parameters.seed", "must be in [0, 2^31)"))
+        bad.append(parameter_violation("parameters.seed", "must be in [0, 2^31)"))
     if params.continuous is not None and params.continuous not in CONTINUOUS_MODES:
         bad.append(
-            FieldViolation("parameters.continuous", f"must be one of {', '.join(CONTINUOUS_MODES)}")
+            parameter_violation(
+                "parameters.continuous", f"must be one of {', '.join(CONTINUOUS_MODES)}"
+            )
         )
     if params.heuristic is not None:
         if params.heuristic not in HEURISTIC_CHOICES:
             choices = ", ".join(HEURISTIC_CHOICES)
-            bad.append(FieldViolation("parameters.heuristic", f"must be one of {choices}"))
+            bad.append(parameter_violation("parameters.heuristic", f"must be one of {choices}"))
         if params.cross_check:
-            bad.append(FieldViolation("parameters.cross_check", "not with a heuristic"))
+            bad.append(parameter_violation("parameters.cross_check", "not with a heuristic"))
         if params.continuous == ContinuousMode.OPTIMIZE:
-            bad.append(FieldViolation("parameters.continuous", "optimize is an exact solve"))
+            bad.append(parameter_violation("parameters.continuous", "optimize is an exact solve"))
+    if bad:
+        raise InvalidProblemError(bad)
+
+
+def validate_generate_arguments(
+    d: int,
+    n: int,
+    points_per_axis: int | None,
+    max_kept: int | None,
+    objective: str,
+    max_error: float | None,
+) -> None:
+    """The checks on the arguments of ``prunecert generate paper`` before a problem exists.
+
+    These values are the flags themselves (no problem field holds them yet), so each violation's
+    field is its flag. ``objective`` is the objective's oneof name (min_error, min_kept, pareto);
+    ``points_per_axis`` None is the generator's default.
+    """
+    bad = []
+
+    def flag(name: str, description: str) -> None:
+        bad.append(FieldViolation(name, description, name))
+
+    for name, value in (("--d", d), ("--n", n)):
+        if value < 1:
+            flag(name, f"must be at least 1, got {value}")
+    if points_per_axis is not None and points_per_axis < 2:
+        flag("--points-per-axis", f"must be at least 2, got {points_per_axis}")
+    if max_kept is not None and max_kept < 0:
+        flag("--max-kept", f"must be >= 0, got {max_kept}")
+    if objective == "min_kept":
+        if max_error is None:
+            flag("--max-error", "is required with --objective min_kept")
+        elif not (math.isfinite(max_error) and max_error >= 0):
+            flag("--max-error", f"must be a finite number >= 0, got {max_error}")
     if bad:
         raise InvalidProblemError(bad)

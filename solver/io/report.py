@@ -85,3 +85,16 @@ def format_result(problem: Problem, result: SolveResult) -> str:
     if sol is not None:
         lines.append(describe_mask(sol.mask))
     return "\n".join(lines)
+
+
+def format_certificate(kept: int, error: float, optimum: SolveResult | None) -> str:
+    """`prunecert certify`: a mask's kept count and exact error, and beside them the optimum for
+    the same budget when it was solved for."""
+    lines = [f"kept        {kept}", f"error       {error:.12g}   (exact, rounded up)"]
+    if optimum is not None and optimum.solution is not None:
+        best = optimum.solution.error
+        status, bound = optimum.status.name, optimum.objective_bound
+        lines.append(f"optimum     {best:.12g}   ({status}, same budget, bound {bound:.12g})")
+        ratio = f"{error / best:.6g}" if best > 0 else "-"
+        lines.append(f"gap         {max(0.0, error - best):.6g}   ratio {ratio}")
+    return "\n".join(lines)

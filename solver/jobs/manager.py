@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from prunecert.v1 import jobs_pb2
-from solver.core.errors import FieldViolation, InvalidProblemError
+from solver.core.errors import FieldViolation, InvalidProblemError, JobNotFoundError
 from solver.core.validate import Limits
 from solver.jobs.spec import JobSpec
 from solver.jobs.store import FINAL_STATES, JobRow, JobStore
@@ -27,10 +27,6 @@ log = logging.getLogger("prunecert.jobs")
 
 # Tiny subset-sum items are batched so that scheduling does not dominate their cost.
 SUBSET_SUM_CHUNK = 2000
-
-
-class JobNotFound(Exception):
-    """No such job for this caller (another caller's job is not found either)."""
 
 
 @dataclass
@@ -108,7 +104,7 @@ class JobManager:
     def _row(self, owner: str, job_id: str) -> JobRow:
         row = self.store.get(job_id, owner)
         if row is None:
-            raise JobNotFound(f"no job {job_id!r}")
+            raise JobNotFoundError(f"no job {job_id!r}")
         return row
 
     def _proto(self, row: JobRow) -> jobs_pb2.Job:

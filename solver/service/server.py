@@ -1,4 +1,10 @@
-"""Server bootstrap: worker pool first, then the gRPC server with health and reflection."""
+"""Server bootstrap: safety checks, then the worker pool, then the gRPC server with health and
+reflection.
+
+The checks live here, not in the CLI, so that a server started from Python gets them too:
+``create_server`` refuses a ServerConfig that ``ServerConfig.check`` rejects, and
+``load_config`` builds one from the files ``prunecert serve`` names (tokens, TLS PEMs).
+"""
 
 from __future__ import annotations
 
@@ -8,21 +14,38 @@ import signal
 import socket
 import threading
 from concurrent import futures
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from prunecert.v1 import service_pb2, service_pb2_grpc
+from prunecert.v1 import service_pb2_grpc
+from solver.core.errors import ConfigurationError, FieldViolation
 from solver.core.validate import DEFAULT_LIMITS, Limits
+from solver.io.wire import MESSAGE_SIZE_OPTIONS, SERVICE_NAME
 from solver.jobs.manager import JobManager
-from solver.service.auth import TokenInterceptor
-from solver.service.servicer import MAX_MESSAGE_BYTES, PruningSolverServicer, ServiceLimits
+from solver.service.auth import TokenInterceptor, read_tokens
+from solver.service.servicer import PruningSolverServicer, ServiceLimits
 from solver.service.workers import WorkerPool
 
 log = logging.getLogger("prunecert.server")
-SERVICE_NAME = service_pb2.DESCRIPTOR.services_by_name["PruningSolver"].full_name
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        try:
+            return all(
+                ipaddress.ip_address(info[4][0]).is_loopback
+                for info in socket.getaddrinfo(host, None)
+            )
+        except OSError:
+            return False
 
 
 @dataclass(frozen=True)
@@ -38,6 +61,71 @@ class ServerConfig:
     grace_seconds: float = 10.0
     data_dir: str | None = None  # the job store's directory; None disables jobs
     dask_scheduler: str | None = None  # None: a local cluster sized to the machine
+    # Serve a non-loopback address without tokens anyway (anyone who can reach it may solve).
+    insecure: bool = False
+
+    def violations(self) -> list[FieldViolation]:
+        """Every unsafe or inconsistent setting, each naming its field and `serve` flag."""
+        bad = []
+        if not self.tokens and not self.insecure and not is_loopback(self.host):
+            bad.append(
+                FieldViolation(
+                    "host",
+                    f"refusing to serve on non-loopback address {self.host} without tokens "
+                    "(--tokens-file); pass insecure (--insecure) to do it anyway",
+                    "--host",
+                )
+            )
+        if (self.tls_cert is None) != (self.tls_key is None):
+            bad.append(_tls_pairing())
+        if self.max_concurrent < 1:
+            bad.append(FieldViolation("max_concurrent", "must be at least 1", "--max-concurrent"))
+        if not self.max_time_limit > 0:
+            bad.append(FieldViolation("max_time_limit", "must be > 0", "--max-time-limit"))
+        return bad
+
+    def check(self) -> None:
+        """Raise ConfigurationError listing every violation (see ``violations``)."""
+        bad = self.violations()
+        if bad:
+            raise ConfigurationError(bad)
+
+
+def _tls_pairing() -> FieldViolation:
+    return FieldViolation(
+        "tls_cert", "tls_cert and tls_key go together (--tls-cert with --tls-key)", "--tls-cert"
+    )
+
+
+def load_config(
+    *,
+    tokens_file: str | Path | None = None,
+    tls_cert_file: str | Path | None = None,
+    tls_key_file: str | Path | None = None,
+    **settings,
+) -> ServerConfig:
+    """A checked ServerConfig from the files `prunecert serve` names and the other ServerConfig
+    fields (``settings``: host, port, insecure, max_concurrent, ...).
+
+    Raises ConfigurationError, naming the field and the flag, for a tokens file that cannot be
+    read or holds no token, a certificate without its key (or the reverse), a PEM file that
+    cannot be read, and everything ``ServerConfig.check`` refuses. The settings are checked
+    before the PEM files are read, so an unsafe address is reported even with a bad file.
+    """
+    tokens = read_tokens(tokens_file) if tokens_file else frozenset()
+    config = ServerConfig(tokens=tokens, **settings)
+    bad = config.violations()
+    if (tls_cert_file is None) != (tls_key_file is None):
+        bad.append(_tls_pairing())
+    if bad:
+        raise ConfigurationError(bad)
+    if not tls_cert_file:
+        return config
+    try:
+        cert, key = Path(tls_cert_file).read_bytes(), Path(tls_key_file).read_bytes()
+    except OSError as exc:
+        raise ConfigurationError(FieldViolation("tls_cert", str(exc), "--tls-cert")) from exc
+    return replace(config, tls_cert=cert, tls_key=key)
 
 
 @dataclass
@@ -65,34 +153,19 @@ class RunningServer:
             self.jobs.close()
 
 
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        try:
-            return all(
-                ipaddress.ip_address(info[4][0]).is_loopback
-                for info in socket.getaddrinfo(host, None)
-            )
-        except OSError:
-            return False
-
-
 def create_server(config: ServerConfig) -> RunningServer:
-    """Start the worker pool and a gRPC server on config.host:config.port (0 picks a port)."""
+    """Start the worker pool and a gRPC server on config.host:config.port (0 picks a port).
+
+    Raises ConfigurationError, before starting anything, if ``config.check()`` does.
+    """
+    config.check()
     pool = WorkerPool(config.max_concurrent, config.limits)
     interceptors = [TokenInterceptor(config.tokens)] if config.tokens else []
     server = grpc.server(
         # Slots for the solves plus room for info, health and immediate refusals.
         futures.ThreadPoolExecutor(max_workers=config.max_concurrent + 8),
         interceptors=interceptors,
-        options=[
-            ("grpc.so_reuseport", 0),
-            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-            ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
-        ],
+        options=[("grpc.so_reuseport", 0), *MESSAGE_SIZE_OPTIONS],
         maximum_concurrent_rpcs=config.max_concurrent + 32,
     )
     jobs = None

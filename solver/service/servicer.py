@@ -20,18 +20,22 @@ import grpc
 
 from prunecert.v1 import service_pb2, service_pb2_grpc, solve_pb2
 from solver.backends import REGISTRY, available_backends, get_backend
-from solver.core.errors import InvalidProblemError, PruneCertError
+from solver.core.errors import (
+    JobsDisabledError,
+    PoolBusyError,
+    PruneCertError,
+    WorkerCrashedError,
+)
 from solver.core.validate import Limits, validate_parameters
 from solver.engine.dispatch import validate_for_problem
 from solver.io import convert
-from solver.jobs.manager import JobManager, JobNotFound
+from solver.io.wire import AUTHORIZATION_KEY, MAX_MESSAGE_BYTES
+from solver.jobs.manager import JobManager
 from solver.service.status import RpcError, to_status
-from solver.service.workers import PoolBusy, WorkerCrashed, WorkerError, WorkerPool
+from solver.service.workers import WorkerError, WorkerPool
 
 log = logging.getLogger("prunecert.rpc")
 
-# Largest request or reply (the server and the client configure gRPC with it).
-MAX_MESSAGE_BYTES = 256 * 1024 * 1024
 # Time kept back from the client's deadline for certification and the reply.
 DEADLINE_MARGIN_SECONDS = 0.25
 
@@ -53,7 +57,7 @@ def version() -> str:
 def caller(context: grpc.ServicerContext) -> str:
     """The owner of a caller's jobs: a hash of its bearer token ("" without tokens)."""
     for key, value in context.invocation_metadata() or ():
-        if key == "authorization":
+        if key == AUTHORIZATION_KEY:
             return hashlib.sha256(value.encode()).hexdigest()
     return ""
 
@@ -76,7 +80,8 @@ class PruningSolverServicer(service_pb2_grpc.PruningSolverServicer):
     # -- plumbing -------------------------------------------------------------------------------
     @contextmanager
     def _rpc(self, method: str, request, context: grpc.ServicerContext):
-        """One structured log line per RPC; RpcError becomes the call's status."""
+        """One structured log line per RPC; the project's errors (and RpcError) become the
+        call's status, read from the error's class (solver.service.status)."""
         start = time.monotonic()
         record = {"method": method, "request_bytes": request.ByteSize(), "response_bytes": 0}
         if getattr(request, "request_id", ""):
@@ -84,7 +89,8 @@ class PruningSolverServicer(service_pb2_grpc.PruningSolverServicer):
         code = grpc.StatusCode.OK
         try:
             yield record
-        except RpcError as err:
+        except (RpcError, PruneCertError) as exc:
+            err = exc if isinstance(exc, RpcError) else RpcError.from_exception(exc)
             code = err.code
             record["error"] = err.message
             context.abort_with_status(to_status(err))
@@ -101,18 +107,11 @@ class PruningSolverServicer(service_pb2_grpc.PruningSolverServicer):
 
     def _check(self, problem_msg, params_msg) -> None:
         """Validate in the RPC thread: INVALID_ARGUMENT / RESOURCE_EXHAUSTED / NOT_FOUND."""
-        try:
-            problem = convert.parse_problem(problem_msg, self.limits.problem)
-            params = convert.parse_parameters(params_msg)
-            validate_parameters(params)
-            validate_for_problem(problem, params)
-            get_backend(params.backend)
-        except InvalidProblemError as exc:
-            raise RpcError(
-                type(exc).__name__, str(exc), [(v.field, v.description) for v in exc.violations]
-            ) from exc
-        except PruneCertError as exc:
-            raise RpcError(type(exc).__name__, str(exc)) from exc
+        problem = convert.parse_problem(problem_msg, self.limits.problem)
+        params = convert.parse_parameters(params_msg)
+        validate_parameters(params)
+        validate_for_problem(problem, params)
+        get_backend(params.backend)
 
     def _time_limit(
         self, params: solve_pb2.SolveParameters, context: grpc.ServicerContext
@@ -135,18 +134,18 @@ class PruningSolverServicer(service_pb2_grpc.PruningSolverServicer):
                 lambda: not context.is_active(),
                 stream,
             )
-        except PoolBusy as exc:
-            raise RpcError(
-                "PoolBusy",
+        except PoolBusyError as exc:
+            raise PoolBusyError(
                 f"all {self.limits.max_concurrent} solver slots are busy (max concurrent solves "
-                f"{self.limits.max_concurrent}); retry later",
+                f"{self.limits.max_concurrent}); retry later"
             ) from exc
-        except WorkerCrashed as exc:
-            raise RpcError("WorkerCrashed", f"the solve was aborted: {exc}") from exc
+        except WorkerCrashedError as exc:
+            raise WorkerCrashedError(f"the solve was aborted: {exc}") from exc
 
     @staticmethod
     def _raise(error: WorkerError) -> None:
-        raise RpcError(error.kind, error.message, error.violations)
+        """End the RPC with the status the worker's error carried (its class's, not its name)."""
+        raise RpcError(error.status, error.message, error.violations)
 
     def _unary(self, kind: str, request, context, reply_type):
         for tag, payload in self._jobs(kind, request, context, stream=False):
@@ -188,13 +187,8 @@ class PruningSolverServicer(service_pb2_grpc.PruningSolverServicer):
     def Certify(self, request, context):
         with self._rpc("Certify", request, context) as record:
             self._check(request.problem, request.parameters)
-            try:
-                problem = convert.parse_problem(request.problem, self.limits.problem)
-                convert.parse_mask(request.mask, problem)
-            except InvalidProblemError as exc:
-                raise RpcError(
-                    type(exc).__name__, str(exc), [(v.field, v.description) for v in exc.violations]
-                ) from exc
+            problem = convert.parse_problem(request.problem, self.limits.problem)
+            convert.parse_mask(request.mask, problem)
             reply = self._unary("certify", request, context, solve_pb2.CertifyResult)
             record["response_bytes"] = reply.ByteSize()
             return reply
@@ -227,45 +221,36 @@ class PruningSolverServicer(service_pb2_grpc.PruningSolverServicer):
             return reply
 
     # -- jobs ----------------------------------------------------------------------------------
-    @contextmanager
-    def _job_errors(self):
+    def _job_manager(self) -> JobManager:
+        """The job manager (its errors reach the caller through ``_rpc`` like any other)."""
         if self.jobs is None:
-            raise RpcError(
-                "JobsDisabled", "this server has no job store (start it with --data-dir)"
-            )
-        try:
-            yield self.jobs
-        except InvalidProblemError as exc:
-            raise RpcError(
-                type(exc).__name__, str(exc), [(v.field, v.description) for v in exc.violations]
-            ) from exc
-        except JobNotFound as exc:
-            raise RpcError("JobNotFound", str(exc)) from exc
-        except PruneCertError as exc:
-            raise RpcError(type(exc).__name__, str(exc)) from exc
+            raise JobsDisabledError("this server has no job store (start it with --data-dir)")
+        return self.jobs
 
     def SubmitJob(self, request, context):
-        with self._rpc("SubmitJob", request, context) as record, self._job_errors() as jobs:
-            job = jobs.submit(self._owner(context), request)
+        with self._rpc("SubmitJob", request, context) as record:
+            job = self._job_manager().submit(self._owner(context), request)
             record["job"] = job.id
             return job
 
     def GetJob(self, request, context):
-        with self._rpc("GetJob", request, context), self._job_errors() as jobs:
-            return jobs.get(self._owner(context), request.id)
+        with self._rpc("GetJob", request, context):
+            return self._job_manager().get(self._owner(context), request.id)
 
     def ListJobs(self, request, context):
-        with self._rpc("ListJobs", request, context), self._job_errors() as jobs:
-            return jobs.list(self._owner(context), request)
+        with self._rpc("ListJobs", request, context):
+            return self._job_manager().list(self._owner(context), request)
 
     def CancelJob(self, request, context):
-        with self._rpc("CancelJob", request, context), self._job_errors() as jobs:
-            return jobs.cancel(self._owner(context), request.id)
+        with self._rpc("CancelJob", request, context):
+            return self._job_manager().cancel(self._owner(context), request.id)
 
     def WatchJob(self, request, context):
-        with self._rpc("WatchJob", request, context), self._job_errors() as jobs:
-            yield from jobs.watch(self._owner(context), request.id, context.is_active)
+        with self._rpc("WatchJob", request, context):
+            yield from self._job_manager().watch(
+                self._owner(context), request.id, context.is_active
+            )
 
     def GetJobResults(self, request, context):
-        with self._rpc("GetJobResults", request, context), self._job_errors() as jobs:
-            yield from jobs.results(self._owner(context), request.id, request.offset)
+        with self._rpc("GetJobResults", request, context):
+            yield from self._job_manager().results(self._owner(context), request.id, request.offset)

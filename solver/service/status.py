@@ -1,50 +1,65 @@
-"""The one table from engine and pool errors to gRPC status codes, with rich error details."""
+"""The one mapping from errors to gRPC statuses, with rich error details.
+
+An error's code is the ``grpc_status`` attribute of its class (solver.core.errors), looked up
+through its MRO, so a renamed or subclassed error keeps its status; anything outside the
+project's tree is INTERNAL. INVALID_ARGUMENT (and every other code) carries the error's field
+violations as a ``google.rpc.BadRequest`` detail.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import grpc
 from google.protobuf import any_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
-# Exception (class name, as carried from a worker) -> gRPC code.
-STATUS_OF_ERROR: dict[str, grpc.StatusCode] = {
-    "InvalidProblemError": grpc.StatusCode.INVALID_ARGUMENT,
-    "ProblemTooLargeError": grpc.StatusCode.RESOURCE_EXHAUSTED,
-    "UnrepresentableError": grpc.StatusCode.INVALID_ARGUMENT,
-    "BackendUnavailableError": grpc.StatusCode.NOT_FOUND,
-    "PoolBusy": grpc.StatusCode.RESOURCE_EXHAUSTED,
-    "WorkerCrashed": grpc.StatusCode.ABORTED,
-    "Unauthenticated": grpc.StatusCode.UNAUTHENTICATED,
-    "JobNotFound": grpc.StatusCode.NOT_FOUND,
-    "JobsDisabled": grpc.StatusCode.FAILED_PRECONDITION,
-}
+from solver.core.errors import FieldViolation, status_name, violations_of
+
+
+def code_named(name: str) -> grpc.StatusCode:
+    """The grpc.StatusCode member an error class names (KeyError for a misspelt name)."""
+    return grpc.StatusCode[name]
+
+
+def code_of(exc: BaseException) -> grpc.StatusCode:
+    """The status code of any exception, from its class attribute."""
+    return code_named(status_name(exc))
 
 
 class RpcError(Exception):
-    """Raised inside the servicer to end an RPC with a status (and field violations)."""
+    """Ends an RPC with a status: raised by the servicer for an error reduced to its status name,
+    message and violations (e.g. one a worker process sent across its pipe)."""
 
-    def __init__(self, kind: str, message: str, violations: list[tuple[str, str]] | None = None):
+    def __init__(
+        self, status: str, message: str, violations: Sequence[FieldViolation] = ()
+    ) -> None:
         super().__init__(message)
-        self.kind = kind
+        self.status = status
         self.message = message
-        self.violations = violations or []
+        self.violations = list(violations)
+
+    @classmethod
+    def from_exception(cls, exc: BaseException) -> RpcError:
+        return cls(status_name(exc), str(exc), violations_of(exc))
 
     @property
     def code(self) -> grpc.StatusCode:
-        return STATUS_OF_ERROR.get(self.kind, grpc.StatusCode.INTERNAL)
+        return code_named(self.status)
 
 
 def to_status(error: RpcError) -> grpc.Status:
-    code = error.code
-    status = status_pb2.Status(code=getattr(code_pb2, code.name), message=error.message)
+    status = status_pb2.Status(code=getattr(code_pb2, error.code.name), message=error.message)
     if error.violations:
         detail = any_pb2.Any()
         detail.Pack(
             error_details_pb2.BadRequest(
                 field_violations=[
-                    error_details_pb2.BadRequest.FieldViolation(field=f, description=d)
-                    for f, d in error.violations
+                    error_details_pb2.BadRequest.FieldViolation(
+                        field=v.field, description=v.description
+                    )
+                    for v in error.violations
                 ]
             )
         )

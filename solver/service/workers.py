@@ -17,6 +17,13 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+from solver.core.errors import (
+    FieldViolation,
+    PoolBusyError,
+    WorkerCrashedError,
+    status_name,
+    violations_of,
+)
 from solver.core.validate import Limits
 
 log = logging.getLogger("prunecert.workers")
@@ -28,19 +35,17 @@ RECYCLE_MAXRSS_KIB = 2 * 1024 * 1024
 
 @dataclass(frozen=True)
 class WorkerError:
-    """An exception raised in a worker, carried by name (mapped to a status by the servicer)."""
+    """An exception raised in a worker, as plain data for the pipe: the name of the gRPC status
+    its class carries (solver.core.errors), its message and its field violations. The class
+    itself never crosses, so the servicer's mapping cannot depend on its name."""
 
-    kind: str
+    status: str
     message: str
-    violations: list[tuple[str, str]]
+    violations: tuple[FieldViolation, ...] = ()
 
-
-class WorkerCrashed(Exception):
-    """The worker process died while running a job."""
-
-
-class PoolBusy(Exception):
-    """Every worker is busy."""
+    @classmethod
+    def from_exception(cls, exc: BaseException) -> WorkerError:
+        return cls(status_name(exc), str(exc), tuple(violations_of(exc)))
 
 
 def _listen_for_cancel(control, current: list[int], stop: threading.Event) -> None:
@@ -59,7 +64,6 @@ def _worker_main(conn, control, limits: Limits) -> None:
     its own pipe (a shared multiprocessing.Event can deadlock the server when a worker dies or
     is stopped while waiting on it)."""
     from prunecert.v1 import service_pb2
-    from solver.core.errors import InvalidProblemError
     from solver.service import jobs
 
     current = [-1]
@@ -92,12 +96,7 @@ def _worker_main(conn, control, limits: Limits) -> None:
             if recycle:
                 return
         except Exception as exc:  # reported to the RPC, never fatal to the worker
-            violations = (
-                [(v.field, v.description) for v in exc.violations]
-                if isinstance(exc, InvalidProblemError)
-                else []
-            )
-            conn.send(("error", WorkerError(type(exc).__name__, str(exc), violations)))
+            conn.send(("error", WorkerError.from_exception(exc)))
 
 
 class Worker:
@@ -198,14 +197,14 @@ class WorkerPool:
         """Run one job on a free worker; yields ("event", bytes)* then ("reply", bytes) or
         ("error", WorkerError).
 
-        Raises PoolBusy when no worker is free and WorkerCrashed if the worker dies. If the
-        caller stops iterating early, the job is cancelled; the worker returns to the pool only
-        once it is idle again, or is replaced in the background.
+        Raises PoolBusyError when no worker is free and WorkerCrashedError if the worker dies.
+        If the caller stops iterating early, the job is cancelled; the worker returns to the pool
+        only once it is idle again, or is replaced in the background.
         """
         try:
             worker = self._free.get_nowait()
         except queue.Empty:
-            raise PoolBusy() from None
+            raise PoolBusyError(f"all {self.size} solver processes are busy") from None
         idle = False  # the worker finished this job and can serve the next
         replace = False  # the worker must go (crashed, ignored a cancel, or recycles itself)
         try:
@@ -226,7 +225,7 @@ class WorkerPool:
                     return
                 try:
                     message = self._receive(worker)
-                except WorkerCrashed:
+                except WorkerCrashedError:
                     replace = True
                     raise
                 if message is None:
@@ -250,17 +249,18 @@ class WorkerPool:
 
     @staticmethod
     def _receive(worker: Worker):
-        """The next message, None after a short wait without one; WorkerCrashed if it died."""
+        """The next message, None after a short wait without one; WorkerCrashedError if it
+        died."""
         if not worker.conn.poll(0.02):
             if not worker.alive():
-                raise WorkerCrashed(
+                raise WorkerCrashedError(
                     f"the solver process exited with code {worker.process.exitcode}"
                 )
             return None
         try:
             return worker.conn.recv()
         except (EOFError, OSError) as exc:
-            raise WorkerCrashed("the solver process died") from exc
+            raise WorkerCrashedError("the solver process died") from exc
 
     @staticmethod
     def _drain(worker: Worker) -> bool:
@@ -272,7 +272,7 @@ class WorkerPool:
         while time.monotonic() < deadline:
             try:
                 message = WorkerPool._receive(worker)
-            except WorkerCrashed:
+            except WorkerCrashedError:
                 return False
             if message is not None and message[0] != "event":
                 return not (message[0] == "reply" and message[2])

@@ -2,8 +2,8 @@
 by instance, for heuristic developers who need ground truth.
 
 The spec is a batch job's (a SubmitJobRequest in proto3 JSON: a family or a list of problems).
-Each instance is solved exactly (solver.engine.solve) and by each heuristic
-(solver.heuristics.run_heuristic); both sides report exact errors of their masks. A heuristic
+Each instance is solved exactly (solver.engine.dispatch.solve) and by each heuristic
+(solver.search.heuristics.run_heuristic); both sides report exact errors of their masks. A heuristic
 "matches" the optimum when its exact error is within the tolerance of the certified lower bound
 (min_error), or when it keeps exactly the certified minimum (min_kept). Instances whose optimum
 is not certified are listed but left out of the summary ratios.
@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 
 from prunecert.v1 import jobs_pb2
+from solver.core.errors import FieldViolation, InvalidProblemError
 from solver.core.parameters import SolveParameters
 from solver.core.problem import MinKept, Pareto, Problem, PruningMode
 from solver.core.result import SolveResult, SolveStatus
@@ -75,9 +76,7 @@ def compare_instance(
     min_kept = isinstance(problem.objective, MinKept)
     rows = []
     for name in heuristics:
-        found = run_heuristic(
-            problem, name, seed=params.seed or 0, time_limit=heuristic_time_limit
-        )
+        found = run_heuristic(problem, name, seed=params.seed or 0, time_limit=heuristic_time_limit)
         cert = found.certificate
         ratio = matches = None
         if certified:
@@ -116,18 +115,30 @@ def run_comparison(
     """Solve every instance of ``request`` exactly and with each heuristic."""
     spec = JobSpec(request, limits=None)
     if spec.kind != "solve":
-        raise ValueError("spec: compare takes a family or a list of problems, not certify items")
+        raise InvalidProblemError(
+            FieldViolation(
+                "spec", "compare takes a family or a list of problems, not certify items"
+            )
+        )
     params = convert.parse_parameters(request.parameters)
     if time_limit is not None:
         params = dataclasses.replace(params, time_limit_seconds=time_limit)
     for name in heuristics:
         if name not in HEURISTICS:
-            raise ValueError(f"heuristics: unknown {name!r}; valid: {', '.join(HEURISTICS)}")
+            raise InvalidProblemError(
+                FieldViolation(
+                    "heuristics",
+                    f"unknown {name!r}; valid: {', '.join(HEURISTICS)}",
+                    "--heuristics",
+                )
+            )
     out: list[CompareRow] = []
     for index in range(spec.size()):
         problem = convert.parse_problem(spec.problem(index))
         if isinstance(problem.objective, Pareto):
-            raise ValueError("objective: compare supports min_error and min_kept, not pareto")
+            raise InvalidProblemError(
+                FieldViolation("objective", "compare supports min_error and min_kept, not pareto")
+            )
         exact = solve(problem, params)
         label = instance_label(spec, index)
         for row in compare_instance(problem, exact, heuristics, params, heuristic_time_limit):

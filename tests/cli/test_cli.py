@@ -26,7 +26,6 @@ K = "5"  # points per axis: keeps every solve well under a second
 SMALL_PAPER = ("generate", "paper", "--d", "2", "--n", "4", "--seed", "1", "--pruning", "neurons")
 
 
-
 def run(capsys, *argv: str) -> tuple[int, str, str]:
     code = main(list(argv))
     out, err = capsys.readouterr()

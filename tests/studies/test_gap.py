@@ -1,4 +1,4 @@
-"""`prunecert gap` (solver/gap.py, solver/gap_cli.py): the study end to end on tiny instances,
+"""`prunecert gap` (solver/studies/gap.py, gap_report.py, solver/cli/gap.py): the study end to end on tiny instances,
 its figures against independent engine solves, the width search against the points and against
 brute force, monotonicity on the data, the rate fits on synthetic data, undecided solves, bad
 flags, and the remote runner (one in-process job server) against the local one.
@@ -6,7 +6,6 @@ flags, and the remote runner (one in-process job server) against the local one.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import csv
 import io
@@ -18,14 +17,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from solver.cli import common
 from solver.cli import gap as gap_cli
-from solver.cli.app import _remote_flags
+from solver.cli.app import main
 from solver.core.parameters import SolveParameters
 from solver.core.problem import MinError, PruningMode
 from solver.core.result import SolveResult, SolveStatus
 from solver.engine.dispatch import solve
 from solver.instances.generate import paper_problem
-from solver.studies import gap
+from solver.studies import gap, gap_report
 
 N, W = PruningMode.NEURONS, PruningMode.WEIGHTS
 MODES = {"neurons": N, "weights": W}
@@ -36,16 +36,19 @@ TINY = ["--d", "1", "2", "--n", "2..4", "6", "--seeds", "2", "--time-limit", "10
 TINY_EPS = ["--eps", "1.25", "0.95", "0.5"]
 
 
-def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="prunecert")
-    sub = p.add_subparsers(dest="command", required=True)
-    gap_cli.add_parser(sub, _remote_flags)
-    return p
+def no_remote(args):
+    pytest.fail("no remote expected")
 
 
-def run_gap(capsys, *argv: str, client_factory=None) -> tuple[int, str, str]:
-    args = parser().parse_args(["gap", *argv])
-    code = gap_cli.run(args, client_factory or (lambda a: pytest.fail("no remote expected")))
+def main_gap(*argv: str, connect=no_remote) -> int:
+    """`prunecert gap ARGV...` in-process, its client made by ``connect(args)``."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(gap_cli, "connect", connect)
+        return main(["gap", *argv])
+
+
+def run_gap(capsys, *argv: str, connect=no_remote) -> tuple[int, str, str]:
+    code = main_gap(*argv, connect=connect)
     out, err = capsys.readouterr()
     return code, out, err
 
@@ -63,10 +66,9 @@ def num(text: str) -> float | None:
 def tiny(tmp_path_factory):
     """The tiny local study, run once: (out dir, stdout, stderr)."""
     out = tmp_path_factory.mktemp("gap") / "study"
-    args = parser().parse_args(["gap", *TINY, *TINY_EPS, "--out", str(out)])
     stdout, stderr = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
-        code = gap_cli.run(args, lambda a: pytest.fail("no remote expected"))
+        code = main_gap(*TINY, *TINY_EPS, "--out", str(out))
     assert code == 0, stderr.getvalue()
     return out, stdout.getvalue(), stderr.getvalue()
 
@@ -278,7 +280,7 @@ def test_undecided_solve_is_marked_not_used(tmp_path):
         return [optimal, result]
 
     outcome = gap.run_study(study, replay)
-    files = gap.write_outputs(outcome, tmp_path)
+    files = gap_report.write_outputs(outcome, tmp_path)
     row = next(r for r in read_csv(files["points"]) if r["mode"] == "weights")
     assert row["status"] == result.status.name and row["detail"]
     width = next(r for r in read_csv(files["widths"]) if r["mode"] == "weights")
@@ -302,7 +304,7 @@ def test_width_decisions_from_certificates():
     w = next(w for w in gap.compute_widths(study, points) if w.mode == N)
     assert (w.decided, w.min_n, w.lower, w.upper, w.open_grid) == (False, None, 4, 12, (8,))
     assert "8 (FEASIBLE)" in w.reason
-    assert gap._median_width([w], study.ns) == "8 .. 12"
+    assert gap_report._median_width([w], study.ns) == "8 .. 12"
     # An undecided n below a certified failure is settled by monotonicity.
     points[0] = _point(2, N, 4, 1, status="FEASIBLE", error=0.5, bound=0.01)
     points[1] = _point(2, N, 8, 1, status="FEASIBLE", error=0.2, bound=0.15)
@@ -391,11 +393,11 @@ def test_remote_study_matches_local_and_resumes(capsys, tmp_path, tiny):
 
         def factory(args):
             assert args.remote == address
-            return Client(args.remote)
+            return common.connect(args)
 
         out = tmp_path / "remote"
         argv = [*TINY, *TINY_EPS, "--out", str(out), "--remote", address]
-        code, stdout, err = run_gap(capsys, *argv, client_factory=factory)
+        code, stdout, err = run_gap(capsys, *argv, connect=factory)
         assert code == 0, err
         assert "job " in err and "(resumed)" not in err
         local = read_csv(local_out / "points.csv")
@@ -411,7 +413,7 @@ def test_remote_study_matches_local_and_resumes(capsys, tmp_path, tiny):
         # The same command again finds the same job (request_id from the study): no new solves.
         with Client(address) as client:
             jobs_before, _ = client.list_jobs()
-        code, stdout2, err2 = run_gap(capsys, *argv, client_factory=factory)
+        code, stdout2, err2 = run_gap(capsys, *argv, connect=factory)
         assert code == 0 and "(resumed)" in err2
         with Client(address) as client:
             jobs_after, _ = client.list_jobs()

@@ -1,20 +1,10 @@
-"""PruneCert's Python client: remote certified solves with the engine's dataclasses."""
+"""PruneCert's Python client: remote certified solves with the core's dataclasses.
 
-from prunecert_client._client import (
-    BackendInfo,
-    BoundUpdate,
-    CertifyResult,
-    Client,
-    Finished,
-    Incumbent,
-    Job,
-    JobEvent,
-    JobItem,
-    LogLine,
-    ServerInfo,
-    SolveEvent,
-    Tls,
-)
+It depends on solver.core, solver.io and the generated prunecert.v1 only: installing or importing
+it never loads the engine, the backends or the solvers.
+"""
+
+from prunecert_client._client import Client
 from prunecert_client._exceptions import (
     Cancelled,
     ClientError,
@@ -25,6 +15,20 @@ from prunecert_client._exceptions import (
     ResourceExhausted,
     ServerError,
     Unauthenticated,
+)
+from prunecert_client._types import (
+    BackendInfo,
+    BoundUpdate,
+    CertifyResult,
+    Finished,
+    Incumbent,
+    Job,
+    JobEvent,
+    JobItem,
+    LogLine,
+    ServerInfo,
+    SolveEvent,
+    Tls,
 )
 
 __all__ = [

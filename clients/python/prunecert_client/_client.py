@@ -1,25 +1,41 @@
-"""The PruneCert client: typed calls over gRPC, engine dataclasses in and out."""
+"""The PruneCert client: typed calls over gRPC, the core's dataclasses in and out."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 
 import grpc
 
 from prunecert.v1 import jobs_pb2, service_pb2, service_pb2_grpc
 from prunecert_client._exceptions import from_rpc_error
+from prunecert_client._types import (
+    BackendInfo,
+    BoundUpdate,
+    CertifyResult,
+    Finished,
+    Incumbent,
+    Job,
+    JobEvent,
+    JobItem,
+    LogLine,
+    ServerInfo,
+    SolveEvent,
+    Tls,
+    certify_result_from_message,
+    job_from_message,
+    job_item_from_message,
+)
 from solver.core.parameters import SolveParameters
 from solver.core.problem import Mask, Problem
 from solver.core.result import SolveResult
-from solver.core.validate import NO_LIMITS
 from solver.io import convert
-
-# Large problems and results: the server accepts up to 256 MiB (ServerInfo.max_message_bytes).
-MAX_MESSAGE_BYTES = 256 * 1024 * 1024
+from solver.io.wire import (
+    AUTHORIZATION_KEY,
+    BEARER_PREFIX,
+    MESSAGE_SIZE_OPTIONS,
+    SERVICE_NAME,
+)
 
 # UNAVAILABLE is retried with exponential backoff by grpc itself (every RPC here is a pure
 # function of its request, hence idempotent).
@@ -27,7 +43,7 @@ _SERVICE_CONFIG = json.dumps(
     {
         "methodConfig": [
             {
-                "name": [{"service": "prunecert.v1.PruningSolver"}],
+                "name": [{"service": SERVICE_NAME}],
                 "retryPolicy": {
                     "maxAttempts": 5,
                     "initialBackoff": "0.2s",
@@ -41,152 +57,6 @@ _SERVICE_CONFIG = json.dumps(
 )
 
 
-@dataclass(frozen=True)
-class Incumbent:
-    elapsed_seconds: float
-    kept: int
-    error: float  # on the points being solved (approximate); the final result is exact
-
-
-@dataclass(frozen=True)
-class BoundUpdate:
-    elapsed_seconds: float
-    bound: float
-
-
-@dataclass(frozen=True)
-class LogLine:
-    elapsed_seconds: float
-    text: str
-
-
-@dataclass(frozen=True)
-class Finished:
-    elapsed_seconds: float
-    result: SolveResult
-
-
-SolveEvent = Incumbent | BoundUpdate | LogLine | Finished
-
-
-@dataclass(frozen=True)
-class CertifyResult:
-    kept: int
-    error: float  # exact, rounded up
-    optimum: SolveResult | None  # with compare_with_optimum
-    gap: float
-    ratio: float
-
-
-@dataclass(frozen=True)
-class BackendInfo:
-    name: str
-    version: str
-    supports_early_stop: bool
-
-
-@dataclass(frozen=True)
-class ServerInfo:
-    version: str
-    backends: list[BackendInfo]
-    max_units: int
-    max_input_dim: int
-    max_points: int
-    max_weight_candidates: int
-    max_concurrent_solves: int
-    max_time_limit_seconds: float
-    requires_token: bool
-
-
-@dataclass(frozen=True)
-class Job:
-    id: str
-    state: str  # JOB_STATE_QUEUED, _RUNNING, _SUCCEEDED, _FAILED, _CANCELLED
-    request_id: str
-    kind: str  # "solve" or "certify"
-    total_items: int
-    succeeded_items: int
-    failed_items: int
-    running_items: int
-    created_time: float
-    started_time: float
-    finished_time: float
-    detail: str
-
-    @property
-    def finished_items(self) -> int:
-        return self.succeeded_items + self.failed_items
-
-    def to_message(self) -> jobs_pb2.Job:
-        """The prunecert.v1.Job message (as `batch status --json` prints it)."""
-        values = dataclasses.asdict(self)
-        values["state"] = jobs_pb2.JobState.Value(self.state)
-        return jobs_pb2.Job(**values)
-
-    @property
-    def done(self) -> bool:
-        return self.state in ("JOB_STATE_SUCCEEDED", "JOB_STATE_FAILED", "JOB_STATE_CANCELLED")
-
-
-@dataclass(frozen=True)
-class JobItem:
-    """One finished item: its problem and its result (SolveResult or CertifyResult) or error."""
-
-    index: int
-    problem: Problem | None
-    result: SolveResult | CertifyResult | None
-    error: str
-    seconds: float
-
-
-@dataclass(frozen=True)
-class JobEvent:
-    job: Job
-    item: JobItem | None
-
-
-def _job(msg) -> Job:
-    values = {f.name: getattr(msg, f.name) for f in dataclasses.fields(Job)}
-    values["state"] = jobs_pb2.JobState.Name(msg.state)
-    return Job(**values)
-
-
-def _certify_result(reply) -> CertifyResult:
-    return CertifyResult(
-        kept=reply.kept,
-        error=reply.error,
-        optimum=convert.parse_result(reply.optimum) if reply.HasField("optimum") else None,
-        gap=reply.gap,
-        ratio=reply.ratio,
-    )
-
-
-def _job_item(msg, with_problem: bool = True) -> JobItem:
-    outcome = msg.WhichOneof("outcome")
-    result: SolveResult | CertifyResult | None = None
-    if outcome == "solve_result":
-        result = convert.parse_result(msg.solve_result)
-    elif outcome == "certify_result":
-        result = _certify_result(msg.certify_result)
-    problem = None
-    if with_problem and msg.HasField("problem"):
-        problem = convert.parse_problem(msg.problem, NO_LIMITS)  # the server's limits applied
-    return JobItem(msg.index, problem, result, msg.error, msg.seconds)
-
-
-@dataclass(frozen=True)
-class Tls:
-    """TLS settings: the CA (or self-signed server) certificate to trust, PEM; None uses the
-    system roots. ``server_name`` overrides the name checked against the certificate."""
-
-    root_certificate: bytes | None = None
-    server_name: str | None = None
-
-    @staticmethod
-    def from_file(path: str | Path, server_name: str | None = None) -> Tls:
-        return Tls(Path(path).read_bytes(), server_name)
-
-
 class Client:
     """A connection to a PruneCert server.
 
@@ -198,8 +68,7 @@ class Client:
         options = [
             ("grpc.enable_retries", 1),
             ("grpc.service_config", _SERVICE_CONFIG),
-            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-            ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+            *MESSAGE_SIZE_OPTIONS,  # the server's limit, so large problems and results pass
         ]
         if tls:
             settings = tls if isinstance(tls, Tls) else Tls()
@@ -210,7 +79,7 @@ class Client:
         else:
             self._channel = grpc.insecure_channel(address, options=options)
         self._stub = service_pb2_grpc.PruningSolverStub(self._channel)
-        self._metadata = (("authorization", f"Bearer {token}"),) if token else ()
+        self._metadata = ((AUTHORIZATION_KEY, f"{BEARER_PREFIX}{token}"),) if token else ()
 
     def close(self) -> None:
         self._channel.close()
@@ -315,7 +184,7 @@ class Client:
             reply = self._stub.Certify(request, timeout=timeout, metadata=self._metadata)
         except grpc.RpcError as exc:
             raise from_rpc_error(exc) from exc
-        return _certify_result(reply)
+        return certify_result_from_message(reply)
 
     def server_info(self, *, timeout: float | None = 10.0) -> ServerInfo:
         try:
@@ -349,7 +218,7 @@ class Client:
         """Submit a job from a SubmitJobRequest or its proto3 JSON (a spec file's text)."""
         if isinstance(request, str):
             request = convert.parse_json(request, jobs_pb2.SubmitJobRequest, what="spec")
-        return _job(self._call(self._stub.SubmitJob, request))
+        return job_from_message(self._call(self._stub.SubmitJob, request))
 
     def submit_problems(
         self,
@@ -387,7 +256,7 @@ class Client:
         return self.submit_job(request)
 
     def get_job(self, job_id: str) -> Job:
-        return _job(self._call(self._stub.GetJob, jobs_pb2.GetJobRequest(id=job_id)))
+        return job_from_message(self._call(self._stub.GetJob, jobs_pb2.GetJobRequest(id=job_id)))
 
     def list_jobs(
         self, state: str | None = None, page_size: int = 50, page_token: str = ""
@@ -399,10 +268,12 @@ class Client:
             state=jobs_pb2.JobState.Value(state) if state else 0,
         )
         reply = self._call(self._stub.ListJobs, request)
-        return [_job(j) for j in reply.jobs], reply.next_page_token
+        return [job_from_message(j) for j in reply.jobs], reply.next_page_token
 
     def cancel_job(self, job_id: str) -> Job:
-        return _job(self._call(self._stub.CancelJob, jobs_pb2.CancelJobRequest(id=job_id)))
+        return job_from_message(
+            self._call(self._stub.CancelJob, jobs_pb2.CancelJobRequest(id=job_id))
+        )
 
     def watch_job(self, job_id: str, timeout: float | None = None) -> Iterator[JobEvent]:
         """Events until the job is final: the job after each change, and each finished item."""
@@ -411,8 +282,12 @@ class Client:
         )
         try:
             for event in call:
-                item = _job_item(event.item, with_problem=False) if event.HasField("item") else None
-                yield JobEvent(_job(event.job), item)
+                item = (
+                    job_item_from_message(event.item, with_problem=False)
+                    if event.HasField("item")
+                    else None
+                )
+                yield JobEvent(job_from_message(event.job), item)
         except grpc.RpcError as exc:
             raise from_rpc_error(exc) from exc
         finally:
@@ -437,4 +312,4 @@ class Client:
     ) -> Iterator[JobItem]:
         """The finished items in index order from ``offset`` (resume a download there)."""
         for msg in self.job_results_messages(job_id, offset, timeout):
-            yield _job_item(msg)
+            yield job_item_from_message(msg)

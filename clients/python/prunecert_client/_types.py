@@ -1,0 +1,160 @@
+"""The client's values: solve events, certificates, server facts and jobs, built from the
+prunecert.v1 messages with solver.io.convert (the core's dataclasses inside)."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+
+from prunecert.v1 import jobs_pb2
+from solver.core.problem import Problem
+from solver.core.result import SolveResult
+from solver.core.validate import NO_LIMITS
+from solver.io import convert
+
+
+@dataclass(frozen=True)
+class Incumbent:
+    elapsed_seconds: float
+    kept: int
+    error: float  # on the points being solved (approximate); the final result is exact
+
+
+@dataclass(frozen=True)
+class BoundUpdate:
+    elapsed_seconds: float
+    bound: float
+
+
+@dataclass(frozen=True)
+class LogLine:
+    elapsed_seconds: float
+    text: str
+
+
+@dataclass(frozen=True)
+class Finished:
+    elapsed_seconds: float
+    result: SolveResult
+
+
+SolveEvent = Incumbent | BoundUpdate | LogLine | Finished
+
+
+@dataclass(frozen=True)
+class CertifyResult:
+    kept: int
+    error: float  # exact, rounded up
+    optimum: SolveResult | None  # with compare_with_optimum
+    gap: float
+    ratio: float
+
+
+@dataclass(frozen=True)
+class BackendInfo:
+    name: str
+    version: str
+    supports_early_stop: bool
+
+
+@dataclass(frozen=True)
+class ServerInfo:
+    version: str
+    backends: list[BackendInfo]
+    max_units: int
+    max_input_dim: int
+    max_points: int
+    max_weight_candidates: int
+    max_concurrent_solves: int
+    max_time_limit_seconds: float
+    requires_token: bool
+
+
+@dataclass(frozen=True)
+class Job:
+    id: str
+    state: str  # JOB_STATE_QUEUED, _RUNNING, _SUCCEEDED, _FAILED, _CANCELLED
+    request_id: str
+    kind: str  # "solve" or "certify"
+    total_items: int
+    succeeded_items: int
+    failed_items: int
+    running_items: int
+    created_time: float
+    started_time: float
+    finished_time: float
+    detail: str
+
+    @property
+    def finished_items(self) -> int:
+        return self.succeeded_items + self.failed_items
+
+    def to_message(self) -> jobs_pb2.Job:
+        """The prunecert.v1.Job message (as `batch status --json` prints it)."""
+        values = dataclasses.asdict(self)
+        values["state"] = jobs_pb2.JobState.Value(self.state)
+        return jobs_pb2.Job(**values)
+
+    @property
+    def done(self) -> bool:
+        return self.state in ("JOB_STATE_SUCCEEDED", "JOB_STATE_FAILED", "JOB_STATE_CANCELLED")
+
+
+@dataclass(frozen=True)
+class JobItem:
+    """One finished item: its problem and its result (SolveResult or CertifyResult) or error."""
+
+    index: int
+    problem: Problem | None
+    result: SolveResult | CertifyResult | None
+    error: str
+    seconds: float
+
+
+@dataclass(frozen=True)
+class JobEvent:
+    job: Job
+    item: JobItem | None
+
+
+def job_from_message(msg) -> Job:
+    values = {f.name: getattr(msg, f.name) for f in dataclasses.fields(Job)}
+    values["state"] = jobs_pb2.JobState.Name(msg.state)
+    return Job(**values)
+
+
+def certify_result_from_message(reply) -> CertifyResult:
+    return CertifyResult(
+        kept=reply.kept,
+        error=reply.error,
+        optimum=convert.parse_result(reply.optimum) if reply.HasField("optimum") else None,
+        gap=reply.gap,
+        ratio=reply.ratio,
+    )
+
+
+def job_item_from_message(msg, with_problem: bool = True) -> JobItem:
+    outcome = msg.WhichOneof("outcome")
+    result: SolveResult | CertifyResult | None = None
+    if outcome == "solve_result":
+        result = convert.parse_result(msg.solve_result)
+    elif outcome == "certify_result":
+        result = certify_result_from_message(msg.certify_result)
+    problem = None
+    if with_problem and msg.HasField("problem"):
+        problem = convert.parse_problem(msg.problem, NO_LIMITS)  # the server's limits applied
+    return JobItem(msg.index, problem, result, msg.error, msg.seconds)
+
+
+@dataclass(frozen=True)
+class Tls:
+    """TLS settings: the CA (or self-signed server) certificate to trust, PEM; None uses the
+    system roots. ``server_name`` overrides the name checked against the certificate."""
+
+    root_certificate: bytes | None = None
+    server_name: str | None = None
+
+    @staticmethod
+    def from_file(path: str | Path, server_name: str | None = None) -> Tls:
+        return Tls(Path(path).read_bytes(), server_name)

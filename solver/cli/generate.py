@@ -1,0 +1,43 @@
+"""`prunecert generate paper ...`: a problem file (proto3 JSON) on stdout."""
+
+from __future__ import annotations
+
+import argparse
+
+from solver.core.problem import MinError, MinKept, Pareto, PruningMode
+from solver.core.validate import validate_generate_arguments, validate_problem
+from solver.instances.generate import paper_problem
+from solver.io import convert
+
+
+def run(args: argparse.Namespace) -> int:
+    validate_generate_arguments(
+        args.d, args.n, args.points_per_axis, args.max_kept, args.objective, args.max_error
+    )
+    objective = {
+        "min_error": MinError(max_kept=args.max_kept),
+        "min_kept": MinKept(max_error=args.max_error if args.max_error is not None else 0.0),
+        "pareto": Pareto(max_kept=args.max_kept),
+    }[args.objective]
+    pruning = PruningMode.NEURONS if args.pruning == "neurons" else PruningMode.WEIGHTS
+    problem = paper_problem(args.d, args.n, args.seed, pruning, objective, args.points_per_axis)
+    validate_problem(problem)
+    print(convert.to_json(convert.problem_to_proto(problem)))
+    return 0
+
+
+def add_parser(subparsers) -> None:
+    gen = subparsers.add_parser("generate", help="write a problem file (proto3 JSON) to stdout")
+    families = gen.add_subparsers(dest="family", required=True)
+    paper = families.add_parser("paper", help="the setting of arXiv 2603.02234")
+    paper.add_argument("--d", type=int, required=True, help="input dimension")
+    paper.add_argument("--n", type=int, required=True, help="hidden units")
+    paper.add_argument("--seed", type=int, required=True)
+    paper.add_argument("--pruning", choices=["neurons", "weights"], required=True)
+    paper.add_argument(
+        "--objective", choices=["min_error", "min_kept", "pareto"], default="min_error"
+    )
+    paper.add_argument("--max-kept", type=int, default=None, help="budget (min_error, pareto)")
+    paper.add_argument("--max-error", type=float, default=None, help="error bound (min_kept)")
+    paper.add_argument("--points-per-axis", type=int, default=None, help="default 41 (d<=2), 11")
+    paper.set_defaults(func=run)

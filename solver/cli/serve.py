@@ -1,0 +1,60 @@
+"""`prunecert serve`: the gRPC solver service, configured from flags."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+
+def run(args: argparse.Namespace) -> int:
+    # The safety checks (no tokens off loopback without --insecure, TLS certificate and key
+    # together) are the server's own, so a server started from Python gets them too.
+    from solver.service.server import load_config, serve
+
+    config = load_config(
+        tokens_file=args.tokens_file,
+        tls_cert_file=args.tls_cert,
+        tls_key_file=args.tls_key,
+        host=args.host,
+        port=args.port,
+        insecure=args.insecure,
+        max_concurrent=args.max_concurrent,
+        max_time_limit=args.max_time_limit,
+        grace_seconds=args.grace,
+        data_dir=args.data_dir,
+        dask_scheduler=args.dask_scheduler,
+    )
+    logging.basicConfig(
+        level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(name)s %(message)s"
+    )
+    logging.getLogger("distributed").setLevel(logging.WARNING)
+    return serve(config)
+
+
+def add_parser(subparsers) -> None:
+    srv = subparsers.add_parser("serve", help="run the gRPC solver service")
+    srv.add_argument("--host", default="127.0.0.1")
+    srv.add_argument("--port", type=int, default=50051)
+    srv.add_argument("--tokens-file", help="bearer tokens, one per line; required off loopback")
+    srv.add_argument("--tls-cert", help="PEM certificate chain (with --tls-key)")
+    srv.add_argument("--tls-key", help="PEM private key")
+    srv.add_argument("--max-concurrent", type=int, default=2, help="solver processes")
+    srv.add_argument("--max-time-limit", type=float, default=300.0, metavar="SECONDS")
+    srv.add_argument(
+        "--grace", type=float, default=10.0, help="seconds in-flight solves get on shutdown"
+    )
+    srv.add_argument("--insecure", action="store_true", help="allow non-loopback without tokens")
+    srv.add_argument(
+        "--data-dir",
+        default=str(Path.home() / ".local" / "share" / "prunecert"),
+        help="the job store's directory (SQLite)",
+    )
+    srv.add_argument(
+        "--dask-scheduler",
+        default=None,
+        metavar="ADDRESS",
+        help="use this Dask scheduler (default: a local cluster sized to the machine)",
+    )
+    srv.set_defaults(func=run)
