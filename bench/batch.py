@@ -17,7 +17,7 @@ import time
 from prunecert.v1 import jobs_pb2
 from prunecert_client import Client
 from solver.core.parameters import SolveParameters
-from solver.engine.dispatch import solve
+from solver.engine import solve
 from solver.io import convert
 from solver.service.server import ServerConfig, create_server
 

@@ -16,7 +16,7 @@ from dataclasses import replace
 from solver.core.parameters import SolveParameters
 from solver.core.problem import PruningMode
 from solver.core.result import SolveStatus
-from solver.engine.dispatch import solve
+from solver.engine import solve
 from solver.instances.generate import paper_problem
 from solver.search.heuristics import HEURISTICS, run_heuristic
 

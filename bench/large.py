@@ -23,7 +23,7 @@ import time
 from solver.core.parameters import SolveParameters
 from solver.core.problem import PruningMode
 from solver.core.result import SolveStatus
-from solver.engine.dispatch import solve
+from solver.engine import solve
 from solver.instances.generate import paper_problem
 
 

@@ -20,7 +20,7 @@ from naive import solve_naive  # noqa: E402
 from solver.core.parameters import SolveParameters  # noqa: E402
 from solver.core.problem import PruningMode  # noqa: E402
 from solver.core.result import SolveStatus  # noqa: E402
-from solver.engine.dispatch import solve  # noqa: E402
+from solver.engine import solve  # noqa: E402
 from solver.instances.generate import paper_problem  # noqa: E402
 
 SIZES = {PruningMode.NEURONS: [16, 32, 48, 64], PruningMode.WEIGHTS: [8, 16, 24, 32]}

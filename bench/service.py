@@ -17,7 +17,7 @@ import numpy as np
 from prunecert_client import Client
 from solver.core.parameters import SolveParameters
 from solver.core.problem import Activation, Network, Neuron, PointSet, Problem, PruningMode
-from solver.engine.dispatch import solve
+from solver.engine import solve
 from solver.instances.generate import paper_problem
 from solver.service.server import ServerConfig, create_server
 

@@ -1,8 +1,13 @@
 """The one interface every solver backend implements.
 
-A backend solves one exact column model (solver.formulation.columns) restricted to some of its points,
-for one task, and returns which candidates it chose with a rigorous bound. Backends never see
-protos or masks; the engine does the certification, row generation and frontier sweeps.
+A backend solves one exact column model (solver.formulation.columns) restricted to some of its
+points, for one task, and returns which candidates it chose with a rigorous bound. Backends never
+see protos or masks; the engine does the certification, row generation and frontier sweeps.
+
+Each backend says which models and tasks it accepts (``accepts``); the registry
+(solver.backends) asks them in preference order when the backend is "auto". The general (MIP)
+backends accept every model and task; a special-purpose one (meet in the middle, docs/design.md
+§9) accepts a narrow structure and answers it in one call.
 """
 
 from __future__ import annotations
@@ -17,11 +22,12 @@ from typing import ClassVar
 
 import numpy as np
 
+from solver.core.problem import MinKept, Pareto, Problem
 from solver.formulation.columns import ColumnModel
 
 # Every linear expression handed to a solver keeps the sum of its |coefficients| (its activity
 # bound) at or below this. CP-SAT 9.15 certified wrong optima when Boolean coefficient sums of
-# one constraint wrapped a 32-bit int (google/or-tools#5293; shared/DESIGN.md fact 7).
+# one constraint wrapped a 32-bit int (google/or-tools#5293; docs/design.md §7).
 ACTIVITY_BUDGET = 1 << 30
 
 
@@ -52,6 +58,20 @@ class MinKeptTask:
 
 
 Task = MinErrorTask | MinKeptTask
+
+
+def task_for(problem: Problem) -> Task:
+    """The first task the engine poses a backend for ``problem``'s objective (min_kept: the
+    relaxation; pareto: the whole budget, the sweep's first solve); backends are chosen by it."""
+    objective = problem.objective
+    if isinstance(objective, MinKept):
+        return MinKeptTask(max_error=Fraction(objective.max_error))
+    if isinstance(objective, Pareto):
+        budget = problem.max_kept_possible()
+        if objective.max_kept is not None:
+            budget = min(budget, objective.max_kept)
+        return MinErrorTask(max_kept=budget)
+    return MinErrorTask(max_kept=objective.max_kept)
 
 
 @dataclass
@@ -95,6 +115,14 @@ class Backend(abc.ABC):
 
     name: ClassVar[str]
     supports_early_stop: ClassVar[bool] = True  # options.stop can end a solve in progress
+    # A special-purpose backend accepts only what its ``accepts`` admits (min_error tasks) and
+    # answers on every point in one call: the engine gives it no row generation, hint or starting
+    # masks, and when its answer does not certify within the tolerance "auto" asks the next
+    # accepting backend. It is never an automatic cross-check (that needs any problem solved).
+    special_purpose: ClassVar[bool] = False
+    # What SolveStats.formulation reports for its answers; None: the engine's column model
+    # ("columns" in neurons mode, "patterns" in weights mode).
+    formulation: ClassVar[str | None] = None
 
     @classmethod
     @abc.abstractmethod
@@ -105,6 +133,11 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     def version(cls) -> str:
         """The solver library's version."""
+
+    @classmethod
+    def accepts(cls, model: ColumnModel, task: Task) -> bool:
+        """Whether this backend can solve ``task`` on ``model`` (the general backends: always)."""
+        return True
 
     @abc.abstractmethod
     def solve(

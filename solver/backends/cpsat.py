@@ -1,14 +1,14 @@
 """CP-SAT (OR-Tools) on a fixed-point model that is rigorous by construction.
 
-CP-SAT needs integers. With scale S, each coefficient is rounded *outward* (shared/DESIGN.md
-fact 7) so that the integer model is a relaxation of the exact one: for every mask, its
+CP-SAT needs integers. With scale S, each coefficient is rounded *outward* (docs/design.md
+§7) so that the integer model is a relaxation of the exact one: for every mask, its
 integer error T <= S * (exact error), hence the integer optimum T* gives the rigorous lower
 bound T*/S on the exact optimum, whatever the rounding. For min_kept the same rounding gives
 a relaxation (a rigorous bound on the count), and the opposite rounding a restriction (every
 choice truly meets the error bound).
 
 Per point k with pruned output o_k = sum_c h_kc x_c + c0 and target y_k, the error constraints
-are (fact 3 for a ReLU output):
+are (docs/design.md §4 for a ReLU output):
     identity:  o_k - y_k <= t   and   y_k - o_k <= t
     relu:      o_k - y_k <= t;   y_k < 0: t >= -y_k;   y_k > 0: (b_k => y_k - o_k <= t) and
                (not b_k => t >= y_k)

@@ -3,7 +3,7 @@ turns a floating-point solver's claims into statements about the exact problem.
 
 CP-SAT gets a fixed-point model that is rigorous by construction (solver/backends/cpsat.py).
 SCIP, CBC and HiGHS compute in float64 with tolerances, so what they report is not a proof
-(shared/DESIGN.md fact 8: CBC once reported an "optimal" 4.6e-6 where the truth was 3.7e-8).
+(docs/design.md §2, §8: CBC once reported an "optimal" 4.6e-6 where the truth was 3.7e-8).
 This module builds one solver-independent model that every float backend translates verbatim,
 and converts the solver's dual bound into a bound that is only as good as its stated margin.
 
@@ -40,7 +40,7 @@ below) and the margin, rounded up to a double, is
     t = t* + delta * sum_c |h_kc| x*_c <= t* + delta * A. The 2**-1000 covers subnormals.
   * eps_int * (H + A): a node whose LP solution is integral within eps_int is fathomed at the
     value of the rounded solution, which can exceed that node's LP bound by eps_int times
-    sum_c |h_kc| (the x's) plus M_k <= A (the b's). This is the term that explains fact 8
+    sum_c |h_kc| (the x's) plus M_k <= A (the b's). This explains the CBC figure of docs/design.md §2
     (CBC's default integer tolerance 1e-7 times H ~ 22 is 2e-6).
   * 4 eps_feas * (1 + A): primal rows are checked to eps_feas relative to max(1, |rhs|,
     |activity|) <= 1 + 3 A (the x part, t <= A and M_k <= A), and LP bounds are dual-feasible

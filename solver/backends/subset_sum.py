@@ -7,7 +7,7 @@ d = 1, unit hidden weights, identity output, one point x = 1). Certificate: the 
 error is computed exactly (math.fsum is correctly rounded; the sign of a second fsum of the
 residual decides the directed rounding), and the bound is the float optimum minus delta,
 delta = 2 gamma_(n+3) (sum |c| + |w|), gamma_k = k u / (1 - k u), u = 2^-53, which covers the
-rounding of every subset sum the search compares (solver/separable.py uses the same bound).
+rounding of every subset sum the search compares (solver.backends.mitm uses the same bound).
 """
 
 from __future__ import annotations

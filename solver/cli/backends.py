@@ -8,13 +8,15 @@ from solver.backends import REGISTRY, available_backends
 
 
 def run(args: argparse.Namespace) -> int:
-    for name, version in available_backends().items():
+    installed = available_backends()
+    width = max((len(name) for name in installed), default=0)
+    for name, version in installed.items():
         stop = (
             ""
             if REGISTRY[name].supports_early_stop
             else "  (cancellation waits for the running solve; time limits apply)"
         )
-        print(f"{name:10s} {version}{stop}")
+        print(f"{name:{width}s} {version}{stop}")
     return 0
 
 

@@ -14,7 +14,7 @@ from solver.core.parameters import CONTINUOUS_MODES, HEURISTIC_CHOICES, SolvePar
 from solver.core.problem import Problem
 from solver.core.result import SolveResult
 from solver.core.validate import validate_parameters
-from solver.engine.dispatch import certify_and_compare
+from solver.engine import certify_and_compare
 from solver.engine.interrupt import solve_interruptibly
 from solver.io import convert
 from solver.io.report import format_certificate, format_result

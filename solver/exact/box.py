@@ -1,4 +1,7 @@
-"""Continuous-domain certificates: the exact error over the whole box, not only the grid.
+"""Continuous-domain certificates: the exact error over the whole box, not only the grid
+(docs/design.md §11). Exact theory only: the cutting-plane optimisation over the box that uses
+it runs in the engine (solver.engine.box_optimize). One module although over 400 lines: the
+code follows the argument below step by step (lines, cuts, zeros), and they are read together.
 
 Scope: bias-free problems (Problem.is_bias_free) on a BoxGrid domain [low, high]^d (one low and
 one high for every axis), with a Neuron or Network target; the grid's points only name the box.
@@ -13,7 +16,7 @@ network target). Off H every relu(u . x) has a fixed sign pattern, so o and z ar
 closure of each cell C of the arrangement of H.
 
 The argument (continuous_max_error is exact):
-1. Homogeneity (shared/DESIGN.md fact 4). e(a x) = a e(x) for a >= 0. If x is interior to the
+1. Homogeneity (docs/design.md §5). e(a x) = a e(x) for a >= 0. If x is interior to the
    box and e(x) > 0, then (1 + delta) x is in the box for a small delta > 0 and has a larger
    error; so the maximum (it exists: e is continuous, the box compact) is attained on the
    boundary, i.e. on some facet F = box ∩ {x_j = c}, c in {low, high}.
@@ -43,7 +46,7 @@ The argument (continuous_max_error is exact):
 
 Why the zeros matter (a relu output): on a segment where o falls from + to - while y = relu(z)
 stays positive, e = y - relu(o) = min(y, y - o) is concave and can peak strictly inside, at
-o = 0, above both ends. So shared/DESIGN.md fact 5 (corners and kink-line crossings suffice)
+o = 0, above both ends. So docs/design.md §11 (corners and kink-line crossings suffice)
 holds for identity outputs only; with a relu output the zeros of the mask's own o are extra
 maximiser candidates, and they depend on the whole mask (not on single units).
 
@@ -51,7 +54,7 @@ Exactness. Every weight and box end is a double, i.e. a dyadic rational; line po
 and zeros are computed in Fractions and evaluated in integer arithmetic (a point X / D with
 integer X, so e(X / D) = e(X) / D by homogeneity). error is exact; error_upper is the smallest
 double >= error (solver.exact.round_up). Nothing is rounded except in breakpoint_points and in
-the points solve_continuous adds: those are rounded to the nearest double and clipped into the
+the points the cutting planes add (round_into_box): those are rounded to the nearest double and clipped into the
 box, so they are still points of the box.
 
 Lower bounds. Any finite set P of points of the box gives a rigorous lower bound: the optimal
@@ -61,26 +64,21 @@ of every candidate kink line (every unit; in weights mode every masked sub-vecto
 the target's) and the target's own zeros (rounded to doubles). With identity output activation
 that is every maximiser candidate of every mask, so the optimum on those points equals the
 continuous optimum up to the rounding of the points; with a relu output the mask-dependent zeros
-of o are missing, which solve_continuous repairs by adding each round's worst point (cutting
-planes). The upper bound is always the exact continuous error of a mask.
+of o are missing, which the engine's cutting planes (solver.engine.box_optimize) repair by
+adding each round's worst point. The upper bound is always the exact continuous error of a mask.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 import math
-import threading
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
 
 import numpy as np
 
 from solver import exact
-from solver.core.errors import UnrepresentableError
-from solver.core.parameters import SolveParameters
+from solver.core.errors import FieldViolation, InvalidProblemError
 from solver.core.problem import (
     Activation,
     BoxGrid,
@@ -88,24 +86,15 @@ from solver.core.problem import (
     MinError,
     Network,
     Neuron,
-    PointSet,
     Problem,
     PruningMode,
     Samples,
 )
-from solver.core.result import (
-    ContinuousFigures,
-    ContinuousRoundFigures,
-    Solution,
-    SolveResult,
-    SolveStats,
-    SolveStatus,
-)
-from solver.exact.certify import MaskCertificate, certify_mask
-
-SolvePoints = Callable[..., SolveResult]  # (problem, parameters, *, stop) -> SolveResult
+from solver.core.result import ContinuousFigures
 
 DEFAULT_MAX_VERTICES = 200_000
+# The problems this module refuses are refused for what the user asked: parameters.continuous.
+CONTINUOUS_FIELD = "parameters.continuous"
 
 # A point with rational coordinates X / D: integer numerators and one positive denominator.
 _Point = tuple[tuple[int, ...], int]
@@ -121,76 +110,44 @@ class ContinuousError:
     vertices: int  # distinct candidate points evaluated (segment ends and zeros)
 
 
-@dataclass(frozen=True)
-class ContinuousRound:
-    """One cutting-plane round of solve_continuous (bounds are the best so far)."""
-
-    points: int  # points the engine solved on
-    lower: float  # rigorous lower bound on the continuous optimum
-    upper: float  # exact continuous error of the best mask so far, rounded up
-    seconds: float
-    engine_status: SolveStatus
-
-
-@dataclass
-class ContinuousSolve:
-    """The continuous optimum bracketed: lower_bound <= optimum <= continuous.error."""
-
-    status: str  # "optimal" (upper - lower <= tolerance) or "not_converged"
-    certificate: MaskCertificate | None  # the best mask on the problem's own grid, to compare
-    continuous: ContinuousError | None  # the best mask's exact continuous error
-    lower_bound: float
-    rounds: list[ContinuousRound]
-    tolerance: float  # the tolerance the status refers to
-    points: np.ndarray  # the final point set (float64, every row in the box)
-    detail: str = ""
-
-    @property
-    def mask(self) -> Mask | None:
-        return None if self.certificate is None else self.certificate.mask
-
-    @property
-    def upper_bound(self) -> float:
-        return math.inf if self.continuous is None else self.continuous.error_upper
-
-    @property
-    def gap(self) -> float:
-        """upper - lower, rounded up (infinite without a mask)."""
-        if self.continuous is None:
-            return math.inf
-        return exact.round_up(self.continuous.error - Fraction(self.lower_bound))
-
-
 # -- checks ---------------------------------------------------------------------------------------
 
 
-def _check_problem(problem: Problem) -> BoxGrid:
-    """The box of a problem this module handles; ValueError naming the field otherwise."""
+def unsupported(problem: Problem) -> str | None:
+    """Why ``problem`` is outside this module's scope, naming the field (None when inside)."""
     target = problem.target
     if isinstance(target, Samples):
-        raise ValueError("target: a samples target has no continuous domain (need neuron/network)")
+        return "target: a samples target has no continuous domain (need neuron/network)"
     if not isinstance(target, Neuron | Network):
-        raise ValueError("target: must be a neuron or a network")
+        return "target: must be a neuron or a network"
     if not isinstance(problem.domain, BoxGrid):
-        raise ValueError("domain: the continuous certificate needs a box_grid domain (a box)")
+        return "domain: the continuous certificate needs a box_grid domain (a box)"
     net = problem.network
     if np.any(net.biases):
-        raise ValueError("network.hidden_biases: must be zero (bias-free problems only)")
+        return "network.hidden_biases: must be zero (bias-free problems only)"
     if net.output_bias != 0.0:
-        raise ValueError("network.output_bias: must be zero (bias-free problems only)")
+        return "network.output_bias: must be zero (bias-free problems only)"
     if isinstance(target, Neuron) and target.bias != 0.0:
-        raise ValueError("target.neuron.bias: must be zero (bias-free problems only)")
+        return "target.neuron.bias: must be zero (bias-free problems only)"
     if isinstance(target, Network) and not target.is_bias_free:
-        raise ValueError("target.network: must be bias-free (hidden_biases and output_bias zero)")
+        return "target.network: must be bias-free (hidden_biases and output_bias zero)"
     if not problem.is_bias_free:  # the model's own definition, as a last guard
-        raise ValueError("network: the problem is not bias-free")
+        return "network: the problem is not bias-free"
     box = problem.domain
     if not (math.isfinite(box.low) and math.isfinite(box.high) and box.low < box.high):
-        raise ValueError("domain.box_grid: needs finite low < high")
-    d = net.d
-    if d < 1:
-        raise ValueError("network.hidden_weights: input dimension must be at least 1")
-    return box
+        return "domain.box_grid: needs finite low < high"
+    if net.d < 1:
+        return "network.hidden_weights: input dimension must be at least 1"
+    return None
+
+
+def check_problem(problem: Problem) -> BoxGrid:
+    """The box of a problem this module handles. Outside the scope: InvalidProblemError on
+    parameters.continuous (asking for the box is the user's choice), naming the field."""
+    why = unsupported(problem)
+    if why is not None:
+        raise InvalidProblemError(FieldViolation(CONTINUOUS_FIELD, why))
+    return problem.domain
 
 
 # -- exact evaluation -----------------------------------------------------------------------------
@@ -470,9 +427,12 @@ def _candidates(
     normals = _kink_normals(rows)
     estimate = _line_count(d, len(normals)) * (len(normals) + 2)
     if estimate > max_vertices:
-        raise ValueError(
-            f"max_vertices: about {estimate} candidate points in d = {d} with {len(normals)} "
-            f"kink hyperplanes exceed max_vertices = {max_vertices}"
+        raise InvalidProblemError(
+            FieldViolation(
+                CONTINUOUS_FIELD,
+                f"max_vertices: about {estimate} candidate points in d = {d} with "
+                f"{len(normals)} kink hyperplanes exceed max_vertices = {max_vertices}",
+            )
         )
     lines = _boundary_lines(d, low, high, normals)
     keys = [[_as_point(line.at(t)) for t in line.ts] for line in lines]
@@ -507,10 +467,10 @@ def continuous_max_error(
 ) -> ContinuousError:
     """The exact max over the continuous box of |pruned(x) - target(x)| for ``mask``.
 
-    ValueError for a problem outside the scope (naming the field) or when the enumeration would
-    exceed ``max_vertices`` candidate points (d >= 3).
+    InvalidProblemError (on parameters.continuous) for a problem outside the scope, naming the
+    field, or when the enumeration would exceed ``max_vertices`` candidate points (d >= 3).
     """
-    box = _check_problem(problem)
+    box = check_problem(problem)
     d = problem.network.d
     funcs = _Functions(problem, mask)
     points, values = _candidates(funcs, box, d, max_vertices)
@@ -529,7 +489,7 @@ def continuous_max_error(
     )
 
 
-def _round_into_box(point, box: BoxGrid) -> np.ndarray:
+def round_into_box(point, box: BoxGrid) -> np.ndarray:
     """The nearest double of each coordinate (Fraction -> float rounds correctly), clipped."""
     return np.clip(np.array([float(v) for v in point], dtype=float), box.low, box.high)
 
@@ -561,7 +521,7 @@ def breakpoint_points(problem: Problem) -> np.ndarray:
     on them bounds the continuous optimum from below (they are points of the box). The zeros of
     a relu-output network's own pre-activation depend on the whole mask and are not included.
     """
-    box = _check_problem(problem)
+    box = check_problem(problem)
     d = problem.network.d
     if d > 2:
         raise ValueError(f"network.hidden_weights: breakpoint_points needs d <= 2, got d = {d}")
@@ -570,160 +530,8 @@ def breakpoint_points(problem: Problem) -> np.ndarray:
     points, _ = _candidates(
         funcs, box, d, max_vertices=10**12, extra_rows=_candidate_unit_rows(problem)
     )
-    out = np.array([_round_into_box(_to_fractions(p), box) for p in points], dtype=float)
+    out = np.array([round_into_box(_to_fractions(p), box) for p in points], dtype=float)
     return np.unique(out.reshape(len(points), d), axis=0)
-
-
-def _boundary_grid_points(problem: Problem) -> np.ndarray:
-    box = problem.domain
-    assert isinstance(box, BoxGrid)
-    pts = problem.points()
-    on_face = np.any((pts == box.low) | (pts == box.high), axis=1)
-    return pts[on_face]
-
-
-def _engine_bound(result: SolveResult) -> Fraction | None:
-    """The engine's lower bound on the error over the points, when it certifies one."""
-    if result.status not in (SolveStatus.OPTIMAL, SolveStatus.FEASIBLE):
-        return None
-    if result.cross_check is not None and not result.cross_check.agrees:
-        return None  # two backends disagree: trust neither proof
-    return Fraction(result.objective_bound)
-
-
-def solve_continuous(
-    problem: Problem,
-    parameters: SolveParameters | None = None,
-    *,
-    max_rounds: int = 20,
-    stop: threading.Event | None = None,
-    include_grid: bool = False,
-    max_vertices: int = DEFAULT_MAX_VERTICES,
-    solve_points: SolvePoints | None = None,
-) -> ContinuousSolve:
-    """Bracket the continuous min-error optimum by cutting planes over points of the box.
-
-    Start points: breakpoint_points (d <= 2) or the grid's points on the box boundary (d >= 3);
-    include_grid adds every grid point, which makes the lower bound at least the grid optimum
-    (up to the engine's tolerance). Each round solves the min_error problem exactly on the points
-    (solver.engine.solve), takes the engine's certified bound as a lower bound (every point is
-    in the box), the chosen mask's exact continuous error as an upper bound, and adds that mask's
-    worst point (rounded to doubles, clipped into the box). Stops when upper - lower <=
-    parameters.effective_tolerance ("optimal"), after max_rounds, when the worst point is already
-    present, on ``stop`` or at the time limit ("not_converged"). The engine is asked for half the
-    tolerance so that its own gap leaves room for the rounding of the added points.
-    ``solve_points(problem, parameters, stop=...)`` solves on the points; default
-    solver.engine.solve, imported when called because the engine imports this module.
-    """
-    if solve_points is None:
-        from solver.engine.dispatch import solve as solve_points
-    box = _check_problem(problem)
-    objective = problem.objective
-    if not isinstance(objective, MinError):
-        raise ValueError("objective: solve_continuous supports min_error only")
-    if max_rounds < 1:
-        raise ValueError("max_rounds: must be at least 1")
-    params = parameters or SolveParameters()
-    tol = params.effective_tolerance
-    start = time.monotonic()
-    deadline = None if not params.time_limit_seconds else start + params.time_limit_seconds
-    d = problem.network.d
-    pts = breakpoint_points(problem) if d <= 2 else _boundary_grid_points(problem)
-    if include_grid:
-        pts = np.vstack([pts, problem.points()])
-    pts = np.unique(np.asarray(pts, dtype=float).reshape(-1, d), axis=0)
-    known = {tuple(row) for row in pts.tolist()}
-
-    best: ContinuousError | None = None
-    best_mask: Mask | None = None
-    lower = Fraction(0)
-    rounds: list[ContinuousRound] = []
-    status, detail = "not_converged", f"max_rounds = {max_rounds} reached"
-    refuted = ""
-    for _ in range(max_rounds):
-        if stop is not None and stop.is_set():
-            detail = "stopped"
-            break
-        left = None if deadline is None else deadline - time.monotonic()
-        if left is not None and left <= 0:
-            detail = "time limit reached"
-            break
-        round_start = time.monotonic()
-        sub = dataclasses.replace(problem, domain=PointSet(points=pts.copy()))
-        result = _solve_points(solve_points, sub, params, tol, left, stop)
-        bound = _engine_bound(result)
-        if bound is not None:
-            lower = max(lower, bound)
-        worst = None
-        if result.solution is not None:
-            mask = result.solution.mask
-            ce = continuous_max_error(problem, mask, max_vertices=max_vertices)
-            if best is None or ce.error < best.error:
-                best, best_mask = ce, mask
-            worst = _round_into_box(ce.worst_point, box)
-        if best is not None and lower > best.error:
-            # A mask's exact continuous error refutes a backend's proof (impossible for a
-            # correct backend): keep no lower bound, so nothing is claimed from it.
-            refuted = (
-                f"a backend's lower bound {float(lower):.12g} exceeds the exact continuous error "
-                f"{float(best.error):.12g} of a mask; its proof is refuted"
-            )
-            lower = Fraction(0)
-        rounds.append(
-            ContinuousRound(
-                points=len(pts),
-                lower=exact.round_down(lower),
-                upper=math.inf if best is None else best.error_upper,
-                seconds=time.monotonic() - round_start,
-                engine_status=result.status,
-            )
-        )
-        if refuted:
-            detail = refuted
-            break
-        if best is not None and best.error - lower <= Fraction(tol):
-            status, detail = "optimal", ""
-            break
-        if worst is None:
-            detail = f"the engine returned no mask ({result.status.name}): {result.detail}"
-            break
-        if tuple(worst.tolist()) in known:
-            detail = (
-                "the worst point is already in the point set; the remaining gap is the "
-                "engine's tolerance or the rounding of the points"
-            )
-            break
-        known.add(tuple(worst.tolist()))
-        pts = np.vstack([pts, worst[None, :]])
-    certificate = certify_mask(problem, best_mask) if best_mask is not None else None
-    return ContinuousSolve(
-        status=status,
-        certificate=certificate,
-        continuous=best,
-        lower_bound=exact.round_down(lower),
-        rounds=rounds,
-        tolerance=tol,
-        points=pts,
-        detail=detail,
-    )
-
-
-def _solve_points(
-    solve: SolvePoints,
-    sub: Problem,
-    params: SolveParameters,
-    tol: float,
-    time_left: float | None,
-    stop: threading.Event | None,
-) -> SolveResult:
-    engine_params = dataclasses.replace(
-        params, tolerance=tol / 2, time_limit_seconds=time_left, continuous=None
-    )
-    try:
-        return solve(sub, engine_params, stop=stop)
-    except UnrepresentableError:
-        # The backend cannot resolve half the tolerance: ask for the tolerance itself.
-        return solve(sub, dataclasses.replace(engine_params, tolerance=tol), stop=stop)
 
 
 # -- results for the engine (SolveParameters.continuous) -------------------------------------------
@@ -731,10 +539,9 @@ def _solve_points(
 
 def check_supported(problem: Problem, optimize: bool) -> str | None:
     """Why parameters.continuous cannot apply to ``problem`` (None when it can)."""
-    try:
-        _check_problem(problem)
-    except ValueError as exc:
-        return str(exc)
+    why = unsupported(problem)
+    if why is not None:
+        return why
     if optimize and not isinstance(problem.objective, MinError):
         return "optimize supports the min_error objective only"
     d = problem.network.d
@@ -762,57 +569,4 @@ def evaluate_figures(
         error=ce.error_upper,
         worst_point=tuple(float(x) for x in ce.worst_point),
         detail=f"exact maximum over the box ({ce.vertices} candidate points evaluated exactly)",
-    )
-
-
-def optimize_result(
-    problem: Problem,
-    parameters: SolveParameters,
-    stop: threading.Event | None,
-    solve_points: SolvePoints,
-) -> SolveResult:
-    """The continuous optimum as a SolveResult: status, objective_bound and tolerance refer to
-    the box; solution holds the mask's grid figures; continuous its box figures and rounds."""
-    started = time.monotonic()
-    cs = solve_continuous(problem, parameters, stop=stop, solve_points=solve_points)
-    rounds = tuple(
-        ContinuousRoundFigures(r.points, r.lower, r.upper, r.seconds) for r in cs.rounds
-    )
-    stats = SolveStats(
-        wall_time_seconds=time.monotonic() - started,
-        backend=parameters.backend or "auto",
-        formulation="continuous cutting planes",
-        points_used=len(cs.points),
-        points_total=len(cs.points),
-        rounds=len(cs.rounds),
-        solver_calls=len(cs.rounds),
-    )
-    cancelled = stop is not None and stop.is_set()
-    if cs.certificate is None or cs.continuous is None:
-        status = SolveStatus.CANCELLED if cancelled else SolveStatus.NO_SOLUTION
-        return SolveResult(status=status, stats=stats, detail=cs.detail)
-    cert = cs.certificate
-    optimal = cs.status == "optimal"
-    figures = ContinuousFigures(
-        error=cs.continuous.error_upper,
-        worst_point=tuple(float(x) for x in cs.continuous.worst_point),
-        lower_bound=cs.lower_bound,
-        optimal=optimal,
-        rounds=rounds,
-        detail=cs.detail or "the continuous optimum is certified within the tolerance",
-        grid_error=cert.error_upper,
-    )
-    status = SolveStatus.OPTIMAL if optimal else SolveStatus.FEASIBLE
-    if cancelled and not optimal:
-        status = SolveStatus.CANCELLED
-    # The problem solved is the box: solution.error is the mask's box error, so the optimum
-    # lies in [objective_bound, solution.error] as for every min_error result.
-    return SolveResult(
-        status=status,
-        solution=Solution(mask=cert.mask, kept=cert.kept, error=cs.continuous.error_upper),
-        objective_bound=cs.lower_bound,
-        tolerance=exact.round_up(cs.continuous.error - Fraction(cs.lower_bound)),
-        stats=stats,
-        detail="" if optimal else f"continuous optimum not certified: {cs.detail}",
-        continuous=figures,
     )

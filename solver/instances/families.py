@@ -6,7 +6,9 @@ built alone (a 397,000-item family is never materialised).
 * ``subset_sum``: for each (n, seed), ``count`` instances; instance j draws, from
   numpy.random.default_rng([seed, j]), a target w and then n candidates, all U[low, high]. It is
   the d = 1 neurons-mode problem with unit hidden weights, output weights the candidates,
-  identity output, and target value w at the single point x = 1 (shared/DESIGN.md fact 4).
+  identity output, and target value w at the single point x = 1 (docs/design.md §5 and §9).
+  Family.subset_sum_draw is the one definition of those draws (the job batch path reads them
+  without building the problem).
 """
 
 from __future__ import annotations
@@ -31,6 +33,14 @@ from solver.instances.generate import paper_problem
 
 GENERATORS = ("paper", "subset_sum")
 MAX_FAMILY_ITEMS = 10_000_000
+
+
+@dataclass(frozen=True)
+class SubsetSumDraw:
+    """One subset_sum instance: keep a subset of ``candidates`` whose sum is nearest ``target``."""
+
+    target: float
+    candidates: np.ndarray  # (n,)
 
 
 @dataclass(frozen=True)
@@ -67,21 +77,30 @@ class Family:
         if self.generator == "paper":
             d, n, seed, mode = self.coordinates(index)
             return paper_problem(d, n, seed, mode, objective, self.points_per_axis or None)
-        n, seed, j = self.coordinates(index)
-        rng = np.random.default_rng([seed, j])
-        target = rng.uniform(self.low, self.high)
-        candidates = rng.uniform(self.low, self.high, size=n)
+        draw = self.subset_sum_draw(index)
+        n = len(draw.candidates)
         return Problem(
             network=Network(
                 hidden_weights=np.ones((n, 1)),
-                output_weights=candidates,
+                output_weights=draw.candidates,
                 output_activation=Activation.IDENTITY,
             ),
-            target=Neuron(weights=np.array([target]), activation=Activation.IDENTITY),
+            target=Neuron(weights=np.array([draw.target]), activation=Activation.IDENTITY),
             domain=PointSet(points=np.array([[1.0]])),
             pruning=PruningMode.NEURONS,
             objective=objective,
         )
+
+    def subset_sum_draw(self, index: int) -> SubsetSumDraw:
+        """The index-th subset_sum instance's random draws: from default_rng([seed, j]) the
+        target first, then the n candidates, all U[low, high]."""
+        if self.generator != "subset_sum":
+            raise ValueError(f"subset_sum_draw: a {self.generator!r} family has no such draws")
+        n, seed, j = self.coordinates(index)
+        rng = np.random.default_rng([seed, j])
+        target = rng.uniform(self.low, self.high)
+        candidates = rng.uniform(self.low, self.high, size=n)
+        return SubsetSumDraw(target=float(target), candidates=candidates)
 
 
 def largest_problems(family: Family) -> list[Problem]:

@@ -47,7 +47,7 @@ from solver.core.result import (
     SolveStats,
     SolveStatus,
 )
-from solver.core.validate import DEFAULT_LIMITS, Limits, validate_problem
+from solver.core.validate import DEFAULT_LIMITS, Limits, parameter_violation, validate_problem
 
 if TYPE_CHECKING:
     from solver.instances.families import Family
@@ -305,7 +305,7 @@ def parameters_to_proto(params: SolveParameters) -> solve_pb2.SolveParameters:
         msg.drop_dominated_points = params.drop_dominated_points
     if params.continuous not in _CONTINUOUS_TO_PROTO:
         modes = ", ".join(CONTINUOUS_MODES)
-        raise InvalidProblemError([FieldViolation("parameters.continuous", f"must be one of {modes}")])
+        raise InvalidProblemError([parameter_violation("parameters.continuous", f"must be one of {modes}")])
     msg.continuous = _CONTINUOUS_TO_PROTO[params.continuous]
     msg.heuristic = params.heuristic or ""
     if params.heuristic_start is not None:
@@ -387,7 +387,9 @@ def result_to_proto(result: SolveResult) -> solve_pb2.SolveResult:
                 seconds=r.seconds,
             )
     # SolveStats mirrors its message field for field.
-    msg.stats.CopyFrom(solve_pb2.SolveStats(**dataclasses.asdict(result.stats)))
+    # A shallow field copy: dataclasses.asdict deep-copies, which the subset-sum batches measured.
+    stats = {f.name: getattr(result.stats, f.name) for f in dataclasses.fields(result.stats)}
+    msg.stats.CopyFrom(solve_pb2.SolveStats(**stats))
     return msg
 
 

@@ -6,7 +6,7 @@ from prunecert.v1 import jobs_pb2, problem_pb2
 from solver.backends import get_backend
 from solver.core.errors import FieldViolation, InvalidProblemError
 from solver.core.validate import Limits, validate_parameters
-from solver.engine.dispatch import validate_for_problem
+from solver.engine import validate_for_problem
 from solver.instances.families import Family, largest_problems
 from solver.io import convert
 

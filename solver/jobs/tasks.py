@@ -14,13 +14,17 @@ import numpy as np
 
 from prunecert.v1 import jobs_pb2, problem_pb2, solve_pb2
 from solver import exact
-from solver.backends.separable import MAX_CANDIDATES_PER_POINT
-from solver.backends.subset_sum import SubsetSumSolver
+from solver.backends import AUTO
+from solver.backends.base import task_for
+from solver.backends.mitm import MeetInTheMiddleBackend
+from solver.backends.subset_sum import SubsetSumAnswer, SubsetSumSolver
 from solver.core.parameters import SolveParameters
-from solver.core.problem import MinError, Problem
+from solver.core.problem import Mask, Problem
+from solver.core.result import Solution, SolveResult, SolveStats, SolveStatus
 from solver.core.validate import Limits
-from solver.engine.dispatch import certify_and_compare, solve
-from solver.instances.families import Family
+from solver.engine import certify_and_compare, solve
+from solver.formulation.columns import build_column_model
+from solver.instances.families import Family, largest_problems
 from solver.io import convert
 
 log = logging.getLogger("prunecert.jobs")
@@ -91,7 +95,8 @@ def _batch_size(n: int) -> int:
 
 class _SubsetSumBatch:
     """Subset-sum family items solved by solver.backends.subset_sum, skipping the general engine's
-    per-instance set-up (same draws as Family.problem, same certificate semantics)."""
+    per-instance set-up (the draws of Family.subset_sum_draw, the certificate semantics of the
+    engine's meet in the middle)."""
 
     def __init__(self, family: Family, tolerance: float):
         self.family = family
@@ -100,33 +105,36 @@ class _SubsetSumBatch:
 
     @staticmethod
     def for_family(family: Family | None, params: SolveParameters) -> _SubsetSumBatch | None:
+        """The batch when a plain solve of every item would be meet in the middle's answer: the
+        backend "auto" with nothing else asked, and the meet-in-the-middle backend accepting
+        the family's largest item (its size bounds every item's; the same structure)."""
         plain = (
             family is not None
             and family.generator == "subset_sum"
-            and (family.objective is None or family.objective == MinError())
-            and params.backend in (None, "auto")
+            and params.backend in AUTO
             and not params.cross_check
             and params.heuristic is None
             and params.continuous is None
-            # Meet in the middle holds 2^(n/2) sums per half: beyond that the engine decides.
-            and max(family.n) <= MAX_CANDIDATES_PER_POINT
         )
-        return _SubsetSumBatch(family, params.effective_tolerance) if plain else None
+        if not plain or not all(
+            MeetInTheMiddleBackend.accepts(build_column_model(p), task_for(p))
+            for p in largest_problems(family)
+        ):
+            return None
+        return _SubsetSumBatch(family, params.effective_tolerance)
 
-    def solve(self, index: int) -> solve_pb2.SolveResult:
+    def solve(self, index: int) -> SolveResult:
         return self.solve_many([index])[0]
 
-    def solve_many(self, indices: list[int]) -> list[solve_pb2.SolveResult]:
+    def solve_many(self, indices: list[int]) -> list[SolveResult]:
         """The items' results, solved as one numpy batch per size n; each item's wall time is
         its share of the batch's."""
         start = time.perf_counter()
         by_size: dict[int, list[tuple[int, float, np.ndarray]]] = {}
         for position, index in enumerate(indices):
-            n, seed, j = self.family.coordinates(index)
-            rng = np.random.default_rng([seed, j])  # the draws of Family.problem, in its order
-            target = rng.uniform(self.family.low, self.family.high)
-            candidates = rng.uniform(self.family.low, self.family.high, size=n)
-            by_size.setdefault(n, []).append((position, target, candidates))
+            draw = self.family.subset_sum_draw(index)
+            n = len(draw.candidates)
+            by_size.setdefault(n, []).append((position, draw.target, draw.candidates))
         answers = [None] * len(indices)
         for n, group in by_size.items():
             solver = self.solvers.get(n)
@@ -141,24 +149,29 @@ class _SubsetSumBatch:
         seconds = (time.perf_counter() - start) / max(1, len(indices))
         return [self._result(c, answer, seconds) for c, answer in answers]
 
-    def _result(self, candidates: np.ndarray, answer, seconds: float) -> solve_pb2.SolveResult:
+    def _result(
+        self, candidates: np.ndarray, answer: SubsetSumAnswer, seconds: float
+    ) -> SolveResult:
         keep = answer.keep & (candidates != 0)  # a zero candidate changes nothing: not kept
         tolerance = exact.round_up(Fraction(answer.error_upper) - Fraction(answer.bound))
         optimal = tolerance <= self.tolerance
-        result = solve_pb2.SolveResult(
-            status=solve_pb2.SOLVE_STATUS_OPTIMAL if optimal else solve_pb2.SOLVE_STATUS_FEASIBLE,
+        kept = int(keep.sum())
+        return SolveResult(
+            status=SolveStatus.OPTIMAL if optimal else SolveStatus.FEASIBLE,
+            solution=Solution(mask=Mask(neurons=keep), kept=kept, error=answer.error_upper),
             objective_bound=answer.bound,
             tolerance=tolerance,
+            stats=SolveStats(
+                wall_time_seconds=seconds,
+                backend=MeetInTheMiddleBackend.name,
+                formulation="subset-sum batch",
+                points_used=1,
+                points_total=1,
+                rounds=1,
+                solver_calls=1,
+            ),
             detail="" if optimal else "the float search's error bound exceeds the tolerance",
         )
-        result.solution.mask.neurons[:] = keep.tolist()
-        result.solution.kept = int(keep.sum())
-        result.solution.error = answer.error_upper
-        stats = result.stats
-        stats.backend, stats.formulation = "meet-in-the-middle", "subset-sum batch"
-        stats.points_used = stats.points_total = stats.rounds = stats.solver_calls = 1
-        stats.wall_time_seconds = seconds
-        return result
 
 
 SUBSET_SUM_GROUP = 256  # items per solve_many call: a stop check between
@@ -187,7 +200,7 @@ def _run_subset_sum(
             if isinstance(solved, str):
                 item.error = solved
             else:
-                item.solve_result.CopyFrom(solved)
+                item.solve_result.CopyFrom(convert.result_to_proto(solved))
                 item.seconds = solved.stats.wall_time_seconds
             out.append((index, not isinstance(solved, str), item.SerializeToString()))
     return out

@@ -14,7 +14,7 @@ from prunecert.v1 import service_pb2
 from solver.core.parameters import SolveParameters
 from solver.core.result import Progress
 from solver.core.validate import Limits
-from solver.engine.dispatch import certify_and_compare, solve
+from solver.engine import certify_and_compare, solve
 from solver.io import convert
 
 Emit = Callable[[service_pb2.SolveEvent], None]

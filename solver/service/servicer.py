@@ -27,7 +27,7 @@ from solver.core.errors import (
     WorkerCrashedError,
 )
 from solver.core.validate import Limits, validate_parameters
-from solver.engine.dispatch import validate_for_problem
+from solver.engine import validate_for_problem
 from solver.io import convert
 from solver.io.wire import AUTHORIZATION_KEY, MAX_MESSAGE_BYTES
 from solver.jobs.manager import JobManager

@@ -23,7 +23,7 @@ from solver.core.errors import FieldViolation, InvalidProblemError
 from solver.core.parameters import SolveParameters
 from solver.core.problem import MinKept, Pareto, Problem, PruningMode
 from solver.core.result import SolveResult, SolveStatus
-from solver.engine.dispatch import solve
+from solver.engine import solve
 from solver.io import convert
 from solver.jobs.spec import JobSpec
 from solver.search.heuristics import HEURISTICS, run_heuristic

@@ -20,7 +20,7 @@ from solver.core.problem import (
     PruningMode,
 )
 from solver.core.result import SolveStatus
-from solver.engine.dispatch import solve
+from solver.engine import solve
 from solver.instances.families import Family
 from tests.support.reference import exact_error, table
 

@@ -11,7 +11,7 @@ import pytest
 
 from solver.backends.subset_sum import SubsetSumSolver, exact_error_upper
 from solver.core.parameters import SolveParameters
-from solver.engine.dispatch import solve
+from solver.engine import solve
 from solver.instances.families import Family
 from solver.jobs.tasks import _SubsetSumBatch
 

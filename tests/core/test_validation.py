@@ -29,7 +29,7 @@ from solver.core.problem import (
     Samples,
 )
 from solver.core.validate import DEFAULT_LIMITS, Limits, validate_parameters, validate_problem
-from solver.engine.dispatch import solve
+from solver.engine import solve
 from solver.instances.generate import paper_problem
 from solver.io import convert
 

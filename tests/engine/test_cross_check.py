@@ -14,7 +14,7 @@ from solver.core.errors import BackendUnavailableError
 from solver.core.parameters import SolveParameters
 from solver.core.problem import MinKept, PruningMode
 from solver.core.result import SolveStatus
-from solver.engine.dispatch import solve
+from solver.engine import solve
 from solver.instances.generate import paper_problem
 from solver.io import convert
 from tests.support.problems import random_problem

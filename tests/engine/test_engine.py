@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from solver.core.parameters import SolveParameters
 from solver.core.problem import MinError, MinKept, Pareto, PruningMode
 from solver.core.result import SolveStatus
-from solver.engine.dispatch import solve
+from solver.engine import solve
 from tests.support.problems import random_problem
 from tests.support.reference import exact_error, table
 
@@ -134,11 +134,11 @@ def test_row_generation_on_paper_instance_agrees_with_full_solve():
 def test_rounds_ended_by_a_violating_incumbent_still_reach_the_optimum(seed, monkeypatch):
     # With row generation a round also ends at an incumbent that violates points outside the
     # active set (those points join); the certified optimum must not change.
-    from solver.engine import dispatch as engine
+    from solver.engine.run import Run
     from solver.instances.generate import paper_problem
 
     refines = []
-    original = engine._Run._should_stop
+    original = Run._should_stop
 
     def spy(self, chosen, bound):
         verdict = original(self, chosen, bound)
@@ -147,7 +147,7 @@ def test_rounds_ended_by_a_violating_incumbent_still_reach_the_optimum(seed, mon
 
     problem = paper_problem(2, 20, seed, PruningMode.WEIGHTS, points_per_axis=21)
     full = solve(problem, SolveParameters(row_generation=False, threads=1, seed=1))
-    monkeypatch.setattr(engine._Run, "_should_stop", spy)
+    monkeypatch.setattr(Run, "_should_stop", spy)
     rows = solve(problem, SolveParameters(row_generation=True, threads=1, seed=1))
     assert full.status == rows.status == SolveStatus.OPTIMAL
     assert abs(full.solution.error - rows.solution.error) <= 1e-6
@@ -159,18 +159,18 @@ def test_the_search_stops_once_an_incumbent_is_certifiable_within_the_tolerance(
     # A hard instance (weights n = 48 runs for minutes to an integer-exact proof) with a coarse
     # tolerance: an early incumbent already certifies, so the solve ends OPTIMAL long before
     # its time limit instead of running to it as FEASIBLE.
-    from solver.engine import dispatch as engine
+    from solver.engine.run import Run
     from solver.instances.generate import paper_problem
 
     stops = []
-    original = engine._Run._should_stop
+    original = Run._should_stop
 
     def spy(self, chosen, bound):
         verdict = original(self, chosen, bound)
         stops.append(verdict and not self._refine)
         return verdict
 
-    monkeypatch.setattr(engine._Run, "_should_stop", spy)
+    monkeypatch.setattr(Run, "_should_stop", spy)
     problem = paper_problem(2, 48, 1, PruningMode.WEIGHTS)
     # The greedy start's error (0.11) is above the tolerance, so the backend has to run (a start
     # within the tolerance of 0 is OPTIMAL without it).

@@ -15,7 +15,7 @@ from solver.core.errors import InvalidProblemError
 from solver.core.parameters import SolveParameters
 from solver.core.problem import MinError, MinKept, Pareto, PointSet, PruningMode
 from solver.core.result import SolveStatus
-from solver.engine.dispatch import solve
+from solver.engine import solve
 from solver.exact.box import continuous_max_error
 from solver.exact.certify import certify_mask
 from solver.instances.generate import paper_problem
@@ -299,7 +299,7 @@ def test_certify_comparisons_and_certify_jobs_refuse_the_options():
     from prunecert.v1 import jobs_pb2
     from solver.core.problem import Mask
     from solver.core.validate import DEFAULT_LIMITS
-    from solver.engine.dispatch import certify_and_compare
+    from solver.engine import certify_and_compare
     from solver.jobs.spec import JobSpec
 
     problem = paper_problem(2, 4, 1, N, points_per_axis=5)

@@ -38,7 +38,7 @@ from solver.core.parameters import SolveParameters
 from solver.core.problem import Mask, MinError, Network, Neuron, PointSet, Problem, PruningMode
 from solver.core.result import SolveStatus
 from solver.core.validate import Limits
-from solver.engine.dispatch import solve
+from solver.engine import solve
 from solver.exact.certify import certify_mask
 from solver.instances.generate import paper_problem
 from solver.io import convert

@@ -33,7 +33,7 @@ from prunecert.v1 import jobs_pb2, problem_pb2, solve_pb2
 from prunecert_client import Client
 from solver.core.problem import Mask, MinError, Problem, PruningMode
 from solver.core.result import SolveStatus
-from solver.engine.dispatch import solve
+from solver.engine import solve
 from solver.exact.certify import certify_mask
 from solver.instances.generate import paper_problem
 from solver.io import convert

@@ -32,7 +32,7 @@ from solver.core.problem import (
     PruningMode,
 )
 from solver.core.result import SolveStatus
-from solver.engine.dispatch import solve
+from solver.engine import solve
 from solver.exact.certify import MaskCertificate, certify_mask
 from solver.instances.generate import paper_problem
 from solver.search import state_space

@@ -28,7 +28,7 @@ from solver.core.problem import (
     Samples,
 )
 from solver.core.result import SolveStatus
-from solver.engine.dispatch import solve
+from solver.engine import solve
 from solver.exact.certify import certify_mask
 from solver.instances.generate import paper_problem
 from solver.search import single_weight

@@ -14,7 +14,7 @@ from solver.core.errors import UnrepresentableError
 from solver.core.parameters import SolveParameters
 from solver.core.problem import BoxGrid, Network, Neuron, Problem, PruningMode
 from solver.core.result import SolveStatus
-from solver.engine.dispatch import solve
+from solver.engine import solve
 from solver.instances.generate import paper_problem
 
 

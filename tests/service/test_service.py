@@ -52,7 +52,7 @@ from solver.core.problem import (
 )
 from solver.core.result import SolveStatus
 from solver.core.validate import DEFAULT_LIMITS, Limits
-from solver.engine.dispatch import solve
+from solver.engine import solve
 from solver.exact.certify import certify_mask
 from solver.instances.generate import paper_problem
 from solver.io import convert

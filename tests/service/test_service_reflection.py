@@ -23,7 +23,7 @@ from grpc_status import rpc_status
 
 from solver.core.problem import MinError, PruningMode
 from solver.core.result import SolveStatus
-from solver.engine.dispatch import solve
+from solver.engine import solve
 from solver.instances.generate import paper_problem
 from solver.service.server import ServerConfig, create_server
 

@@ -23,7 +23,7 @@ from solver.cli.app import main
 from solver.core.parameters import SolveParameters
 from solver.core.problem import MinError, PruningMode
 from solver.core.result import SolveResult, SolveStatus
-from solver.engine.dispatch import solve
+from solver.engine import solve
 from solver.instances.generate import paper_problem
 from solver.studies import gap, gap_report
 

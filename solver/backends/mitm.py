@@ -1,4 +1,5 @@
-"""Exact search for separable problems: meet in the middle (shared/DESIGN.md facts 4 and 9).
+"""Meet in the middle: the exact search for separable problems, a special-purpose backend
+(docs/design.md §5 and §9).
 
 When pruning neurons with no budget and every candidate contributes at only one domain point
 (d = 1 bias-free: a unit with u > 0 acts only at x = high, one with u < 0 only at x = low; the
@@ -10,6 +11,7 @@ The search runs in float64; every computed sum is within delta of the exact one 
 delta = gamma_(m+2) * (sum |a_i| + |y - c|), gamma_k = k u / (1 - k u), u = 2^-53 (standard
 bound for recursive summation of k terms). So the exact optimum is at least (float optimum -
 delta): that is the bound, and the engine certifies the chosen mask exactly as for any backend.
+When that bound is too loose for the tolerance, "auto" moves on to the next backend (the MIP).
 """
 
 from __future__ import annotations
@@ -18,12 +20,19 @@ from fractions import Fraction
 
 import numpy as np
 
-from solver.backends.subset_sum import subset_sums
+from solver.backends.base import (
+    Backend,
+    BackendOptions,
+    BackendOutcome,
+    BackendStatus,
+    MinErrorTask,
+    Task,
+)
+from solver.backends.subset_sum import UNIT_ROUNDOFF, subset_sums
 from solver.core.problem import PruningMode
 from solver.formulation.columns import ColumnModel
 
 MAX_CANDIDATES_PER_POINT = 40  # 2^20 sums per half at most
-UNIT_ROUNDOFF = 2.0**-53
 
 
 def separable_points(model: ColumnModel) -> list[list[int]] | None:
@@ -79,13 +88,18 @@ def _best_subset(values: np.ndarray, target: float, relu: bool, bias: float) -> 
     return best_err, best_mask
 
 
-def solve_separable(model: ColumnModel, by_point: list[list[int]]) -> tuple[list[int], Fraction]:
-    """(chosen candidates, rigorous lower bound on the optimal error over the model's points)."""
+def solve_separable(
+    model: ColumnModel, by_point: list[list[int]], rows: np.ndarray | None = None
+) -> tuple[list[int], Fraction]:
+    """(chosen candidates, rigorous lower bound on the optimal error over the model's points
+    ``rows``, default all). A candidate acting on a point outside ``rows`` is not chosen."""
     cols, target = model.float_data()
     bias = model.float_bias()
     chosen: list[int] = []
     bound = Fraction(0)
-    for k, cands in enumerate(by_point):
+    points = range(model.num_points) if rows is None else sorted(int(k) for k in rows)
+    for k in points:
+        cands = by_point[k]
         values = np.array([cols[k, c] for c in cands], dtype=float)
         err, bits = _best_subset(values, float(target[k]), model.output_relu, bias)
         chosen += [c for i, c in enumerate(cands) if bits >> i & 1]
@@ -97,3 +111,40 @@ def solve_separable(model: ColumnModel, by_point: list[list[int]]) -> tuple[list
         point_bound = Fraction(err) - Fraction(delta)
         bound = max(bound, point_bound)
     return chosen, max(bound, Fraction(0))
+
+
+class MeetInTheMiddleBackend(Backend):
+    """Separable min_error tasks without a budget, by meet in the middle per point."""
+
+    name = "meet-in-the-middle"
+    # One search of at most 2^20 sums per half: it is not interrupted, it ends in seconds.
+    supports_early_stop = False
+    special_purpose = True
+    formulation = "separable"
+
+    @classmethod
+    def available(cls) -> bool:
+        return True  # numpy only
+
+    @classmethod
+    def version(cls) -> str:
+        return f"numpy {np.__version__}"
+
+    @classmethod
+    def accepts(cls, model: ColumnModel, task: Task) -> bool:
+        """Neurons mode, every candidate acting on one point (at most MAX_CANDIDATES_PER_POINT
+        per point), min_error without a budget (a budget couples the points)."""
+        return (
+            isinstance(task, MinErrorTask)
+            and task.max_kept is None
+            and separable_points(model) is not None
+        )
+
+    def solve(
+        self, model: ColumnModel, rows: np.ndarray, task: Task, options: BackendOptions
+    ) -> BackendOutcome:
+        by_point = separable_points(model)
+        if by_point is None or not self.accepts(model, task):
+            raise ValueError("meet in the middle: the model or task is not separable")
+        chosen, bound = solve_separable(model, by_point, rows)
+        return BackendOutcome(BackendStatus.OPTIMAL, chosen=chosen, error_bound=bound)

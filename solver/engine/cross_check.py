@@ -1,0 +1,97 @@
+"""Cross-checked certificates: the same problem solved again by a second backend, and whether
+the two certified answers agree (a disagreement is reported, never resolved)."""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from collections.abc import Callable
+
+from solver.backends import general_backends, get_backend
+from solver.core.errors import BackendUnavailableError
+from solver.core.parameters import SolveParameters
+from solver.core.problem import MinKept, Problem
+from solver.core.result import CrossCheck, SolveResult, SolveStatus
+from solver.engine.run import rounded_gap
+
+SolveFunction = Callable[..., SolveResult]  # (problem, parameters, *, stop) -> SolveResult
+
+
+def cross_check_backend(params: SolveParameters, first: str) -> str | None:
+    """The second backend's name (None without a cross-check). "auto": the next installed
+    general backend after ``first``; a special-purpose one may not accept the problem."""
+    if not params.cross_check:
+        return None
+    if params.cross_check != "auto":
+        get_backend(params.cross_check)  # unknown or missing: BackendUnavailableError now
+        return params.cross_check
+    others = [name for name in general_backends() if name != first]
+    if not others:
+        raise BackendUnavailableError("cross_check=auto needs a second installed backend")
+    return others[0]
+
+
+def cross_check(
+    problem: Problem,
+    params: SolveParameters,
+    result: SolveResult,
+    backend: str,
+    time_left: float | None,
+    stop: threading.Event | None,
+    solve: SolveFunction,
+) -> None:
+    """Solve again with ``backend`` (through ``solve``, the engine's) and record in ``result``
+    whether the two certified answers agree."""
+    if time_left is not None and time_left <= 0:
+        time_left = 1.0  # the check still gets a short chance; its status says if it ran out
+    other = solve(
+        problem,
+        dataclasses.replace(
+            params, backend=backend, cross_check=None, time_limit_seconds=time_left, continuous=None
+        ),
+        stop=stop,
+    )
+    tol = params.effective_tolerance
+    mine, theirs = result.solution, other.solution
+    if isinstance(problem.objective, MinKept):
+        agrees = result.status == other.status and (
+            result.status == SolveStatus.INFEASIBLE
+            or (
+                result.status == SolveStatus.OPTIMAL
+                and mine is not None
+                and theirs is not None
+                and mine.kept == theirs.kept
+            )
+        )
+        compared = f"kept {mine.kept if mine else '-'} vs {theirs.kept if theirs else '-'}"
+    else:
+        agrees = (
+            result.status == other.status == SolveStatus.OPTIMAL
+            and mine is not None
+            and theirs is not None
+            and abs(mine.error - theirs.error) <= tol
+            and result.objective_bound <= theirs.error
+            and other.objective_bound <= mine.error
+        )
+        compared = (
+            f"error {mine.error if mine else '-'} (bound {result.objective_bound}) vs "
+            f"{theirs.error if theirs else '-'} (bound {other.objective_bound})"
+        )
+        if agrees:
+            # Both bounds are rigorous: keep the better one.
+            result.objective_bound = max(result.objective_bound, other.objective_bound)
+            result.tolerance = rounded_gap(mine.error, result.objective_bound)
+    detail = (
+        f"{result.stats.backend} {result.status.name} vs {backend} {other.status.name}: {compared}"
+    )
+    result.cross_check = CrossCheck(
+        backend=backend,
+        status=other.status,
+        solution=theirs,
+        objective_bound=other.objective_bound,
+        agrees=agrees,
+        detail=detail,
+    )
+    if not agrees and result.status == SolveStatus.OPTIMAL:
+        result.status = SolveStatus.FEASIBLE
+        result.detail = f"cross-check disagrees: {detail}"

@@ -1,0 +1,274 @@
+"""The three objectives on a run: min_error (certified, from starting masks, with row generation),
+min_kept (a relaxation, then a restriction) and pareto (a sweep of certified min_error solves).
+
+Every figure a result states comes from the exact certificate of its mask (docs/design.md §2):
+a backend's answer is a proposal and its bound is checked against that certificate.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+
+import numpy as np
+
+from solver import exact
+from solver.backends.base import Backend, BackendOptions, BackendStatus, MinErrorTask, MinKeptTask
+from solver.core.problem import Mask, MinError, MinKept, Pareto
+from solver.core.result import FrontierPoint, SolveResult, SolveStatus
+from solver.engine.run import Run, rounded_gap
+from solver.engine.starts import start_error, starting_choices
+from solver.exact.certify import MaskCertificate
+from solver.formulation.hints import greedy_forward
+
+
+@dataclass(frozen=True)
+class MinErrorOutcome:
+    """A certified min-error solve on a run."""
+
+    status: SolveStatus
+    certificate: MaskCertificate | None
+    choice: list[int] | None  # the model's candidates of the certified mask
+    bound: Fraction  # rigorous lower bound on the optimum
+    detail: str
+
+
+def min_error(run: Run, max_kept: int | None, hint: list[int] | None = None) -> MinErrorOutcome:
+    """Certified min-error solve with run.backend: starting masks (unless ``hint`` is given),
+    then row generation, then the exact certificate of the best choice."""
+    tol = Fraction(run.params.effective_tolerance)
+    starts = starting_choices(run, max_kept, search=hint is None)
+    start_hint = hint
+    if start_hint is None:  # the best start on the model's points, exactly
+        start_hint = min(starts, key=lambda c: start_error(run, c))
+    if start_error(run, start_hint) <= tol and run.params.cross_check is None:
+        # Every error is >= 0: a mask within the tolerance of 0 is optimal, no search needed
+        # (not when a cross-check asks for two backends' own answers).
+        cert = run.domain.certify(run.model.mask(start_hint))
+        if cert.error <= tol:
+            detail = "a starting mask's exact error is within the tolerance of 0, a lower bound"
+            return MinErrorOutcome(SolveStatus.OPTIMAL, cert, start_hint, Fraction(0), detail)
+    run.ensure_active([*starts, run.full_choice(max_kept)])
+    rows = run.solve_rows(MinErrorTask(max_kept=max_kept), start_hint)
+    bound = rows.error_bound if rows.error_bound is not None else Fraction(0)
+    if rows.chosen is None:
+        status = SolveStatus.CANCELLED if run.cancelled() else SolveStatus.NO_SOLUTION
+        if rows.status == BackendStatus.INFEASIBLE:
+            status = SolveStatus.INFEASIBLE
+        return MinErrorOutcome(status, None, None, bound, "no solution found within the time limit")
+    cert = run.domain.certify(run.model.mask(rows.chosen))
+    if bound > cert.error:
+        return MinErrorOutcome(
+            SolveStatus.FEASIBLE, cert, rows.chosen, Fraction(0), _refuted(run, bound, cert)
+        )
+    gap = cert.error - bound
+    if run.cancelled():
+        return MinErrorOutcome(SolveStatus.CANCELLED, cert, rows.chosen, bound, "cancelled")
+    if gap <= tol:
+        # The certificate alone decides: the optimum lies in [bound, error], whether or not
+        # the backend finished its own proof (it stops once an incumbent is good enough).
+        return MinErrorOutcome(SolveStatus.OPTIMAL, cert, rows.chosen, bound, "")
+    if rows.status == BackendStatus.OPTIMAL and rows.converged:
+        resolution = f" (fixed-point scale {run.stats.scale:.3g})" if run.stats.scale else ""
+        detail = _gap_too_wide(gap, tol) + resolution + "; raise parameters.tolerance"
+    else:
+        detail = "time limit reached before optimality was proven"
+    return MinErrorOutcome(SolveStatus.FEASIBLE, cert, rows.chosen, bound, detail)
+
+
+def _refuted(run: Run, bound: Fraction, cert: MaskCertificate) -> str:
+    # A certified mask refutes the backend's proof: trust no bound from it.
+    return (
+        f"backend {run.backend.name} claimed a lower bound {float(bound):.12g} above the "
+        f"certified error {float(cert.error):.12g} of a mask; its proof is refuted"
+    )
+
+
+def _gap_too_wide(gap: Fraction, tol: Fraction) -> str:
+    return f"the certificate's gap {float(gap):.3g} exceeds the tolerance {float(tol):.3g}"
+
+
+def direct_min_error(run: Run, backend: Backend) -> SolveResult:
+    """A special-purpose backend's one answer on every point, certified: OPTIMAL when it
+    certifies within the tolerance, else FEASIBLE (and "auto" asks the next backend)."""
+    run.use(backend)
+    task = MinErrorTask(max_kept=None)
+    options = BackendOptions(
+        tolerance=run.params.effective_tolerance,
+        time_limit=run.time_left(),
+        threads=run.params.threads or None,
+        seed=run.params.seed,
+        stop=run.stop,
+    )
+    every_point = np.arange(run.model.num_points)
+    outcome = backend.solve(run.model, every_point, task, options)
+    run.stats.rounds = run.stats.solver_calls = 1
+    if outcome.chosen is None:
+        status = SolveStatus.CANCELLED if run.cancelled() else SolveStatus.NO_SOLUTION
+        return run.result(status, None, 0.0, 0.0, f"{backend.name} found no solution")
+    bound = outcome.error_bound if outcome.error_bound is not None else Fraction(0)
+    cert = run.domain.certify(run.model.mask(outcome.chosen))
+    if bound > cert.error:  # impossible with a correct float error bound
+        return run.result(
+            SolveStatus.FEASIBLE, cert, 0.0, cert.error_upper, _refuted(run, bound, cert)
+        )
+    bound_f = exact.round_down(bound)
+    tolerance = rounded_gap(cert.error_upper, bound_f)
+    if tolerance > run.params.effective_tolerance:
+        detail = _gap_too_wide(cert.error - bound, Fraction(run.params.effective_tolerance))
+        return run.result(SolveStatus.FEASIBLE, cert, bound_f, tolerance, detail)
+    return run.result(SolveStatus.OPTIMAL, cert, bound_f, tolerance, "")
+
+
+def solve_min_error(run: Run, objective: MinError, backends: list[Backend]) -> SolveResult:
+    """The first of ``backends`` (the accepting ones, in preference order) whose answer
+    certifies: a special-purpose backend is tried directly and passed over when its answer does
+    not certify within the tolerance (unless it is the last); a general one answers."""
+    for position, backend in enumerate(backends):
+        if backend.special_purpose:
+            result = direct_min_error(run, backend)
+            if result.status == SolveStatus.OPTIMAL or position == len(backends) - 1:
+                return result
+            continue
+        run.use(backend)
+        outcome = min_error(run, objective.max_kept)
+        bound_f = exact.round_down(outcome.bound)
+        cert = outcome.certificate
+        if cert is None:
+            return run.result(outcome.status, None, bound_f, 0.0, outcome.detail)
+        return run.result(
+            outcome.status, cert, bound_f, rounded_gap(cert.error_upper, bound_f), outcome.detail
+        )
+    raise AssertionError("the registry returns at least one accepting backend")
+
+
+def solve_min_kept(run: Run, objective: MinKept) -> SolveResult:
+    """Relaxation first (rigorous count bound); if its mask misses max_error by the rounding,
+    a restriction (every mask truly within max_error) with the relaxation's mask as hint."""
+    eps = Fraction(objective.max_error)
+    model = run.model
+    greedy = greedy_forward(model, max_error=float(objective.max_error))
+    run.ensure_active([greedy, run.full_choice(None)])
+    relaxed = run.solve_rows(MinKeptTask(max_error=eps, restrict=False), greedy)
+    kept_bound = relaxed.kept_bound or 0
+    if relaxed.status == BackendStatus.INFEASIBLE:
+        return run.result(
+            SolveStatus.INFEASIBLE,
+            None,
+            0.0,
+            0.0,
+            f"no mask reaches max_error {objective.max_error:g}, not even the full network",
+        )
+    cert = None
+    if relaxed.chosen is not None:
+        cert = run.domain.certify(model.mask(relaxed.chosen))
+        if cert.error > eps:
+            cert = None
+    exact_count = relaxed.status == BackendStatus.OPTIMAL and relaxed.converged
+    if cert is None and not run.out_of_time():
+        hint = relaxed.chosen if relaxed.chosen is not None else greedy
+        restricted = run.solve_rows(MinKeptTask(max_error=eps, restrict=True), hint)
+        if restricted.chosen is not None:
+            candidate = run.domain.certify(model.mask(restricted.chosen))
+            if candidate.error <= eps:
+                cert = candidate
+        exact_count = exact_count and restricted.status == BackendStatus.OPTIMAL
+    if cert is None:
+        full = run.domain.certify(Mask.full(run.problem))
+        if full.error <= eps:
+            cert, exact_count = full, False
+    if run.cancelled():
+        return run.result(SolveStatus.CANCELLED, cert, float(kept_bound), 0.0, "cancelled")
+    if cert is None:
+        detail = (
+            "time limit reached before a mask within max_error was found"
+            if run.out_of_time()
+            else "max_error lies within the fixed-point rounding of the least achievable error; "
+            "no mask was certified to reach it"
+        )
+        return run.result(SolveStatus.NO_SOLUTION, None, float(kept_bound), 0.0, detail)
+    if exact_count and cert.kept == kept_bound:
+        return run.result(SolveStatus.OPTIMAL, cert, float(kept_bound), 0.0, "")
+    detail = f"kept {cert.kept}, proven lower bound {kept_bound}" + (
+        "" if run.out_of_time() else " (the rounding gap of the fixed-point model)"
+    )
+    return run.result(
+        SolveStatus.FEASIBLE, cert, float(kept_bound), float(cert.kept - kept_bound), detail
+    )
+
+
+def _add_frontier(frontier: list[FrontierPoint], point: FrontierPoint) -> None:
+    """Insert keeping only efficient points: kept ascending, error strictly decreasing."""
+    if any(p.kept <= point.kept and p.error <= point.error for p in frontier):
+        return
+    frontier[:] = [p for p in frontier if not (p.kept >= point.kept and p.error >= point.error)]
+    frontier.append(point)
+    frontier.sort(key=lambda p: p.kept)
+
+
+def solve_pareto(run: Run, objective: Pareto) -> SolveResult:
+    """Sweep the budget k = 0, 1, ... with certified min-error solves until the unconstrained
+    optimum is reached; keep the efficient points."""
+    max_budget = run.problem.max_kept_possible()
+    if objective.max_kept is not None:
+        max_budget = min(max_budget, objective.max_kept)
+    best = min_error(run, max_budget)
+    best_cert = best.certificate
+    if best_cert is None:
+        return run.result(best.status, None, exact.round_down(best.bound), 0.0, best.detail)
+    frontier: list[FrontierPoint] = []
+    all_optimal = best.status == SolveStatus.OPTIMAL
+    worst_tolerance = 0.0
+    last_status, last_detail = best.status, best.detail
+    hint: list[int] | None = []
+    solved = [best_cert]
+    for budget in range(0, best_cert.kept + 1):
+        if run.out_of_time():
+            all_optimal = False
+            last_detail = "time limit reached during the frontier sweep"
+            break
+        if budget == best_cert.kept:
+            point = best
+        else:
+            point = min_error(run, budget, hint)
+            if point.certificate is None:
+                all_optimal = False
+                last_status, last_detail = point.status, point.detail
+                continue
+            hint = point.choice
+            if point.status != SolveStatus.OPTIMAL:
+                all_optimal = False
+                last_status, last_detail = point.status, point.detail
+        cert = point.certificate
+        solved.append(cert)
+        bound_f = exact.round_down(point.bound)
+        tolerance = rounded_gap(cert.error_upper, bound_f)
+        worst_tolerance = max(worst_tolerance, tolerance)
+        _add_frontier(
+            frontier,
+            FrontierPoint(
+                kept=cert.kept,
+                error=cert.error_upper,
+                mask=cert.mask,
+                error_bound=bound_f,
+                certified=point.status == SolveStatus.OPTIMAL,
+            ),
+        )
+        if cert.error <= best_cert.error:
+            break
+    if run.cancelled():
+        final_status = SolveStatus.CANCELLED
+    elif all_optimal:
+        final_status = SolveStatus.OPTIMAL
+    else:
+        final_status = SolveStatus.FEASIBLE if last_status != SolveStatus.CANCELLED else last_status
+    last = frontier[-1]
+    best_found = min(solved, key=lambda c: (c.error, c.kept))
+    return run.result(
+        final_status,
+        best_found,
+        last.error_bound,
+        worst_tolerance,
+        "" if final_status == SolveStatus.OPTIMAL else last_detail,
+        frontier,
+    )

@@ -1,0 +1,104 @@
+"""Starting masks for a min_error solve (docs/design.md §10): the greedy choice, then the
+single-weight search and the quick heuristic baselines, until one is within the tolerance of 0.
+
+A start is only a hint and an upper bound: the backend's proof and the exact certificate decide.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from fractions import Fraction
+
+from solver import exact
+from solver.core.problem import MinError
+from solver.engine.run import Run
+from solver.formulation.hints import greedy_forward
+from solver.search import single_weight
+from solver.search.heuristics import best_heuristic
+
+# Solution hints from the heuristic baselines: the quick ones, capped (bench/heuristics.py
+# measures whether they help).
+HEURISTIC_START_NAMES = ("greedy_forward", "greedy_backward", "local_search")
+HEURISTIC_START_SECONDS = 1.0
+# Measured (3 seeds, threads=1): neurons n=64 0.82x the time with the hint, n=32 1.10x, weights
+# n=16 1.40x (the heuristics' own ~0.08 s), n=32 1.03x: by default only for larger networks.
+HEURISTIC_START_MIN_UNITS = 48
+# The single-weight search (solver.search.single_weight) stops at a mask within the tolerance;
+# it gets at most this long and at most half the time left.
+SINGLE_WEIGHT_SECONDS = 30.0
+
+
+def start_error(run: Run, chosen: list[int]) -> Fraction:
+    """The exact error of a choice on the model's points (for bias-free problems the dropped
+    points are dominated up to the rounding that groups rays; results re-certify on every
+    point)."""
+    errors = run.model.point_errors(chosen)
+    return exact.to_fraction(int(max(errors.tolist(), default=0)), run.model.exp)
+
+
+def starting_choices(run: Run, max_kept: int | None, search: bool = True) -> list[list[int]]:
+    """The greedy choice, then (``search``) each search's mask while none is within the
+    tolerance of 0."""
+    tol = Fraction(run.params.effective_tolerance)
+    starts = [greedy_forward(run.model, max_kept=max_kept)]
+    if not search:
+        return starts
+    for search_for in (single_weight_choice, heuristic_choice):
+        if min(start_error(run, c) for c in starts) <= tol:
+            break
+        found = search_for(run, max_kept)
+        if found is not None:
+            starts.append(found)
+    return starts
+
+
+def _starts_wanted(run: Run) -> bool:
+    """Whether min_error searches for starting masks (parameters.heuristic_start; unset:
+    networks of HEURISTIC_START_MIN_UNITS units or more)."""
+    wanted = run.params.heuristic_start
+    if wanted is None:  # default: only where it paid off in bench/heuristics.py
+        wanted = run.problem.network.n >= HEURISTIC_START_MIN_UNITS
+    return wanted and not run.out_of_time()
+
+
+def single_weight_choice(run: Run, max_kept: int | None) -> list[int] | None:
+    """A start from the single-weight search where it applies, within SINGLE_WEIGHT_SECONDS and
+    half the time left; it stops at a mask within the tolerance."""
+    if not _starts_wanted(run) or not single_weight.applies(run.problem):
+        return None
+    limit = SINGLE_WEIGHT_SECONDS
+    left = run.time_left()
+    if left is not None:
+        limit = min(limit, 0.5 * left)
+    run.report(message="single-weight search")
+    found = single_weight.search(
+        run.problem,
+        lambda mask: start_error(run, run.model.choice(mask)),
+        good_enough=Fraction(run.params.effective_tolerance),
+        max_kept=max_kept,
+        time_limit=limit,
+        stop=run.stop,
+        threads=run.params.threads or None,
+        seed=run.params.seed,
+    )
+    return None if found is None else run.model.choice(found[0])
+
+
+def heuristic_choice(run: Run, max_kept: int | None) -> list[int] | None:
+    """The best of the quick heuristic baselines (solver.search.heuristics) as a solution hint,
+    within HEURISTIC_START_SECONDS (and a tenth of the time limit); None when not wanted."""
+    if not _starts_wanted(run):
+        return None
+    limit = HEURISTIC_START_SECONDS
+    left = run.time_left()
+    if left is not None:
+        limit = min(limit, 0.1 * left)
+    budget = dataclasses.replace(run.problem, objective=MinError(max_kept=max_kept))
+    found = best_heuristic(
+        budget,
+        names=HEURISTIC_START_NAMES,
+        time_limit=limit,
+        stop=run.stop,
+        seed=run.params.seed or 0,
+    )
+    return run.model.choice(found.certificate.mask)
