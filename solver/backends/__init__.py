@@ -9,9 +9,10 @@ after it accept everything, CP-SAT first.
 from __future__ import annotations
 
 from solver.backends.base import Backend, Task
+from solver.backends.cbc import CbcBackend
 from solver.backends.cpsat import CpSatBackend
+from solver.backends.highs import HighsBackend
 from solver.backends.mitm import MeetInTheMiddleBackend
-from solver.backends.pulp_backends import CbcBackend, HighsBackend
 from solver.backends.scip import ScipBackend
 from solver.core.errors import BackendUnavailableError
 from solver.formulation.columns import ColumnModel

@@ -58,6 +58,9 @@ claim demonstrably wrong by more than the margin, and the outcome drops to FEASI
 exact t_low bound. The engine certifies the chosen mask exactly and calls it OPTIMAL only when
 exact_error - error_bound <= tolerance; a margin above the tolerance raises
 UnrepresentableError up front (the values are too large for float64 solvers at that tolerance).
+
+The module runs past the project's usual 400 lines because the derivation above is its first 75:
+the model and the margin it proves are kept in one place (docs/design.md §8).
 """
 
 from __future__ import annotations

@@ -439,7 +439,7 @@ def test_min_kept_relaxation_and_restriction_bracket_max_error():
 
 
 def test_cbc_log_bounds_are_lowered_by_their_printed_precision():
-    from solver.backends.pulp_backends import _cbc_logged_bound, _cbc_logged_objective
+    from solver.backends.cbc import _cbc_logged_bound, _cbc_logged_objective
 
     log = "Objective value:                0.00000528\nLower bound:                    0.123\n"
     assert _cbc_logged_bound(log) == Fraction(123, 1000) - Fraction(1, 2000)
