@@ -8,9 +8,11 @@ incumbent and 3 decimals of a stopped search's lower bound (its log); both are l
 reporting precision before the margin applies. PuLP runs CBC as a child process it does not
 expose, so a CBC solve cannot be stopped early: supports_early_stop is False, and options.stop
 is only checked before the solve starts. Threads, seed (randomCbcSeed) and time limit are passed.
-The hint is a MIP start; CBC 2.10.3 sometimes writes a corrupt solution file (values outside its
-own bounds) when the start is already optimal, so a solution that fails the FloatMip screen
-sends CBC back to solve once more without the start.
+CBC gets no MIP start: started from a feasible choice, CBC 2.10.3 returned suboptimal choices as
+optimal (a Pareto sweep's kept = 1 point at error 1.05 with "optimal" bound 1.0499999 where the
+optimum is 1.04, started from the kept = 0 mask), and it wrote corrupt solution files when the
+start was already optimal. The hint still caps t through options.error_upper_bound (an exact
+value: the optimum is at most the hint's error), so it cannot turn into a claim.
 
 The shared model and the safety margin: solver/backends/pulp_model.py, floatmip.py.
 """
@@ -23,7 +25,6 @@ import re
 import shutil
 import subprocess
 import tempfile
-import time
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 from functools import cache
@@ -134,17 +135,7 @@ class CbcBackend(Backend):
         path = _cbc_path()
         if path is None:
             raise RuntimeError("the CBC binary is missing")
-        start = time.monotonic()
-        raw = self._run(mip, task, options, options.time_limit, path, warm_start=True)
-        if mip.hint is not None and not mip.consistent(raw):
-            # CBC 2.10.3 can write a corrupt solution file after a MIP start that is already
-            # optimal (it then finds the LP relaxation with the cutoff infeasible): once more,
-            # without the start, in the time left.
-            left = options.time_limit
-            if left is not None:
-                left -= time.monotonic() - start
-            if left is None or left > 0:
-                raw = self._run(mip, task, options, left, path, warm_start=False)
+        raw = self._run(mip, task, options, options.time_limit, path)
         return floatmip.finish(mip, model, rows, task, options, raw, CBC_TOLERANCES)
 
     @staticmethod
@@ -154,16 +145,11 @@ class CbcBackend(Backend):
         options: BackendOptions,
         time_limit: float | None,
         path: str,
-        warm_start: bool,
     ) -> floatmip.RawResult:
         import pulp
         from pulp.apis.coin_api import COIN_CMD
 
-        problem, variables = pulp_problem(mip)
-        warm_start = warm_start and mip.hint is not None
-        if warm_start:
-            for var, value in zip(variables, mip.hint, strict=True):
-                var.setInitialValue(value)
+        problem, variables = pulp_problem(mip)  # no MIP start (see the module docstring)
         tol = CBC_TOLERANCES
         cbc_options = [
             f"integerTolerance {tol.integrality:g}",
@@ -184,7 +170,7 @@ class CbcBackend(Backend):
                 gapAbs=0,
                 timeLimit=None if time_limit is None else float(time_limit),
                 threads=int(options.threads) if options.threads else None,
-                warmStart=warm_start,
+                warmStart=False,
                 options=cbc_options,
             )
             solver.tmpDir = tmp

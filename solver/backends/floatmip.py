@@ -32,7 +32,7 @@ The safety margin. On the given points let
 (A bounds every row's activity at a choice with at most one candidate per unit, H the change of
 a row when every x moves a little). Each backend states the tolerances it sets (Tolerances
 below) and the margin, rounded up to a double, is
-    margin = delta * A + eps_int * (H + A) + (4 eps_feas + eps_gap) * (1 + A) + 2**-1000
+    margin = delta * A + eps_int * (H + A) + (4 eps_feas + eps_gap) * (1 + A) + D + 2**-1000
   * delta * A: coefficient rounding, a proof. Every h_kc reaches the solver within relative
     delta of the exact value (2**-53 for doubles handed over in memory; CBC reads PuLP's MPS file
     with 13 significant digits, delta = 5.0002e-13), right-hand sides and bounds are rounded
@@ -48,7 +48,14 @@ below) and the margin, rounded up to a double, is
   * eps_gap * (1 + A): the solver's pruning epsilon and its reporting precision, relative to
     max(1, |objective|) with |objective| = t <= A. Gap tolerances are set to 0 (relative and
     absolute) so no other gap enters.
-The first term is a theorem; the others model the solver's floating-point arithmetic as correct
+  * D: entries the solver treats as zero. SCIP ignores every value below numerics/epsilon,
+    HiGHS drops matrix entries at or below small_matrix_value, presolves remove entries too
+    small to matter to their tolerances. With theta = drop_below (1e-9 for every backend here),
+    D = max_k sum over units g of max_{c in g, |h_kc| <= 2 theta} |h_kc|, plus 4 theta for
+    right-hand sides and t's bounds rounded to 0: the exact optimum stays feasible in the
+    solver's view of the model with t raised by at most D. Without it, twelve entries of 2^-30
+    made SCIP and HiGHS claim a min_kept infeasible that the full network meets exactly.
+The first and D terms are theorems; the others model the solver's floating-point arithmetic as correct
 to its own stated tolerances (the standard and only available model of a float MIP solver:
 a truly rigorous bound needs an exact LP solver). Every backend sets those tolerances
 explicitly, so the margin states exactly what it assumes. The backend then reports
@@ -58,6 +65,14 @@ claim demonstrably wrong by more than the margin, and the outcome drops to FEASI
 exact t_low bound. The engine certifies the chosen mask exactly and calls it OPTIMAL only when
 exact_error - error_bound <= tolerance; a margin above the tolerance raises
 UnrepresentableError up front (the values are too large for float64 solvers at that tolerance).
+
+What each backend certifies. Within the margin model above, a float backend's bound is a
+rigorous lower bound and its INFEASIBLE a claim the engine still checks against the full
+network's exact error (solver/engine/objectives.py). Where the margin (dominated by D for data
+with many entries near or below 1e-9, and by A for large values) exceeds the tolerance, build()
+refuses with UnrepresentableError naming cpsat, whose fixed point has no such threshold. SCIP
+and HiGHS get the hint as a MIP start; CBC does not (solver/backends/cbc.py: CBC 2.10.3 turned
+starts into false optimality claims). Any bound refuted by a certified mask is withdrawn.
 
 The module runs past the project's usual 400 lines because the derivation above is its first 75:
 the model and the margin it proves are kept in one place (docs/design.md §8).
@@ -98,15 +113,20 @@ class Tolerances:
     feasibility: float = FEASIBILITY_TOLERANCE  # eps_feas: primal and dual feasibility
     integrality: float = INTEGRALITY_TOLERANCE  # eps_int
     gap: float = 1e-9  # eps_gap: pruning epsilon and reporting precision, relative
+    # theta: the solver treats a matrix entry or right-hand side of magnitude up to this as 0
+    # (SCIP's numerics/epsilon, HiGHS's small_matrix_value, Clp presolve's zero tolerance).
+    drop_below: float = 1e-9
 
-    def margin(self, activity: Fraction, column_sum: Fraction) -> Fraction:
-        """The safety margin (see above) for rows whose activity is at most ``activity`` (A)
-        and whose coefficients sum in absolute value to at most ``column_sum`` (H)."""
+    def margin(self, activity: Fraction, column_sum: Fraction, dropped: Fraction) -> Fraction:
+        """The safety margin (see above) for rows whose activity is at most ``activity`` (A),
+        whose coefficients sum in absolute value to at most ``column_sum`` (H) and whose
+        entries the solver may drop add up to at most ``dropped`` (D) at any choice."""
         solver = 4 * Fraction(self.feasibility) + Fraction(self.gap)
         margin = (
             Fraction(self.coefficient) * activity
             + Fraction(self.integrality) * (column_sum + activity)
             + solver * (1 + activity)
+            + dropped
             + _SUBNORMAL
         )
         return Fraction(exact.round_up(margin))  # a double >= the margin: short fractions
@@ -217,18 +237,21 @@ def build(
         default=Fraction(0),
     )
     activity += eps
-    margin = tolerances.margin(activity, column_sum)
-    if options.tolerance is not None and margin > Fraction(options.tolerance):
-        raise UnrepresentableError(
-            f"the network's values are too large for {solver_name}'s float64 model: its "
-            f"safety margin {float(margin):.3g} (solver tolerances times the row activity "
-            f"{float(activity):.3g} and column sum {float(column_sum):.3g}) exceeds the "
-            f"tolerance {options.tolerance:g}; raise "
-            "parameters.tolerance or rescale the network and target"
-        )
     floats = model.float_data()[0][rows].reshape(len(rows), num)
     if not np.all(np.isfinite(floats)):
         raise UnrepresentableError(f"a column value overflows float64 for {solver_name}")
+    dropped = _droppable(model, magnitudes, floats, tolerances.drop_below)
+    margin = tolerances.margin(activity, column_sum, dropped)
+    if options.tolerance is not None and margin > Fraction(options.tolerance):
+        raise UnrepresentableError(
+            f"the network's values span too wide a range for {solver_name}'s float64 model: "
+            f"its safety margin {float(margin):.3g} (solver tolerances times the row activity "
+            f"{float(activity):.3g} and column sum {float(column_sum):.3g}, plus "
+            f"{float(dropped):.3g} of coefficients at or below its zero threshold "
+            f"{tolerances.drop_below:g}) exceeds the tolerance {options.tolerance:g}; use "
+            "backend cpsat (exact fixed point), raise parameters.tolerance, or rescale the "
+            "network and target"
+        )
     coefs = [
         (idx.tolist(), floats[k, idx].tolist())
         for k in range(len(rows))
@@ -310,6 +333,26 @@ def build(
             values.append(1.0 if y[k] - o_k <= t_hint else 0.0)
         mip.hint = values
     return mip
+
+
+def _droppable(
+    model: ColumnModel, magnitudes: np.ndarray, floats: np.ndarray, drop_below: float
+) -> Fraction:
+    """D: how much the entries a solver may treat as zero change any row at any choice (at
+    most one candidate per unit), plus the right-hand sides and t's bounds it may likewise
+    round to 0 (4 theta). Entries are picked by their doubles against twice the threshold, so
+    every entry the solver can drop is counted (counting more only enlarges the margin); the
+    sum is exact."""
+    theta = Fraction(drop_below)
+    small = (np.abs(floats) <= 2 * drop_below) & (magnitudes != 0)
+    worst = 0
+    if small.any():
+        picked = np.where(small, magnitudes, 0)
+        reach = np.zeros(small.shape[0], dtype=object)
+        for group in model.groups:
+            reach = reach + picked[:, group].max(axis=1)
+        worst = int(max(reach.tolist(), default=0))
+    return _frac(worst, model.exp) + 4 * theta
 
 
 def _min_kept_rows(

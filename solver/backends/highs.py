@@ -133,6 +133,11 @@ class HighsBackend(Backend):
             "mip_feasibility_tolerance": tol.integrality,
             "primal_feasibility_tolerance": tol.feasibility,
             "dual_feasibility_tolerance": tol.feasibility,
+            # Entries at or below small_matrix_value are dropped (default 1e-9); 1e-12 is its
+            # least value. The margin counts every entry up to drop_below = 1e-9 as droppable,
+            # which also covers presolve removing entries too small to change a row beyond
+            # the feasibility tolerance.
+            "small_matrix_value": 1e-12,
         }
         if options.seed is not None:
             params["random_seed"] = int(options.seed) % SEED_RANGE

@@ -9,7 +9,9 @@ subset sums of two halves.
 
 The search runs in float64; every computed sum is within delta of the exact one with
 delta = gamma_(m+2) * (sum |a_i| + |y - c|), gamma_k = k u / (1 - k u), u = 2^-53 (standard
-bound for recursive summation of k terms). So the exact optimum is at least (float optimum -
+bound for recursive summation of k terms), plus (m + 3) 2^-1074 for the data rounded into the
+subnormal range, where rounding errs absolutely rather than relatively (computed exactly).
+So the exact optimum is at least (float optimum -
 delta): that is the bound, and the engine certifies the chosen mask exactly as for any backend.
 When that bound is too loose for the tolerance, "auto" moves on to the next backend (the MIP).
 """
@@ -33,6 +35,8 @@ from solver.core.problem import PruningMode
 from solver.formulation.columns import ColumnModel
 
 MAX_CANDIDATES_PER_POINT = 40  # 2^20 sums per half at most
+UNIT_ROUNDOFF_EXACT = Fraction(UNIT_ROUNDOFF)
+SUBNORMAL_SPACING = Fraction(1, 2**1074)  # the spacing of doubles below 2^-1022
 
 
 def separable_points(model: ColumnModel) -> list[list[int]] | None:
@@ -103,12 +107,19 @@ def solve_separable(
         values = np.array([cols[k, c] for c in cands], dtype=float)
         err, bits = _best_subset(values, float(target[k]), model.output_relu, bias)
         chosen += [c for i, c in enumerate(cands) if bits >> i & 1]
-        # Rounding of the data (to float) and of every sum, bounded together.
-        scale = float(np.abs(values).sum()) + abs(float(target[k])) + abs(bias)
+        # Rounding of the data (to float) and of every sum, bounded together, in exact
+        # arithmetic (a float delta underflows to 0 on subnormal data).
+        scale = sum(Fraction(abs(float(v))) for v in values) + abs(Fraction(float(target[k])))
+        scale += abs(Fraction(bias))
         steps = len(values) + 3
-        gamma = steps * UNIT_ROUNDOFF / (1 - steps * UNIT_ROUNDOFF)
-        delta = 2 * gamma * scale
-        point_bound = Fraction(err) - Fraction(delta)
+        gamma = Fraction(steps) * UNIT_ROUNDOFF_EXACT / (1 - steps * UNIT_ROUNDOFF_EXACT)
+        # Relative error bounds fail below the normal range: rounding a datum to a subnormal
+        # double errs by up to half its spacing 2^-1074 absolutely, so each of the m + 2 data
+        # (columns, target, bias) adds 2^-1074 (twice what is needed, as the relative term).
+        # Sums and differences of doubles need no such term: an addition whose result is
+        # subnormal is exact.
+        delta = 2 * gamma * scale + steps * SUBNORMAL_SPACING
+        point_bound = Fraction(err) - delta
         bound = max(bound, point_bound)
     return chosen, max(bound, Fraction(0))
 

@@ -2,10 +2,13 @@
 
 SCIP is told the tolerances the safety margin assumes: numerics/feastol (primal feasibility
 and integrality) and numerics/dualfeastol 1e-9, numerics/epsilon (its pruning and comparison
-epsilon) 1e-9, limits/gap and limits/absgap 0. Coefficients reach SCIP as doubles in memory, so
+epsilon) 1e-9, numerics/sumepsilon 1e-9, limits/gap and limits/absgap 0. SCIP treats every value
+below numerics/epsilon as zero, so matrix entries of at most 1e-9 may vanish: the margin's term
+D (floatmip) adds, per row, the largest sum of such entries over a choice. Coefficients reach
+SCIP as doubles in memory, so
 delta = 2**-53. The dual bound is SCIP's best bound; floatmip.finish lowers it by the margin
 
-    margin = 2**-53 * A + 1e-9 * (H + A) + (4e-9 + 1e-9) * (1 + A),
+    margin = 2**-53 * A + 1e-9 * (H + A) + (4e-9 + 1e-9) * (1 + A) + D,
 
 A the largest row activity and H the largest row sum of |coefficients| (floatmip's docstring
 derives it), and cross-checks it against the exact error of SCIP's choice. SCIP can be
@@ -37,6 +40,7 @@ TOLERANCES = floatmip.Tolerances(
     feasibility=floatmip.FEASIBILITY_TOLERANCE,
     integrality=floatmip.FEASIBILITY_TOLERANCE,  # SCIP checks integrality with feastol
     gap=1e-9,  # numerics/epsilon
+    drop_below=1e-9,  # numerics/epsilon: SCIP treats |values| below it as 0 (drops entries)
 )
 _SEED_RANGE = 2**31 - 1
 
@@ -45,7 +49,9 @@ def _parameters(options: BackendOptions) -> str:
     params = {
         "numerics/feastol": f"{TOLERANCES.feasibility:.17g}",
         "numerics/dualfeastol": f"{TOLERANCES.feasibility:.17g}",
-        "numerics/epsilon": f"{TOLERANCES.gap:.17g}",
+        "numerics/epsilon": f"{TOLERANCES.drop_below:.17g}",
+        # Sums below sumepsilon count as 0 (default 1e-6): at epsilon, within D's 4 theta.
+        "numerics/sumepsilon": f"{TOLERANCES.drop_below:.17g}",
         "limits/gap": "0",
         "limits/absgap": "0",
     }

@@ -99,6 +99,9 @@ class SubsetSumSolver:
         j = np.argmax(right == partner[:, None], axis=1)
         keep = np.concatenate([self.left_bits[i], self.right_bits[j]], axis=1).astype(bool)
         delta = 2 * self.gamma * (np.abs(c).sum(axis=1) + np.abs(t))
+        # Subnormal data: the relative delta underflows; additions of doubles with a subnormal
+        # result are exact, but keep an absolute (n + 3) 2^-1074 so the bound never rests on it.
+        delta = delta + (self.n + 3) * 2.0**-1074
         bounds = np.maximum(0.0, np.nextafter(err - delta, -np.inf))
         answers = []
         for b in rows:

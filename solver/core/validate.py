@@ -168,6 +168,10 @@ def validate_problem(problem: Problem, limits: Limits = DEFAULT_LIMITS) -> None:
                 c.add(f, "high - low overflows a double; use a smaller box")
         if domain.points_per_axis < 2:
             c.add(f"{f}.points_per_axis", f"must be at least 2, got {domain.points_per_axis}")
+        elif d * math.log2(int(domain.points_per_axis)) > 62:
+            # K^d for a huge d is an enormous integer, slow to compute and too long to print.
+            k = int(domain.points_per_axis)
+            c.over("domain", f"{k}^{d} points exceed the limit of {limits.max_points}")
         else:
             m = int(domain.points_per_axis) ** d
     elif isinstance(domain, PointSet):
@@ -206,6 +210,69 @@ def validate_problem(problem: Problem, limits: Limits = DEFAULT_LIMITS) -> None:
         raise ProblemTooLargeError(c.too_large)
 
 
+def validate_magnitudes(problem: Problem) -> None:
+    """Raise InvalidProblemError when the values of a valid problem multiply beyond float64's
+    range. Not part of validate_problem: such a problem is well formed (it round-trips through
+    JSON exactly) but cannot be solved or certified, so every solve and certificate checks it
+    before any arithmetic (solver/exact/certify.py ExactDomain, solver/engine/run.py Run)."""
+    c = _Collector()
+    _check_magnitudes(c, problem)
+    if c.violations:
+        raise InvalidProblemError(c.violations)
+
+
+def _output_reach(net: Network, radius: float) -> float:
+    """An upper bound (inf on overflow) on |net(x)| for every x with max |x_j| <= radius, and on
+    every pruned network's output: every term counted in absolute value."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        u = np.abs(np.asarray(net.hidden_weights, dtype=float))
+        pre = np.abs(np.asarray(net.biases, dtype=float)) + radius * u.sum(axis=1)
+        total = float(np.sum(np.abs(np.asarray(net.output_weights, dtype=float)) * pre))
+    return total + abs(float(net.output_bias))
+
+
+def _check_magnitudes(c: _Collector, problem: Problem) -> None:
+    """Refuse values whose products leave float64's range (docs/design.md §2: every figure is
+    reported as a double; §8: the float backends hold every column as a double)."""
+    target = problem.target
+    domain = problem.domain
+    if isinstance(target, Samples):
+        points = np.asarray(target.points, dtype=float)
+    elif isinstance(domain, BoxGrid):
+        points = np.array([domain.low, domain.high], dtype=float)
+    else:
+        points = np.asarray(domain.points, dtype=float)
+    radius = float(np.max(np.abs(points))) if points.size else 0.0
+    limit = f"must stay below 2^1000 ~ {MAX_OUTPUT_MAGNITUDE:.3g}"
+    reach = _output_reach(problem.network, radius)
+    if not reach < MAX_OUTPUT_MAGNITUDE:
+        c.add(
+            "network.output_weights",
+            f"output weights times hidden weights, biases and inputs reach {reach:.3g} on the "
+            f"domain; every network output {limit} (rescale the network and target)",
+        )
+    if isinstance(target, Network):
+        reach, field = _output_reach(target, radius), "target.network.output_weights"
+    elif isinstance(target, Neuron):
+        with np.errstate(over="ignore", invalid="ignore"):
+            weights = np.abs(np.asarray(target.weights, dtype=float))
+            reach = float(radius * weights.sum()) + abs(float(target.bias))
+        field = "target.neuron.weights"
+    else:
+        reach, field = float(np.max(np.abs(target.values))), "target.samples.values"
+    if not reach < MAX_OUTPUT_MAGNITUDE:
+        c.add(field, f"the target reaches {reach:.3g} on the domain; it {limit}")
+
+
+# parameters.threads at most this. CP-SAT rejects num_workers above 10,000 as an invalid model and
+# the proto field is an int32 (2^31 fails to convert); a solve is one process on one machine, and
+# 1,024 threads is beyond any machine it runs on, while more threads than cores only slows a solve.
+MAX_THREADS = 1024
+# Every output of the network and the target on the domain must stay below this in absolute
+# value: exact certificates round errors to doubles, and the float backends' models hold
+# column values as doubles. Bounds leave room for a sum of two such values and for scaling.
+MAX_OUTPUT_MAGNITUDE = 2.0**1000
+
 # The `prunecert solve` flag that sets each parameter (solver/cli), so that a complaint about a
 # parameter can name the flag the user typed. drop_dominated_points has no flag.
 PARAMETER_FLAGS: dict[str, str] = {
@@ -240,8 +307,16 @@ def validate_parameters(params: SolveParameters) -> None:
         math.isfinite(params.tolerance) and params.tolerance >= 0
     ):
         bad.append(parameter_violation("parameters.tolerance", "must be a finite number >= 0"))
-    if params.threads is not None and params.threads < 0:
-        bad.append(parameter_violation("parameters.threads", "must be >= 0"))
+    if params.threads is not None and (
+        isinstance(params.threads, bool)
+        or not isinstance(params.threads, int | np.integer)
+        or not 0 <= params.threads <= MAX_THREADS
+    ):
+        bad.append(
+            parameter_violation(
+                "parameters.threads", f"must be an integer in [0, {MAX_THREADS}] (0: the default)"
+            )
+        )
     if params.seed is not None and not 0 <= params.seed < 2**31:
         # Solvers take a signed 32-bit seed.
         bad.append(parameter_violation("parameters.seed", "must be in [0, 2^31)"))

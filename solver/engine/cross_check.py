@@ -10,8 +10,9 @@ from collections.abc import Callable
 from solver.backends import general_backends, get_backend
 from solver.core.errors import BackendUnavailableError
 from solver.core.parameters import SolveParameters
-from solver.core.problem import MinKept, Problem
+from solver.core.problem import MinError, MinKept, Pareto, Problem
 from solver.core.result import CrossCheck, SolveResult, SolveStatus
+from solver.engine.objectives import withdraw_refuted
 from solver.engine.run import rounded_gap
 
 SolveFunction = Callable[..., SolveResult]  # (problem, parameters, *, stop) -> SolveResult
@@ -84,14 +85,55 @@ def cross_check(
     detail = (
         f"{result.stats.backend} {result.status.name} vs {backend} {other.status.name}: {compared}"
     )
+    # A bound refuted by the other backend's certified mask is withdrawn from the result, not
+    # only its status (docs/design.md §2); likewise the other's bound refuted by ours.
+    mine_bound, their_bound = _unrefuted(problem, result, other), _unrefuted(problem, other, result)
+    if mine_bound != result.objective_bound:
+        agrees = False
+        result.objective_bound = mine_bound
+        if mine is not None and not isinstance(problem.objective, MinKept):
+            result.tolerance = rounded_gap(mine.error, mine_bound)
+        elif mine is not None:
+            result.tolerance = float(mine.kept - mine_bound)
+        detail += "; a certified mask of the other refutes this backend's bound: withdrawn"
+    if isinstance(problem.objective, Pareto):
+        masks = [p for p in other.frontier] + ([theirs] if theirs is not None else [])
+        if withdraw_refuted(result.frontier, masks):
+            agrees = False
+            detail += "; frontier bounds refuted by the other's masks are withdrawn"
     result.cross_check = CrossCheck(
         backend=backend,
         status=other.status,
         solution=theirs,
-        objective_bound=other.objective_bound,
+        objective_bound=their_bound,
         agrees=agrees,
         detail=detail,
     )
     if not agrees and result.status == SolveStatus.OPTIMAL:
         result.status = SolveStatus.FEASIBLE
         result.detail = f"cross-check disagrees: {detail}"
+
+
+def _unrefuted(problem: Problem, result: SolveResult, other: SolveResult) -> float:
+    """``result``'s bound, or a bound that still holds when a certified mask of ``other``
+    refutes it: ``other``'s bound if that one is not refuted too, else the trivial 0."""
+    theirs, mine = other.solution, result.solution
+    if theirs is None:
+        return result.objective_bound
+    if isinstance(problem.objective, MinKept):
+        # A certified solution of min_kept meets max_error exactly: its count bounds the optimum.
+        best = min(theirs.kept, mine.kept if mine is not None else theirs.kept)
+        if result.objective_bound <= theirs.kept:
+            return result.objective_bound
+        return other.objective_bound if other.objective_bound <= best else 0.0
+    best = min(theirs.error, mine.error if mine is not None else theirs.error)
+    if isinstance(problem.objective, MinError | Pareto) and not _budget_fits(problem, theirs):
+        return result.objective_bound
+    if result.objective_bound <= theirs.error:
+        return result.objective_bound
+    return other.objective_bound if other.objective_bound <= best else 0.0
+
+
+def _budget_fits(problem: Problem, solution) -> bool:
+    budget = getattr(problem.objective, "max_kept", None)
+    return budget is None or solution.kept <= budget

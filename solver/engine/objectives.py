@@ -7,6 +7,7 @@ a backend's answer is a proposal and its bound is checked against that certifica
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -16,7 +17,7 @@ from solver import exact
 from solver.backends.base import Backend, BackendOptions, BackendStatus, MinErrorTask, MinKeptTask
 from solver.core.problem import Mask, MinError, MinKept, Pareto
 from solver.core.result import FrontierPoint, SolveResult, SolveStatus
-from solver.engine.run import Run, rounded_gap
+from solver.engine.run import RowsOutcome, Run, rounded_gap
 from solver.engine.starts import start_error, starting_choices
 from solver.exact.certify import MaskCertificate
 from solver.formulation.hints import greedy_forward
@@ -151,15 +152,28 @@ def solve_min_kept(run: Run, objective: MinKept) -> SolveResult:
     run.ensure_active([greedy, run.full_choice(None)])
     relaxed = run.solve_rows(MinKeptTask(max_error=eps, restrict=False), greedy)
     kept_bound = relaxed.kept_bound or 0
-    if relaxed.status == BackendStatus.INFEASIBLE:
-        return run.result(
-            SolveStatus.INFEASIBLE,
-            None,
-            0.0,
-            0.0,
-            f"no mask reaches max_error {objective.max_error:g}, not even the full network",
-        )
     cert = None
+    refuted = ""
+    if relaxed.status == BackendStatus.INFEASIBLE:
+        # A backend's infeasibility claim is checked exactly before it is believed: the full
+        # network meeting max_error refutes it (a float solver that dropped small coefficients
+        # claimed this; docs/design.md §2).
+        full = run.domain.certify(Mask.full(run.problem))
+        if full.error > eps:
+            return run.result(
+                SolveStatus.INFEASIBLE,
+                None,
+                0.0,
+                0.0,
+                f"no mask reaches max_error {objective.max_error:g}, not even the full network",
+            )
+        cert, kept_bound = full, 0
+        refuted = (
+            f"backend {run.backend.name} claimed no mask reaches max_error "
+            f"{objective.max_error:g}, but the full network does (exact error "
+            f"{float(full.error):.12g}); its proof is refuted"
+        )
+        relaxed = RowsOutcome(BackendStatus.FEASIBLE, None, None, None, converged=False)
     if relaxed.chosen is not None:
         cert = run.domain.certify(model.mask(relaxed.chosen))
         if cert.error > eps:
@@ -189,8 +203,8 @@ def solve_min_kept(run: Run, objective: MinKept) -> SolveResult:
         return run.result(SolveStatus.NO_SOLUTION, None, float(kept_bound), 0.0, detail)
     if exact_count and cert.kept == kept_bound:
         return run.result(SolveStatus.OPTIMAL, cert, float(kept_bound), 0.0, "")
-    detail = f"kept {cert.kept}, proven lower bound {kept_bound}" + (
-        "" if run.out_of_time() else " (the rounding gap of the fixed-point model)"
+    detail = refuted or f"kept {cert.kept}, proven lower bound {kept_bound}" + (
+        "" if run.out_of_time() else " (the rounding gap of the model's number representation)"
     )
     return run.result(
         SolveStatus.FEASIBLE, cert, float(kept_bound), float(cert.kept - kept_bound), detail
@@ -256,6 +270,11 @@ def solve_pareto(run: Run, objective: Pareto) -> SolveResult:
         )
         if cert.error <= best_cert.error:
             break
+    if withdraw_refuted(frontier, solved):
+        all_optimal = False
+        last_status = SolveStatus.FEASIBLE
+        last_detail = "a certified mask refuted a frontier point's bound; that bound is withdrawn"
+        worst_tolerance = max(rounded_gap(p.error, p.error_bound) for p in frontier)
     if run.cancelled():
         final_status = SolveStatus.CANCELLED
     elif all_optimal:
@@ -272,3 +291,18 @@ def solve_pareto(run: Run, objective: Pareto) -> SolveResult:
         "" if final_status == SolveStatus.OPTIMAL else last_detail,
         frontier,
     )
+
+
+def withdraw_refuted(frontier: list[FrontierPoint], masks) -> bool:
+    """Withdraw every frontier point's error_bound that a certified mask refutes: a mask (with
+    ``kept`` and exact ``error``) keeping at most the point's count with an error below the
+    point's bound (docs/design.md §2: a refuted proof gives no bound). The point keeps its
+    mask and error; its bound becomes 0 (every error is >= 0) and it is no longer certified.
+    Returns whether any bound was withdrawn."""
+    withdrawn = False
+    for i, point in enumerate(frontier):
+        errors = [Fraction(m.error) for m in masks if m.kept <= point.kept]
+        if errors and Fraction(point.error_bound) > min(errors):
+            frontier[i] = dataclasses.replace(point, error_bound=0.0, certified=False)
+            withdrawn = True
+    return withdrawn

@@ -10,6 +10,7 @@ bound is rigorous for the whole domain.
 from __future__ import annotations
 
 import math
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -31,6 +32,7 @@ from solver.backends.base import (
 from solver.core.parameters import SolveParameters
 from solver.core.problem import Problem, PruningMode
 from solver.core.result import Progress, Solution, SolveResult, SolveStats, SolveStatus
+from solver.core.validate import validate_magnitudes
 from solver.exact.certify import ExactDomain, MaskCertificate
 from solver.formulation.columns import ColumnModel, build_column_model
 from solver.formulation.hints import initial_rows
@@ -40,6 +42,13 @@ ROWS_ADDED_PER_ROUND = 32
 # Row generation restarts the solver each round; below this many points one full solve was
 # faster on the paper family (bench/run.py), so "auto" uses it only above.
 ROW_GENERATION_MIN_POINTS = 2048
+
+
+def stats_scale(scale: int) -> float:
+    """A fixed-point scale as SolveStats reports it (a double in the proto). Subnormal data
+    needs scales near 2^1100, past float64's range: those are reported as the largest double,
+    a figure for display only (the certificate never reads it; docs/design.md §7)."""
+    return float(scale) if scale.bit_length() <= 1023 else sys.float_info.max
 
 
 def rounded_gap(error_upper: float, bound_lower: float) -> float:
@@ -68,6 +77,7 @@ class Run:
         progress: ProgressCallback | None,
         stop: threading.Event | None,
     ):
+        validate_magnitudes(problem)  # before the column model computes in doubles
         self.problem = problem
         self.params = params
         self.progress = progress
@@ -182,7 +192,7 @@ class Run:
             outcome: BackendOutcome = self.backend.solve(model, self.active, task, options)
             self.stats.rounds += 1
             self.stats.solver_calls += 1
-            self.stats.scale = float(outcome.scale)
+            self.stats.scale = stats_scale(outcome.scale)
             self.stats.binary_variables = outcome.binary_variables
             self.stats.active_points = len(self.active)
             status = outcome.status

@@ -13,6 +13,7 @@ import numpy as np
 
 from solver import exact
 from solver.core.problem import Mask, Problem
+from solver.core.validate import validate_magnitudes
 from solver.exact import Dyadic
 from solver.exact.evaluate import network_outputs, target_values
 
@@ -32,6 +33,7 @@ class ExactDomain:
     """A problem's domain points and target values in exact form, computed once."""
 
     def __init__(self, problem: Problem):
+        validate_magnitudes(problem)  # products past float64's range: one clear error
         self.problem = problem
         self.points: Dyadic = exact.from_floats(problem.points())
         self.target: Dyadic = target_values(problem, self.points)

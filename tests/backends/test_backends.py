@@ -346,13 +346,14 @@ def test_margin_above_tolerance_is_unrepresentable(backend):
 
 def test_margin_formula():
     tol = floatmip.Tolerances(coefficient=1e-12, feasibility=1e-9, integrality=1e-8, gap=1e-9)
-    a, h = Fraction(10), Fraction(25)
+    a, h, dropped = Fraction(10), Fraction(25), Fraction(3, 10**9)
     expected = (
         Fraction(1e-12) * a
         + Fraction(1e-8) * (h + a)
         + (4 * Fraction(1e-9) + Fraction(1e-9)) * (1 + a)
+        + dropped
     )
-    margin = tol.margin(a, h)
+    margin = tol.margin(a, h, dropped)
     assert expected <= margin <= expected * (1 + Fraction(1, 10**12))
 
 

@@ -28,7 +28,13 @@ from solver.core.problem import (
     PruningMode,
     Samples,
 )
-from solver.core.validate import DEFAULT_LIMITS, Limits, validate_parameters, validate_problem
+from solver.core.validate import (
+    DEFAULT_LIMITS,
+    Limits,
+    validate_magnitudes,
+    validate_parameters,
+    validate_problem,
+)
 from solver.engine import solve
 from solver.instances.generate import paper_problem
 from solver.io import convert
@@ -877,16 +883,39 @@ def test_bad_tolerance(value):
     assert "finite number >= 0" in info.value.violations[0].description
 
 
-def test_bad_threads():
+@pytest.mark.parametrize("threads", [-1, 1025, 100_000, 2**31, True, 2.5])
+def test_bad_threads(threads):
+    # Above 1024 (CP-SAT rejects more than 10,000 workers; the proto field is an int32).
     with pytest.raises(InvalidProblemError) as info:
-        validate_parameters(SolveParameters(threads=-1))
-    assert [str(v) for v in info.value.violations] == ["parameters.threads: must be >= 0"]
+        validate_parameters(SolveParameters(threads=threads))
+    assert [str(v) for v in info.value.violations] == [
+        "parameters.threads: must be an integer in [0, 1024] (0: the default)"
+    ]
+
+
+def test_products_beyond_float64_are_refused():
+    net = Network(hidden_weights=np.array([[1e200]]), output_weights=np.array([1e200]))
+    problem = Problem(
+        network=net,
+        target=Samples(points=np.array([[1.0]]), values=np.array([1e302])),
+        domain=None,
+        pruning=PruningMode.NEURONS,
+        objective=MinError(),
+    )
+    with pytest.raises(InvalidProblemError) as info:
+        validate_magnitudes(problem)
+    assert [v.field for v in info.value.violations] == [
+        "network.output_weights",
+        "target.samples.values",
+    ]
+    assert "2^1000" in info.value.violations[0].description
 
 
 def test_good_parameters():
     validate_parameters(SolveParameters())
     validate_parameters(SolveParameters(time_limit_seconds=0.0, tolerance=0.0, threads=0))
     validate_parameters(SolveParameters(time_limit_seconds=2.5, tolerance=1e-3, threads=2))
+    validate_parameters(SolveParameters(threads=1024))
 
 
 def test_all_bad_parameters_are_listed():
@@ -917,3 +946,19 @@ def test_solve_validates_the_problem():
     assert [v.field for v in info.value.violations] == ["pruning"]
     with pytest.raises(ProblemTooLargeError):
         solve(good, limits=Limits(max_units=1))
+
+
+def test_an_astronomical_grid_is_refused_by_size_without_computing_it():
+    # points_per_axis^d for d = 10^6 would be a 32-million-bit integer (slow to build, and too
+    # long for str()); the size is compared by logarithm first (issue 15, item 8).
+    d = 10**6
+    problem = Problem(
+        network=Network(hidden_weights=np.full((1, d), 0.5), output_weights=np.ones(1)),
+        target=Neuron(weights=np.ones(d)),
+        domain=BoxGrid(low=-1.0, high=1.0, points_per_axis=2**32 - 1),
+        pruning=PruningMode.NEURONS,
+    )
+    with pytest.raises(ProblemTooLargeError) as info:
+        validate_problem(problem)
+    fields = {v.field: v.description for v in info.value.violations}
+    assert fields["domain"] == "4294967295^1000000 points exceed the limit of 200000"
