@@ -10,16 +10,32 @@ from __future__ import annotations
 
 import argparse
 import sys
+from importlib import metadata
 
 from solver.cli import backends, batch, compare, gap, generate, serve, solve
 from solver.cli.common import EXIT_USAGE, RemoteFailure, error_line, violation_line
-from solver.core.errors import InvalidProblemError, PruneCertError
+from solver.core.errors import FieldViolation, InvalidProblemError, PruneCertError
+
+
+def version_text() -> str:
+    """``prunecert --version``: the package's version and OR-Tools', the default solver's, whose
+    version a published figure depends on (read from the metadata: nothing is imported)."""
+
+    def installed(name: str) -> str:
+        try:
+            return metadata.version(name)
+        except metadata.PackageNotFoundError:
+            return "not installed"
+
+    python = ".".join(str(part) for part in sys.version_info[:3])
+    return f"prunecert {installed('prunecert')} (ortools {installed('ortools')}, Python {python})"
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="prunecert", description="Certified optimal pruning of small ReLU networks."
     )
+    parser.add_argument("--version", action="version", version=version_text())
     subparsers = parser.add_subparsers(dest="command", required=True)
     for command in (generate, solve, compare, serve, batch, gap, backends):
         command.add_parser(subparsers)
@@ -39,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     except RemoteFailure as exc:
         for field, description in exc.lines:
-            print(error_line(field, description), file=sys.stderr)
+            print(violation_line(FieldViolation(field, description)), file=sys.stderr)
         return exc.exit_code
     except BrokenPipeError:
         return 0

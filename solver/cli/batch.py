@@ -14,7 +14,11 @@ from google.protobuf import json_format
 
 from prunecert.v1 import jobs_pb2, solve_pb2
 from solver.cli.common import connect, read_text, remote_flags
+from solver.cli.progress import Counter, progress_flag
 from solver.core.errors import FieldViolation, InvalidProblemError
+from solver.core.parameters import DEFAULT_TOLERANCE, SolveParameters
+from solver.core.validate import validate_parameters
+from solver.io import convert
 
 DEFAULT_SERVER = "127.0.0.1:50051"
 
@@ -27,23 +31,35 @@ def _describe(job) -> str:
     )
 
 
-def _watch(client, job_id: str) -> object:
-    """A progress bar with counts, rate and ETA until the job is final; returns the job."""
-    from tqdm import tqdm
-
+def _watch(client, job_id: str, every: float) -> object:
+    """Progress (counts, rate, ETA on a terminal; plain lines elsewhere) until the job is final;
+    returns the job."""
     job = client.get_job(job_id)
-    with tqdm(total=job.total_items, unit="item", file=sys.stderr, dynamic_ncols=True) as bar:
+    with Counter(job.total_items, "item", every=every) as counter:
         for event in client.watch_job(job_id):
             job = event.job
-            bar.n = job.finished_items
-            bar.set_postfix(failed=job.failed_items, running=job.running_items, refresh=False)
-            bar.refresh()
+            counter.set(job.finished_items, failed=job.failed_items, running=job.running_items)
     return job
 
 
+def _apply_parameters(args, request: jobs_pb2.SubmitJobRequest) -> None:
+    """--time-limit, --backend and --tolerance over the spec's parameters (the flags win),
+    checked here so that a bad value names its flag before anything is sent."""
+    params = SolveParameters(
+        time_limit_seconds=args.time_limit, backend=args.backend, tolerance=args.tolerance
+    )
+    validate_parameters(params)
+    # MergeFrom copies only the fields set (non-default in proto3): the unset flags keep the
+    # spec's values.
+    request.parameters.MergeFrom(convert.parameters_to_proto(params))
+
+
 def cmd_submit(args, client) -> int:
-    text = read_text(args.spec)
-    job = client.submit_job(text)
+    request = convert.parse_json(read_text(args.spec), jobs_pb2.SubmitJobRequest, what="spec")
+    _apply_parameters(args, request)  # type: ignore[arg-type]
+    if args.request_id:
+        request.request_id = args.request_id  # type: ignore[attr-defined]
+    job = client.submit_job(request)
     print(f"submitted {job.total_items} items ({job.kind}); state {job.state}", file=sys.stderr)
     print(job.id)
     return 0
@@ -69,7 +85,7 @@ def cmd_list(args, client) -> int:
 
 
 def cmd_watch(args, client) -> int:
-    job = _watch(client, args.job)
+    job = _watch(client, args.job, args.progress_every)
     print(_describe(job))
     return 0
 
@@ -127,11 +143,10 @@ def cmd_certify(args, client) -> int:
         request_id=args.request_id or "",
         certify=jobs_pb2.CertifyList(items=items, compare_with_optimum=not args.no_compare),
     )
-    if args.time_limit:
-        request.parameters.time_limit_seconds = args.time_limit
+    _apply_parameters(args, request)
     job = client.submit_job(request)
     print(f"job {job.id}: certifying {job.total_items} masks", file=sys.stderr)
-    job = _watch(client, job.id)
+    job = _watch(client, job.id, args.progress_every)
     print(f"{'index':>6s} {'kept':>6s} {'mask error':>16s} {'optimum':>16s} {'ratio':>10s}  status")
     for item in client.job_results(job.id):
         if item.result is None:
@@ -158,6 +173,31 @@ def _connected(command):
     return run
 
 
+def _parameter_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--time-limit",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="per item (default: the spec's, else none)",
+    )
+    p.add_argument(
+        "--backend", default=None, help="solver backend (default: the spec's, else auto)"
+    )
+    p.add_argument(
+        "--tolerance",
+        type=float,
+        default=None,
+        help=f"absolute optimality gap (default: the spec's, else {DEFAULT_TOLERANCE:g})",
+    )
+    p.add_argument(
+        "--request-id",
+        default=None,
+        help="makes the submission idempotent: the same id returns the same job "
+        "(default: the spec's, else none)",
+    )
+
+
 def add_parser(subparsers) -> None:
     batch = subparsers.add_parser("batch", help="durable batch jobs on a server")
     commands = batch.add_subparsers(dest="batch_command", required=True)
@@ -168,25 +208,51 @@ def add_parser(subparsers) -> None:
         p.set_defaults(func=_connected(func))
         return p
 
-    p = command("submit", cmd_submit, "submit a spec file (proto3 JSON of SubmitJobRequest)")
-    p.add_argument("spec")
+    p = command(
+        "submit",
+        cmd_submit,
+        "submit a spec file (proto3 JSON of SubmitJobRequest); prints the job id last",
+    )
+    p.add_argument("spec", help="the spec file, or - for stdin")
+    _parameter_flags(p)
     p = command("status", cmd_status, "a job's state and counts")
-    p.add_argument("job")
-    p.add_argument("--json", action="store_true", help="print the Job message as proto3 JSON")
+    p.add_argument("job", help="the job id (printed by submit)")
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="print the Job message as proto3 JSON (its 64-bit counts are strings there, as "
+        "proto3 JSON prints every 64-bit integer; default: one line of text)",
+    )
     p = command("list", cmd_list, "your jobs, newest first")
     p.add_argument(
-        "--state", choices=[n for n in jobs_pb2.JobState.keys() if not n.endswith("UNSPECIFIED")]
+        "--state",
+        choices=[n for n in jobs_pb2.JobState.keys() if not n.endswith("UNSPECIFIED")],
+        help="only jobs in this state (default: all)",
     )
-    p = command("watch", cmd_watch, "a progress bar until the job ends")
-    p.add_argument("job")
+    p = command("watch", cmd_watch, "progress until the job ends")
+    p.add_argument("job", help="the job id (printed by submit)")
+    progress_flag(p)
     p = command("results", cmd_results, "write finished items as JSON lines")
-    p.add_argument("job")
-    p.add_argument("-o", "--output", default="-", help="file (default stdout)")
-    p.add_argument("--offset", type=int, default=0, help="skip items below this index (appends)")
+    p.add_argument("job", help="the job id (printed by submit)")
+    p.add_argument("-o", "--output", default="-", help="file (default: stdout)")
+    p.add_argument(
+        "--offset",
+        type=int,
+        default=0,
+        help="skip items below this index, appending to --output (default 0)",
+    )
     p = command("cancel", cmd_cancel, "cancel a job")
-    p.add_argument("job")
-    p = command("certify", cmd_certify, "certify masks: a JSON line per {problem, mask}")
-    p.add_argument("masks")
-    p.add_argument("--no-compare", action="store_true", help="only the masks' exact errors")
-    p.add_argument("--time-limit", type=float, default=None, metavar="SECONDS")
-    p.add_argument("--request-id", default=None)
+    p.add_argument("job", help="the job id (printed by submit)")
+    p = command(
+        "certify",
+        cmd_certify,
+        "certify masks (a JSON line per {problem, mask}) and print a table of the results",
+    )
+    p.add_argument("masks", help="JSON lines file, or - for stdin")
+    p.add_argument(
+        "--no-compare",
+        action="store_true",
+        help="only the masks' exact errors (default: also the optimum for each budget)",
+    )
+    _parameter_flags(p)
+    progress_flag(p)

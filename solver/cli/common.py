@@ -15,10 +15,45 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from solver.core.errors import FieldViolation, InvalidProblemError
+from solver.core.result import SolveStatus
+from solver.core.validate import PARAMETER_FLAGS
 
+# Exit codes. A solve exits by its result's status, so that a script can tell a proof from a
+# time-out without parsing the output; the codes avoid 1 (a bug or a failed server) and 2 (a
+# usage error: argparse's own code, kept for every bad input). CANCELLED is 130, what a shell
+# reports for a command stopped by Ctrl-C (128 + SIGINT).
+EXIT_OPTIMAL = 0
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
+EXIT_FEASIBLE = 3
+EXIT_INFEASIBLE = 4
+EXIT_NO_SOLUTION = 5
 EXIT_INTERRUPTED = 130
+
+STATUS_EXIT_CODES: dict[SolveStatus, int] = {
+    SolveStatus.OPTIMAL: EXIT_OPTIMAL,
+    SolveStatus.FEASIBLE: EXIT_FEASIBLE,
+    SolveStatus.INFEASIBLE: EXIT_INFEASIBLE,
+    SolveStatus.NO_SOLUTION: EXIT_NO_SOLUTION,
+    SolveStatus.CANCELLED: EXIT_INTERRUPTED,
+}
+
+EXIT_STATUS_HELP = f"""\
+exit status (by the result's status, so that scripts can tell a proof from a time-out):
+  {EXIT_OPTIMAL:<3d}  OPTIMAL      certified optimal within the tolerance
+  {EXIT_FEASIBLE:<3d}  FEASIBLE     a certified mask, its optimality not proven (time limit,
+                    resolution, a heuristic, a cross-check disagreement: see detail)
+  {EXIT_INFEASIBLE:<3d}  INFEASIBLE   proven: no mask meets the objective's constraint
+  {EXIT_NO_SOLUTION:<3d}  NO_SOLUTION  no mask found within the time limit
+  {EXIT_INTERRUPTED:<3d}  CANCELLED    interrupted (Ctrl-C); a local solve prints its best mask so far
+  {EXIT_USAGE:<3d}  bad input or flags (one line per problem, naming the flag or field)
+  {EXIT_FAILURE:<3d}  a server failure or an internal error
+"""
+
+
+def exit_code(status: SolveStatus) -> int:
+    """The process exit code for a result of this status (UNSPECIFIED: a failure)."""
+    return STATUS_EXIT_CODES.get(status, EXIT_FAILURE)
 
 
 class RemoteFailure(Exception):
@@ -36,25 +71,38 @@ class RemoteFailure(Exception):
 
 
 def error_line(field: str, description: str, flag: str | None = None) -> str:
-    """``prunecert: error: FIELD: DESCRIPTION``, naming the CLI flag too when it differs from the
-    field (after the description, so that lines keep starting with the field)."""
-    text = f"{field}: {description}" if field else description
+    """``prunecert: error: WHAT: DESCRIPTION``. WHAT is the CLI flag when one sets the value (what
+    the user typed), with the field after the description when it differs (what the proto and
+    the server call it); else the field."""
     if flag and flag != field:
-        text += f" (flag {flag})"
+        text = f"{flag}: {description}" + (f" ({field})" if field else "")
+    else:
+        text = f"{field}: {description}" if field else description
     return f"prunecert: error: {text}"
 
 
 def violation_line(violation: FieldViolation) -> str:
-    # ``flag`` is optional on FieldViolation: violations of a file's fields have no flag.
-    return error_line(violation.field, violation.description, getattr(violation, "flag", None))
+    # ``flag`` is optional on FieldViolation: violations of a file's fields have no flag. A
+    # server's violations carry no flag: the parameters' flags are known here.
+    flag = getattr(violation, "flag", None) or PARAMETER_FLAGS.get(violation.field)
+    return error_line(violation.field, violation.description, flag)
 
 
 def remote_flags(parser: argparse.ArgumentParser, default: str | None = None) -> None:
+    where = f"default {default}" if default else "default: run locally"
     parser.add_argument(
-        "--remote", metavar="HOST:PORT", default=default, help="use a PruneCert server"
+        "--remote", metavar="HOST:PORT", default=default, help=f"use a PruneCert server ({where})"
     )
-    parser.add_argument("--token-file", help="file holding the bearer token (with --remote)")
-    parser.add_argument("--tls-ca", help="PEM certificate to trust for TLS (with --remote)")
+    parser.add_argument(
+        "--token-file",
+        metavar="FILE",
+        help="file holding the bearer token (with --remote; default: no token)",
+    )
+    parser.add_argument(
+        "--tls-ca",
+        metavar="PEM",
+        help="certificate to trust for TLS (with --remote; default: no TLS)",
+    )
 
 
 def read_text(path: str) -> str:

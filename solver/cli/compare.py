@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import argparse
 import math
-import sys
 
 from solver.cli.common import read_text
+from solver.cli.progress import Counter, progress_flag
 from solver.core.errors import FieldViolation, InvalidProblemError
 from solver.core.parameters import HEURISTICS
 from solver.io import convert
@@ -23,8 +23,6 @@ def check_flags(args: argparse.Namespace) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
     from prunecert.v1 import jobs_pb2
     from solver.jobs.spec import JobSpec
     from solver.studies import compare
@@ -32,13 +30,13 @@ def run(args: argparse.Namespace) -> int:
     request = convert.parse_json(read_text(args.spec), jobs_pb2.SubmitJobRequest, what="spec")
     check_flags(args)
     total = JobSpec(request, limits=None).size()
-    with tqdm(total=total, desc="instances", unit="inst", file=sys.stderr) as bar:
+    with Counter(total, "instance", every=args.progress_every) as counter:
         rows = compare.run_comparison(
             request,
             heuristics=args.heuristics,
             time_limit=args.time_limit,
             heuristic_time_limit=args.heuristic_time_limit,
-            on_instance=lambda _i: bar.update(1),
+            on_instance=lambda _i: counter.advance(),
         )
     compare.write_csv(rows, args.out)
     print(compare.summary_table(rows))
@@ -53,7 +51,11 @@ def add_parser(subparsers) -> None:
     cmp_.add_argument("spec", help="a SubmitJobRequest in proto3 JSON (family or problems)")
     cmp_.add_argument("--out", default="compare.csv", help="CSV file (default compare.csv)")
     cmp_.add_argument(
-        "--time-limit", type=float, default=None, metavar="SECONDS", help="per exact solve"
+        "--time-limit",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="per exact solve (default: none)",
     )
     cmp_.add_argument(
         "--heuristic-time-limit",
@@ -63,6 +65,12 @@ def add_parser(subparsers) -> None:
         help="per heuristic run (default: the heuristic's own, a few seconds for local search)",
     )
     cmp_.add_argument(
-        "--heuristics", nargs="+", choices=HEURISTICS, default=list(HEURISTICS), metavar="NAME"
+        "--heuristics",
+        nargs="+",
+        choices=HEURISTICS,
+        default=list(HEURISTICS),
+        metavar="NAME",
+        help=f"the heuristics to compare (default: all of {', '.join(HEURISTICS)})",
     )
+    progress_flag(cmp_)
     cmp_.set_defaults(func=run)

@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 
 from solver.cli.common import EXIT_INTERRUPTED, connect, remote_flags
+from solver.cli.progress import DEFAULT_EVERY, Counter, progress_flag
 from solver.core.errors import FieldViolation, InvalidProblemError, PruneCertError
 from solver.core.parameters import SolveParameters
 from solver.core.problem import Problem
@@ -98,12 +99,10 @@ def study_from_args(args: argparse.Namespace) -> gap.Study:
     return study
 
 
-def remote_solver(client, progress: bool = True) -> gap.SolveMany:
+def remote_solver(client, every: float = DEFAULT_EVERY) -> gap.SolveMany:
     """Each batch as one server job (request_id from the batch key: re-runs resume it)."""
 
     def solve_many(problems: list[Problem], params: SolveParameters, key: str) -> list[SolveResult]:
-        from tqdm import tqdm
-
         request_id = gap.request_id(key)
         job = client.submit_problems(problems, params, request_id=request_id)
         if job.total_items != len(problems):
@@ -114,20 +113,12 @@ def remote_solver(client, progress: bool = True) -> gap.SolveMany:
         resumed = " (resumed)" if job.finished_items or job.state != "JOB_STATE_QUEUED" else ""
         print(f"job {job.id}: {job.total_items} solves{resumed}", file=sys.stderr)
         if not job.done:
-            with tqdm(
-                total=job.total_items,
-                unit="solve",
-                file=sys.stderr,
-                disable=not progress,
-                dynamic_ncols=True,
-            ) as bar:
+            with Counter(job.total_items, "solve", every=every) as counter:
                 for event in client.watch_job(job.id):
                     job = event.job
-                    bar.n = job.finished_items
-                    bar.set_postfix(
-                        failed=job.failed_items, running=job.running_items, refresh=False
+                    counter.set(
+                        job.finished_items, failed=job.failed_items, running=job.running_items
                     )
-                    bar.refresh()
         job = client.get_job(job.id)
         expected = [convert.problem_to_proto(p) for p in problems]
         results: list[SolveResult | None] = [None] * len(problems)
@@ -161,26 +152,15 @@ def remote_solver(client, progress: bool = True) -> gap.SolveMany:
     return solve_many
 
 
-def local_solver(progress: bool = True) -> gap.SolveMany:
-    """The engine in-process, one solve at a time, with a progress bar on stderr."""
+def local_solver(every: float = DEFAULT_EVERY) -> gap.SolveMany:
+    """The engine in-process, one solve at a time, with progress on stderr."""
 
     def solve_many(problems: list[Problem], params: SolveParameters, key: str) -> list[SolveResult]:
-        from tqdm import tqdm
-
         results = []
-        with tqdm(
-            total=len(problems),
-            unit="solve",
-            file=sys.stderr,
-            disable=not progress,
-            dynamic_ncols=True,
-        ) as bar:
+        with Counter(len(problems), "solve", every=every) as counter:
             for problem in problems:
                 results.append(solve_interruptibly(problem, params, reraise=True))
-                bar.set_postfix(
-                    n=problem.network.n, mode=gap.MODE_NAMES[problem.pruning], refresh=False
-                )
-                bar.update()
+                counter.advance(n=problem.network.n, mode=gap.MODE_NAMES[problem.pruning])
         return results
 
     return solve_many
@@ -192,9 +172,9 @@ def run(args: argparse.Namespace) -> int:
     try:
         if args.remote:
             with connect(args) as client:
-                result = gap.run_study(study, remote_solver(client))
+                result = gap.run_study(study, remote_solver(client, args.progress_every))
         else:
-            result = gap.run_study(study, local_solver())
+            result = gap.run_study(study, local_solver(args.progress_every))
     except KeyboardInterrupt:
         hint = (
             " (the job goes on on the server: the same command resumes it)" if args.remote else ""
@@ -247,9 +227,12 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "--refine",
         action="store_true",
         help="binary-search the integers between grid points for the exact minimum width "
-        "(extra solves, in batches)",
+        "(extra solves, in batches; default: off)",
     )
-    p.add_argument("--out", default="gap-study", metavar="DIR", help="output directory")
+    p.add_argument(
+        "--out", default="gap-study", metavar="DIR", help="output directory (default gap-study)"
+    )
+    progress_flag(p)
     remote_flags(p)
     p.set_defaults(func=run)
     return p

@@ -30,14 +30,39 @@ def add_parser(subparsers) -> None:
     gen = subparsers.add_parser("generate", help="write a problem file (proto3 JSON) to stdout")
     families = gen.add_subparsers(dest="family", required=True)
     paper = families.add_parser("paper", help="the setting of arXiv 2603.02234")
-    paper.add_argument("--d", type=int, required=True, help="input dimension")
-    paper.add_argument("--n", type=int, required=True, help="hidden units")
-    paper.add_argument("--seed", type=int, required=True)
-    paper.add_argument("--pruning", choices=["neurons", "weights"], required=True)
+    paper.add_argument("--d", type=int, required=True, help="input dimension (required)")
+    paper.add_argument("--n", type=int, required=True, help="hidden units (required)")
     paper.add_argument(
-        "--objective", choices=["min_error", "min_kept", "pareto"], default="min_error"
+        "--seed", type=int, required=True, help="random seed of the network (required)"
     )
-    paper.add_argument("--max-kept", type=int, default=None, help="budget (min_error, pareto)")
-    paper.add_argument("--max-error", type=float, default=None, help="error bound (min_kept)")
-    paper.add_argument("--points-per-axis", type=int, default=None, help="default 41 (d<=2), 11")
+    paper.add_argument(
+        "--pruning",
+        choices=["neurons", "weights"],
+        required=True,
+        help="prune whole hidden units or single weights (required)",
+    )
+    paper.add_argument(
+        "--objective",
+        choices=["min_error", "min_kept", "pareto"],
+        default="min_error",
+        help="what to optimise (default min_error)",
+    )
+    paper.add_argument(
+        "--max-kept",
+        type=int,
+        default=None,
+        help="budget of kept units or weights (min_error, pareto; default: none)",
+    )
+    paper.add_argument(
+        "--max-error",
+        type=float,
+        default=None,
+        help="error bound (min_kept, where it is required; default: none)",
+    )
+    paper.add_argument(
+        "--points-per-axis",
+        type=int,
+        default=None,
+        help="grid points per axis (default 41 for d <= 2, 11 above)",
+    )
     paper.set_defaults(func=run)

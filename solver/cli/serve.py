@@ -23,8 +23,10 @@ def run(args: argparse.Namespace) -> int:
         max_concurrent=args.max_concurrent,
         max_time_limit=args.max_time_limit,
         grace_seconds=args.grace,
+        solve_margin_seconds=args.solve_margin,
         data_dir=args.data_dir,
         dask_scheduler=args.dask_scheduler,
+        dask_dashboard=args.dask_dashboard,
     )
     logging.basicConfig(
         level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(name)s %(message)s"
@@ -45,6 +47,14 @@ def add_parser(subparsers) -> None:
     srv.add_argument(
         "--grace", type=float, default=10.0, help="seconds in-flight solves get on shutdown"
     )
+    srv.add_argument(
+        "--solve-margin",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="a solve that has not answered by its time limit plus this is stopped and its "
+        "worker replaced",
+    )
     srv.add_argument("--insecure", action="store_true", help="allow non-loopback without tokens")
     srv.add_argument(
         "--data-dir",
@@ -56,5 +66,12 @@ def add_parser(subparsers) -> None:
         default=None,
         metavar="ADDRESS",
         help="use this Dask scheduler (default: a local cluster sized to the machine)",
+    )
+    srv.add_argument(
+        "--dask-dashboard",
+        default=None,
+        metavar="HOST:PORT",
+        help="serve the local cluster's Dask dashboard there (loopback unless --insecure; "
+        "default: no dashboard)",
     )
     srv.set_defaults(func=run)

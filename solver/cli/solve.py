@@ -7,48 +7,148 @@ The remote paths import the client (and with it grpc) inside the functions that 
 from __future__ import annotations
 
 import argparse
+import queue
 import sys
+import threading
 
-from solver.cli.common import connect, read_text, remote_flags
-from solver.core.parameters import CONTINUOUS_MODES, HEURISTIC_CHOICES, SolveParameters
+from solver.cli.common import (
+    EXIT_FAILURE,
+    EXIT_OPTIMAL,
+    EXIT_STATUS_HELP,
+    RemoteFailure,
+    connect,
+    error_line,
+    exit_code,
+    read_text,
+    remote_flags,
+)
+from solver.cli.progress import REDRAW_SECONDS, LiveLine, progress_flag
+from solver.core.errors import FieldViolation, InvalidProblemError
+from solver.core.parameters import (
+    CONTINUOUS_MODES,
+    DEFAULT_TOLERANCE,
+    HEURISTIC_CHOICES,
+    SolveParameters,
+)
 from solver.core.problem import Problem
-from solver.core.result import SolveResult
+from solver.core.result import SolveResult, SolveStats, SolveStatus
 from solver.core.validate import validate_parameters
-from solver.engine import certify_and_compare
-from solver.engine.interrupt import solve_interruptibly
+from solver.engine import certify_and_compare, solve_interruptibly
 from solver.io import convert
 from solver.io.report import format_certificate, format_result
 
 
-def solve_remote(args: argparse.Namespace, problem: Problem, params: SolveParameters):
-    """Solve through the server, with a live progress line fed by SolveStream."""
-    from tqdm import tqdm
+def solve_locally(problem: Problem, params: SolveParameters, line: LiveLine) -> SolveResult:
+    """The engine's solve with ``line`` fed by its progress events and redrawn between them (so
+    that its clock moves); on Ctrl-C the solve is stopped and its CANCELLED result (with the best
+    mask so far) returned (solver.engine.solve_interruptibly)."""
+    try:
+        return solve_interruptibly(problem, params, progress=line.on_progress, tick=line.show)
+    finally:
+        line.close()
 
+
+def _interrupted_remotely(line: LiveLine) -> SolveResult:
+    """The CANCELLED result of a remote solve stopped by Ctrl-C. Cancelling the call stops the
+    server's solve, but its final result then has no stream to come back on, and the stream's
+    incumbents carry no mask: what is known is the last incumbent's figures, which are the
+    solver's on the points being solved, not certified. Its bound is the trivial 0 (every error
+    is >= 0): the stream's bounds are the solver's, not rigorous."""
+    if line.error is not None:
+        kept = f", kept {line.kept}" if line.kept is not None else ""
+        last = (
+            f"; the last incumbent had error {line.error:.12g}{kept} (the solver's, not certified)"
+        )
+    else:
+        last = "; no incumbent had been reported"
+    return SolveResult(
+        status=SolveStatus.CANCELLED,
+        stats=SolveStats(wall_time_seconds=line.elapsed()),
+        detail="interrupted (Ctrl-C): the server stopped the solve; its masks are not sent "
+        f"on the stream{last}",
+    )
+
+
+def solve_remote(args: argparse.Namespace, problem: Problem, params: SolveParameters, line):
+    """Solve through the server, ``line`` fed by SolveStream; Ctrl-C cancels the call.
+
+    The stream is read in a thread and handed over through a queue, so that the main thread
+    redraws the line between events and takes Ctrl-C at a known place (the queue), where closing
+    the client cancels the call; a KeyboardInterrupt inside grpc's iterator left a traceback.
+    """
     from prunecert_client import BoundUpdate, Finished, Incumbent
 
-    error = bound = None
-    result: SolveResult | None = None
-    with (
-        connect(args) as client,
-        tqdm(
-            bar_format="{desc}", file=sys.stderr, disable=not sys.stderr.isatty(), leave=False
-        ) as line,
-    ):
-        for event in client.solve_stream(problem, params):
-            if isinstance(event, Incumbent):
-                error = event.error
-            elif isinstance(event, BoundUpdate):
-                bound = event.bound
-            elif isinstance(event, Finished):
-                result = event.result
-            shown_error = f"{error:.6g}" if error is not None else "-"
-            shown_bound = f"{bound:.6g}" if bound is not None else "-"
-            gap = f"{error - bound:.3g}" if error is not None and bound is not None else "-"
-            line.set_description_str(
-                f"incumbent {shown_error}  bound {shown_bound}  gap {gap}  "
-                f"{event.elapsed_seconds:.1f}s"
-            )
+    with connect(args) as client:
+        events: queue.Queue = queue.Queue()
+        done = object()
+
+        def read() -> None:
+            try:
+                for event in client.solve_stream(problem, params):
+                    events.put(event)
+            except BaseException as exc:  # re-raised in the calling thread
+                events.put(exc)
+            finally:
+                events.put(done)
+
+        reader = threading.Thread(target=read, daemon=True)
+        reader.start()
+        result: SolveResult | None = None
+        try:
+            try:
+                while True:
+                    try:
+                        event = events.get(timeout=REDRAW_SECONDS)
+                    except queue.Empty:
+                        line.show()
+                        continue
+                    if event is done:
+                        break
+                    if isinstance(event, BaseException):
+                        raise event
+                    if isinstance(event, Incumbent):
+                        line.update(error=event.error, kept=event.kept)
+                    elif isinstance(event, BoundUpdate):
+                        line.update(bound=event.bound)
+                    elif isinstance(event, Finished):
+                        result = event.result
+            except KeyboardInterrupt:
+                client.close()  # cancels the call: the server stops the solve, frees the slot
+                reader.join(10)
+                if result is None:  # (a result already received is the server's, and final)
+                    result = _interrupted_remotely(line)
+        finally:
+            line.close()
+    if result is None:
+        raise RemoteFailure([("", "the server ended the stream without a result")], EXIT_FAILURE)
     return result
+
+
+def require_optimal_checks(args: argparse.Namespace) -> None:
+    """--require-optimal with flags that can never give OPTIMAL is a usage error."""
+    if args.require_optimal and getattr(args, "heuristic", None):
+        raise InvalidProblemError(
+            FieldViolation(
+                "--require-optimal",
+                "a heuristic run is never OPTIMAL (it proves no bound); drop --heuristic",
+                "--require-optimal",
+            )
+        )
+
+
+def status_exit(args: argparse.Namespace, result: SolveResult) -> int:
+    """The exit code for ``result``; with --require-optimal a non-OPTIMAL result also says why
+    on stderr (the result itself is printed all the same)."""
+    code = exit_code(result.status)
+    if args.require_optimal and result.status != SolveStatus.OPTIMAL:
+        why = f": {result.detail}" if result.detail else ""
+        print(
+            error_line(
+                "--require-optimal", f"the result is {result.status.name}, not OPTIMAL{why}"
+            ),
+            file=sys.stderr,
+        )
+    return code
 
 
 def run_solve(args: argparse.Namespace) -> int:
@@ -66,15 +166,17 @@ def run_solve(args: argparse.Namespace) -> int:
         heuristic_start=args.heuristic_start,
     )
     validate_parameters(params)  # the same field-named errors locally and remotely
+    require_optimal_checks(args)
+    line = LiveLine(every=args.progress_every)
     if args.remote:
-        result = solve_remote(args, problem, params)
+        result = solve_remote(args, problem, params, line)
     else:
-        result = solve_interruptibly(problem, params)
+        result = solve_locally(problem, params, line)
     if args.json:
         print(convert.to_json(convert.result_to_proto(result)))
     else:
         print(format_result(problem, result))
-    return 0
+    return status_exit(args, result)
 
 
 def run_certify(args: argparse.Namespace) -> int:
@@ -83,49 +185,89 @@ def run_certify(args: argparse.Namespace) -> int:
     problem = convert.problem_from_json(read_text(args.problem))
     mask_msg = convert.parse_json(read_text(args.mask), solve_pb2.Mask, what="mask")
     mask = convert.parse_mask(mask_msg, problem)  # type: ignore[arg-type]
+    params = SolveParameters(time_limit_seconds=args.time_limit)
+    validate_parameters(params)
+    if args.require_optimal and not args.compare:
+        raise InvalidProblemError(
+            FieldViolation(
+                "--require-optimal",
+                "needs --compare (it is about the optimum)",
+                "--require-optimal",
+            )
+        )
     if args.remote:
         with connect(args) as client:
-            reply = client.certify(problem, mask, compare_with_optimum=args.compare)
+            reply = client.certify(
+                problem, mask, compare_with_optimum=args.compare, parameters=params
+            )
         kept, error, optimum = reply.kept, reply.error, reply.optimum
     else:
         cert, optimum = certify_and_compare(
-            problem,
-            mask,
-            SolveParameters(time_limit_seconds=args.time_limit),
-            compare_with_optimum=args.compare,
+            problem, mask, params, compare_with_optimum=args.compare
         )
         kept, error = cert.kept, cert.error_upper
     print(format_certificate(kept, error, optimum))
-    return 0
+    # The mask's own figures are exact whatever happened: certify exits 0, unless asked to
+    # require that the optimum it was compared with is proven.
+    if args.require_optimal and optimum is not None:
+        return status_exit(args, optimum)
+    return EXIT_OPTIMAL
 
 
 def add_parser(subparsers) -> None:
-    sol = subparsers.add_parser("solve", help="solve a problem file and print its certified result")
+    sol = subparsers.add_parser(
+        "solve",
+        help="solve a problem file and print its certified result",
+        description="Solve a problem file exactly and print its certified result.",
+        epilog=EXIT_STATUS_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     sol.add_argument("problem", help="problem file (proto3 JSON), or - for stdin")
-    sol.add_argument("--json", action="store_true", help="print the SolveResult as proto3 JSON")
-    sol.add_argument("--time-limit", type=float, default=None, metavar="SECONDS")
-    sol.add_argument("--backend", default=None, help="solver backend (default: auto)")
-    sol.add_argument("--threads", type=int, default=None)
-    sol.add_argument("--seed", type=int, default=None)
-    sol.add_argument("--tolerance", type=float, default=None, help="absolute (default 1e-6)")
+    sol.add_argument(
+        "--json", action="store_true", help="print the SolveResult as proto3 JSON (default: text)"
+    )
+    sol.add_argument(
+        "--time-limit",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="stop after SECONDS with the best certified mask (default: none; 0: none)",
+    )
+    sol.add_argument(
+        "--backend", default=None, help="solver backend, see `prunecert backends` (default: auto)"
+    )
+    sol.add_argument(
+        "--threads", type=int, default=None, help="solver threads (default: the backend's own)"
+    )
+    sol.add_argument(
+        "--seed", type=int, default=None, help="solver random seed (default: the backend's own)"
+    )
+    sol.add_argument(
+        "--tolerance",
+        type=float,
+        default=None,
+        help=f"absolute gap error - bound that counts as OPTIMAL (default {DEFAULT_TOLERANCE:g})",
+    )
     sol.add_argument(
         "--cross-check",
         default=None,
         metavar="BACKEND",
-        help="solve again with a second backend and compare (auto: another installed one)",
+        help="solve again with a second backend and compare (auto: another installed one; "
+        "default: none)",
     )
     sol.add_argument(
         "--continuous",
         choices=CONTINUOUS_MODES,
         default=None,
         help="evaluate: also the mask's exact max error over the whole box; optimize: certify "
-        "the optimum over the whole box (bias-free problems on a box grid)",
+        "the optimum over the whole box (bias-free problems on a box grid; default: grid only)",
     )
     sol.add_argument(
         "--heuristic",
         choices=HEURISTIC_CHOICES,
         default=None,
-        help="run a heuristic instead of the exact solve (its mask's exact error, no bound)",
+        help="run a heuristic instead of the exact solve (its mask's exact error, no bound; "
+        "default: the exact solve)",
     )
     sol.add_argument(
         "--heuristic-start",
@@ -139,17 +281,41 @@ def add_parser(subparsers) -> None:
         default=None,
         help="solve on an active set of points (default: by problem size)",
     )
+    sol.add_argument(
+        "--require-optimal",
+        action="store_true",
+        help="say on stderr why when the result is not OPTIMAL (the exit status is non-zero "
+        "then in any case); refuse flags that can never give OPTIMAL (default: off)",
+    )
+    progress_flag(sol)
     remote_flags(sol)
     sol.set_defaults(func=run_solve)
 
     cer = subparsers.add_parser(
-        "certify", help="a mask's exact error, optionally against the optimum"
+        "certify",
+        help="a mask's exact error, optionally against the optimum",
+        description="A mask's exact error and kept count; with --compare also the certified "
+        "optimum for the same budget. Exits 0 (the mask's figures are exact), or with "
+        "--require-optimal by the optimum's status as `prunecert solve` does.",
     )
     cer.add_argument("problem", help="problem file (proto3 JSON)")
     cer.add_argument("mask", help="mask file (proto3 JSON of prunecert.v1.Mask)")
     cer.add_argument(
-        "--compare", action="store_true", help="also solve for the optimum, same budget"
+        "--compare",
+        action="store_true",
+        help="also solve for the optimum, same budget (default: off)",
     )
-    cer.add_argument("--time-limit", type=float, default=None, metavar="SECONDS")
+    cer.add_argument(
+        "--time-limit",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="for the --compare solve (default: none)",
+    )
+    cer.add_argument(
+        "--require-optimal",
+        action="store_true",
+        help="with --compare: exit by the optimum's status, non-zero unless OPTIMAL (default: off)",
+    )
     remote_flags(cer)
     cer.set_defaults(func=run_certify)

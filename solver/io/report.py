@@ -68,10 +68,14 @@ def format_result(problem: Problem, result: SolveResult) -> str:
                 f"tolerance   {result.tolerance:.3g}   (the optimum lies in [bound, error])"
             )
     s = result.stats
-    lines.append(
-        f"time        {s.wall_time_seconds:.2f} s  ({s.backend}, {s.formulation}, "
-        f"{s.points_used} of {s.points_total} points, {s.rounds} round(s), scale {s.scale:.3g})"
-    )
+    if s.backend:
+        lines.append(
+            f"time        {s.wall_time_seconds:.2f} s  ({s.backend}, {s.formulation}, "
+            f"{s.points_used} of {s.points_total} points, {s.rounds} round(s), "
+            f"scale {s.scale:.3g})"
+        )
+    else:  # no backend answered (a remote solve interrupted before its result came back)
+        lines.append(f"time        {s.wall_time_seconds:.2f} s")
     if result.cross_check is not None:
         c = result.cross_check
         verdict = "agrees" if c.agrees else "DISAGREES"

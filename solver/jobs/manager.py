@@ -39,6 +39,17 @@ class _Active:
     exhausted: bool = False
 
 
+def _page_after(token: str) -> int:
+    """The job sequence number a ListJobs page token encodes (a positive SQLite integer)."""
+    try:
+        after = int(base64.urlsafe_b64decode(token.encode()).decode())
+    except ValueError:  # bad base64, bad UTF-8 and a non-number are all ValueErrors
+        after = 0
+    if not 0 < after < 2**63:
+        raise InvalidProblemError(FieldViolation("page_token", "is not a token from ListJobs"))
+    return after
+
+
 class JobManager:
     def __init__(
         self,
@@ -47,11 +58,13 @@ class JobManager:
         max_time_limit: float,
         dask_scheduler: str | None = None,
         max_in_flight: int | None = None,
+        dask_dashboard: str | None = None,
     ):
         self.store = JobStore(os.path.join(data_dir, "jobs.sqlite3"))
         self.limits = limits
         self.max_time_limit = max_time_limit
         self.dask_scheduler = dask_scheduler
+        self.dask_dashboard = dask_dashboard
         self.max_in_flight = max_in_flight
         self._client = None
         self._cluster = None
@@ -70,11 +83,25 @@ class JobManager:
             if self.dask_scheduler:
                 self._client = Client(self.dask_scheduler)
             else:
+                # Every socket of the local cluster (scheduler, nannies, workers) on loopback,
+                # and no dashboard unless asked for: it has no authentication and its pages
+                # show every tenant's job ids (issue 15). The server checks that an address
+                # asked for is loopback unless --insecure (ServerConfig.violations).
+                # The scheduler always runs an HTTP server (on 8787 when given no address, on
+                # 0.0.0.0 when given ":PORT"), so it always gets an explicit loopback address;
+                # only the bokeh dashboard pages are switched off.
+                dashboard = self.dask_dashboard
+                if dashboard is not None and dashboard.startswith(":"):
+                    dashboard = f"127.0.0.1{dashboard}"
                 self._cluster = LocalCluster(
                     n_workers=os.cpu_count() or 1,
                     threads_per_worker=1,
                     processes=True,
-                    dashboard_address=":0",  # any free port: never clash with another cluster
+                    host="127.0.0.1",
+                    scheduler_port=0,
+                    dashboard_address=dashboard or "127.0.0.1:0",
+                    worker_dashboard_address=None,
+                    scheduler_kwargs={"dashboard": dashboard is not None},
                 )
                 self._client = Client(self._cluster)
             if self.max_in_flight is None:
@@ -120,14 +147,7 @@ class JobManager:
         size = request.page_size or 50
         if size > 1000:
             raise InvalidProblemError(FieldViolation("page_size", "must be at most 1000"))
-        after = None
-        if request.page_token:
-            try:
-                after = int(base64.urlsafe_b64decode(request.page_token.encode()).decode())
-            except ValueError as exc:
-                raise InvalidProblemError(
-                    FieldViolation("page_token", "is not a token from ListJobs")
-                ) from exc
+        after = _page_after(request.page_token) if request.page_token else None
         rows = self.store.list(owner, request.state, after, size + 1)
         reply = jobs_pb2.ListJobsResponse(jobs=[self._proto(r) for r in rows[:size]])
         if len(rows) > size:
@@ -165,6 +185,10 @@ class JobManager:
     def results(self, owner: str, job_id: str, offset: int) -> Iterator[jobs_pb2.JobItemResult]:
         """Finished items from ``offset`` in index order, each with its problem."""
         row = self._row(owner, job_id)
+        if offset >= 2**63:  # SQLite's integers are signed 64-bit: not an index of any job
+            raise InvalidProblemError(FieldViolation("offset", "must be below 2^63"))
+        if offset >= row.total:  # past the end: nothing to read
+            return
         spec = JobSpec(jobs_pb2.SubmitJobRequest.FromString(row.spec), limits=None)
         while True:
             batch = self.store.results(job_id, offset)
@@ -190,8 +214,8 @@ class JobManager:
         self._client.cancel(list(active.in_flight))
 
     def _activate(self, row: JobRow) -> None:
-        request = jobs_pb2.SubmitJobRequest.FromString(row.spec)
         try:
+            request = jobs_pb2.SubmitJobRequest.FromString(row.spec)
             spec = JobSpec(request, limits=None)
         except Exception as exc:
             self.store.set_state(row.id, jobs_pb2.JOB_STATE_FAILED, f"cannot expand the job: {exc}")

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from prunecert.v1 import jobs_pb2, problem_pb2
-from solver.backends import get_backend
-from solver.core.errors import FieldViolation, InvalidProblemError
+from solver.backends import AUTO, REGISTRY, get_backend
+from solver.core.errors import FieldViolation, InvalidProblemError, ProblemTooLargeError
 from solver.core.validate import Limits, validate_parameters
 from solver.engine import validate_for_problem
 from solver.instances.families import Family, largest_problems
@@ -31,8 +31,17 @@ class JobSpec:
             return
         params = convert.parse_parameters(request.parameters)
         validate_parameters(params)
-        get_backend(params.backend)  # an unknown backend is refused now, not per item
+        # Names are checked now, not per item: a job whose every item fails must never be
+        # accepted (issue 15). A name the registry does not know is a bad argument; a known
+        # backend that is not installed here is NOT_FOUND (get_backend).
+        check_backend_names(params)
+        get_backend(params.backend)
+        if params.cross_check and params.cross_check != "auto":
+            get_backend(params.cross_check)
         if which == "family":
+            # Sizes first, in integers: generating an item of an oversized family would
+            # allocate its grid (issue 15: d = 2^20 ended UNKNOWN).
+            check_family_sizes(request.family, limits)
             self.family = convert.parse_family(request.family)
             # The first item and the largest ones: every item is within the limits (and takes
             # the parameters: a family shares its objective and domain kind).
@@ -80,3 +89,47 @@ class JobSpec:
         if self.which == "problems":
             return self.request.problems.problems[index]
         return self.request.certify.items[index].problem
+
+
+def check_backend_names(params) -> None:
+    """``backend`` and ``cross_check`` must name a registered backend (or "auto")."""
+    bad = []
+    known = ", ".join(sorted(REGISTRY))
+    for name, value in (("backend", params.backend), ("cross_check", params.cross_check)):
+        if value not in AUTO and value not in REGISTRY:
+            bad.append(
+                FieldViolation(
+                    f"parameters.{name}", f"unknown backend {value[:64]!r}; known: auto, {known}"
+                )
+            )
+    if bad:
+        raise InvalidProblemError(bad)
+
+
+# The generator's default points per axis (solver.instances.generate.paper_problem).
+def _default_points_per_axis(d: int) -> int:
+    return 41 if d <= 2 else 11
+
+
+def check_family_sizes(msg: jobs_pb2.FamilySpec, limits: Limits) -> None:
+    """Refuse a family whose largest item is over ``limits``, from its numbers alone."""
+    bad = []
+    if msg.n and max(msg.n) > limits.max_units:
+        bad.append(FieldViolation("family.n", f"at most {limits.max_units} units"))
+    if msg.generator == "paper" and msg.d:
+        d = max(msg.d)
+        if d > limits.max_input_dim:
+            bad.append(
+                FieldViolation("family.d", f"at most {limits.max_input_dim} input dimensions")
+            )
+        else:
+            k = msg.points_per_axis or _default_points_per_axis(d)
+            if k**d > limits.max_points:  # d <= max_input_dim: a small exact integer
+                bad.append(
+                    FieldViolation(
+                        "family.points_per_axis",
+                        f"points_per_axis^d over the limit of {limits.max_points} points",
+                    )
+                )
+    if bad:
+        raise ProblemTooLargeError(bad)

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from prunecert.v1 import jobs_pb2
+from solver.core.errors import ConfigurationError, FieldViolation
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -30,6 +31,7 @@ CREATE TABLE IF NOT EXISTS jobs (
     detail TEXT NOT NULL DEFAULT ''
 );
 CREATE UNIQUE INDEX IF NOT EXISTS jobs_by_request ON jobs(owner, request_id) WHERE request_id != '';
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value);
 CREATE TABLE IF NOT EXISTS results (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     job_id TEXT NOT NULL,
@@ -84,15 +86,60 @@ class JobRow:
 _COLUMNS = "seq, id, owner, request_id, kind, spec, total, state, succeeded, failed, created, started, finished, detail"
 
 
+def _unusable(path: Path, why: str) -> ConfigurationError:
+    return ConfigurationError(
+        FieldViolation(
+            "data_dir",
+            f"cannot use the job store {path}: {why}; it is left untouched",
+            "--data-dir",
+        )
+    )
+
+
 class JobStore:
     def __init__(self, path: str | Path):
+        """Open (or create) the store, refusing one it cannot read or write in full.
+
+        A store that exists is checked before use (issue 15): a zero-length file (SQLite would
+        take it for a new, empty store and every job would be forgotten), a file that is not
+        SQLite, a failing ``PRAGMA quick_check`` or a store that cannot be written are each a
+        ConfigurationError naming --data-dir, and the file is never overwritten.
+        """
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        existed = self.path.exists()
+        if existed and self.path.is_file() and self.path.stat().st_size == 0:
+            raise _unusable(self.path, "the file is empty (0 bytes), not a job store")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        except (OSError, sqlite3.Error) as exc:
+            raise _unusable(self.path, str(exc)) from exc
+        try:
+            if existed:
+                self._quick_check()
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.executescript(SCHEMA)
+            # A real write, so that a store that cannot be written (e.g. opened read-only by
+            # SQLite's fallback) is refused now, not at the first job's commit.
+            self._db.execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES ('opened', ?)", (time.time(),)
+            )
+        except sqlite3.Error as exc:
+            self._db.close()
+            raise _unusable(self.path, str(exc)) from exc
+        except ConfigurationError:
+            self._db.close()
+            raise
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(SCHEMA)
+
+    def _quick_check(self) -> None:
+        try:
+            rows = [r[0] for r in self._db.execute("PRAGMA quick_check").fetchall()]
+        except sqlite3.DatabaseError as exc:  # e.g. "database disk image is malformed"
+            rows = [str(exc)]
+        if rows != ["ok"]:
+            raise _unusable(self.path, f"integrity check failed: {rows[0]}")
 
     def close(self) -> None:
         with self._lock:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 from pathlib import Path
 
@@ -49,25 +50,56 @@ def _deny(message: str):
     return abort
 
 
+def identity(metadata, tokens: frozenset[str]) -> str | None:
+    """The configured token a call presents, or None: THE parse of the ``authorization``
+    header, used by authentication and by tenancy alike (issue 15), so the two can never read
+    different headers or different spellings of one token.
+
+    Exactly one ``authorization`` header, ``Bearer`` then the token; whitespace around the
+    token is ignored, so "Bearer  tokA" is tokA for both. Several headers are ambiguous (which
+    would own the job?) and identify nobody. The token is compared in constant time against
+    every configured one, and the configured spelling is returned.
+    """
+    headers = [value for key, value in metadata or () if key == AUTHORIZATION_KEY]
+    if len(headers) != 1 or not isinstance(headers[0], str):
+        return None
+    header = headers[0]
+    if not header.startswith(BEARER_PREFIX):
+        return None
+    given = header[len(BEARER_PREFIX) :].strip().encode()
+    found = None
+    for token in tokens:  # no early exit: the time taken does not depend on which one matched
+        if hmac.compare_digest(given, token.encode()):
+            found = token
+    return found
+
+
+def owner_of(token: str | None) -> str:
+    """The owner of a caller's jobs: a hash of its identified token ("" without tokens), in
+    its canonical header form, which is what stores written before issue 15 hashed."""
+    return hashlib.sha256(f"{BEARER_PREFIX}{token}".encode()).hexdigest() if token else ""
+
+
+def _refusal(metadata) -> str:
+    headers = [value for key, value in metadata or () if key == AUTHORIZATION_KEY]
+    if not headers:
+        return "missing bearer token"
+    if len(headers) > 1:
+        return "more than one authorization header"
+    return "invalid bearer token"
+
+
 class TokenInterceptor(grpc.ServerInterceptor):
     def __init__(self, tokens: frozenset[str]):
         self._tokens = tokens
 
-    def _valid(self, header: str | None) -> bool:
-        if not header or not header.startswith(BEARER_PREFIX):
-            return False
-        given = header[len(BEARER_PREFIX) :].strip().encode()
-        # Constant-time comparison against every token.
-        return any(hmac.compare_digest(given, t.encode()) for t in self._tokens)
-
     def intercept_service(self, continuation, handler_call_details):
         if handler_call_details.method.startswith(HEALTH_PREFIX):
             return continuation(handler_call_details)
-        metadata = dict(handler_call_details.invocation_metadata or ())
-        header = metadata.get(AUTHORIZATION_KEY)
-        if self._valid(header):
+        metadata = handler_call_details.invocation_metadata
+        if identity(metadata, self._tokens) is not None:
             return continuation(handler_call_details)
-        message = "missing bearer token" if not header else "invalid bearer token"
+        message = _refusal(metadata)
         handler = continuation(handler_call_details)
         if handler is None:
             return None

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import math
 import signal
 import socket
 import threading
@@ -18,7 +19,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import grpc
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from prunecert.v1 import service_pb2_grpc
@@ -27,6 +28,7 @@ from solver.core.validate import DEFAULT_LIMITS, Limits
 from solver.io.wire import MESSAGE_SIZE_OPTIONS, SERVICE_NAME
 from solver.jobs.manager import JobManager
 from solver.service.auth import TokenInterceptor, read_tokens
+from solver.service.health import HealthServicer
 from solver.service.servicer import PruningSolverServicer, ServiceLimits
 from solver.service.workers import WorkerPool
 
@@ -59,8 +61,12 @@ class ServerConfig:
     max_time_limit: float = 300.0
     limits: Limits = field(default_factory=lambda: DEFAULT_LIMITS)
     grace_seconds: float = 10.0
+    # The server's own deadline for a solve: its time limit plus this (solver.service.workers).
+    solve_margin_seconds: float = 30.0
     data_dir: str | None = None  # the job store's directory; None disables jobs
     dask_scheduler: str | None = None  # None: a local cluster sized to the machine
+    # The local cluster's dashboard (HOST:PORT, or :PORT for loopback); None: no dashboard.
+    dask_dashboard: str | None = None
     # Serve a non-loopback address without tokens anyway (anyone who can reach it may solve).
     insecure: bool = False
 
@@ -78,10 +84,18 @@ class ServerConfig:
             )
         if (self.tls_cert is None) != (self.tls_key is None):
             bad.append(_tls_pairing())
+        if self.dask_dashboard is not None:
+            bad += _dashboard_violations(self.dask_dashboard, self.insecure)
         if self.max_concurrent < 1:
             bad.append(FieldViolation("max_concurrent", "must be at least 1", "--max-concurrent"))
         if not self.max_time_limit > 0:
             bad.append(FieldViolation("max_time_limit", "must be > 0", "--max-time-limit"))
+        if not (self.solve_margin_seconds > 0 and math.isfinite(self.solve_margin_seconds)):
+            bad.append(
+                FieldViolation(
+                    "solve_margin_seconds", "must be a finite number > 0", "--solve-margin"
+                )
+            )
         return bad
 
     def check(self) -> None:
@@ -89,6 +103,24 @@ class ServerConfig:
         bad = self.violations()
         if bad:
             raise ConfigurationError(bad)
+
+
+def _dashboard_violations(address: str, insecure: bool) -> list[FieldViolation]:
+    """The dashboard has no authentication and shows every tenant's jobs: loopback only,
+    unless insecure."""
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit() or int(port) > 65535:
+        return [FieldViolation("dask_dashboard", "expected HOST:PORT or :PORT", "--dask-dashboard")]
+    if host and not insecure and not is_loopback(host.strip("[]")):
+        return [
+            FieldViolation(
+                "dask_dashboard",
+                f"refusing to serve the Dask dashboard (no authentication) on {host}; "
+                "pass insecure (--insecure) to do it anyway",
+                "--dask-dashboard",
+            )
+        ]
+    return []
 
 
 def _tls_pairing() -> FieldViolation:
@@ -133,7 +165,7 @@ class RunningServer:
     server: grpc.Server
     port: int
     pool: WorkerPool
-    health: health.HealthServicer
+    health: HealthServicer
 
     jobs: JobManager | None = None
     _closed: bool = False
@@ -153,13 +185,62 @@ class RunningServer:
             self.jobs.close()
 
 
+def _check_port_free(host: str, port: int) -> None:
+    """ConfigurationError naming --port if ``host:port`` cannot be bound now: checked before
+    any worker starts, so a port in use is one line, not a traceback (issue 15)."""
+    if port == 0:
+        return
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError as exc:
+        raise ConfigurationError(FieldViolation("host", f"{host}: {exc}", "--host")) from exc
+    for family, kind, proto, _, address in infos:
+        with socket.socket(family, kind, proto) as sock:
+            # As gRPC binds (SO_REUSEADDR): a port left in TIME_WAIT is free, a listener is not.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                sock.bind(address)
+            except OSError as exc:
+                raise _port_unavailable(host, port, exc.strerror or str(exc)) from exc
+
+
+def _port_unavailable(host: str, port: int, why: str) -> ConfigurationError:
+    return ConfigurationError(
+        FieldViolation("port", f"cannot listen on {host}:{port}: {why}", "--port")
+    )
+
+
 def create_server(config: ServerConfig) -> RunningServer:
     """Start the worker pool and a gRPC server on config.host:config.port (0 picks a port).
 
-    Raises ConfigurationError, before starting anything, if ``config.check()`` does.
+    Raises ConfigurationError, before starting anything, if ``config.check()`` does, if the
+    port is taken, or if the job store cannot be used (solver.jobs.store); on any later failure
+    whatever was started is stopped again.
     """
     config.check()
-    pool = WorkerPool(config.max_concurrent, config.limits)
+    _check_port_free(config.host, config.port)
+    jobs = None
+    if config.data_dir is not None:
+        jobs = JobManager(
+            config.data_dir,
+            config.limits,
+            config.max_time_limit,
+            config.dask_scheduler,
+            dask_dashboard=config.dask_dashboard,
+        )
+    pool = None
+    try:
+        pool = WorkerPool(config.max_concurrent, config.limits, config.solve_margin_seconds)
+        return _start(config, pool, jobs)
+    except BaseException:
+        if pool is not None:
+            pool.close()
+        if jobs is not None:
+            jobs.close()
+        raise
+
+
+def _start(config: ServerConfig, pool: WorkerPool, jobs: JobManager | None) -> RunningServer:
     interceptors = [TokenInterceptor(config.tokens)] if config.tokens else []
     server = grpc.server(
         # Slots for the solves plus room for info, health and immediate refusals.
@@ -168,19 +249,16 @@ def create_server(config: ServerConfig) -> RunningServer:
         options=[("grpc.so_reuseport", 0), *MESSAGE_SIZE_OPTIONS],
         maximum_concurrent_rpcs=config.max_concurrent + 32,
     )
-    jobs = None
-    if config.data_dir is not None:
-        jobs = JobManager(
-            config.data_dir, config.limits, config.max_time_limit, config.dask_scheduler
-        )
     servicer = PruningSolverServicer(
         pool,
         ServiceLimits(config.limits, config.max_concurrent, config.max_time_limit),
         requires_token=bool(config.tokens),
         jobs=jobs,
+        tokens=config.tokens,
     )
     service_pb2_grpc.add_PruningSolverServicer_to_server(servicer, server)
-    health_servicer = health.HealthServicer()
+    # Our own health servicer: the stock one deadlocks under a Watch storm (issue 15).
+    health_servicer = HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
         (
@@ -191,16 +269,16 @@ def create_server(config: ServerConfig) -> RunningServer:
         server,
     )
     address = f"{config.host}:{config.port}"
-    if config.tls_cert is not None:
-        credentials = grpc.ssl_server_credentials([(config.tls_key, config.tls_cert)])
-        port = server.add_secure_port(address, credentials)
-    else:
-        port = server.add_insecure_port(address)
+    try:
+        if config.tls_cert is not None:
+            credentials = grpc.ssl_server_credentials([(config.tls_key, config.tls_cert)])
+            port = server.add_secure_port(address, credentials)
+        else:
+            port = server.add_insecure_port(address)
+    except RuntimeError as exc:  # taken since the check above
+        raise _port_unavailable(config.host, config.port, "address in use") from exc
     if port == 0:
-        pool.close()
-        if jobs is not None:
-            jobs.close()
-        raise OSError(f"cannot listen on {address}")
+        raise _port_unavailable(config.host, config.port, "no address could be bound")
     server.start()
     for name in ("", SERVICE_NAME):
         health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)

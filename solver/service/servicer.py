@@ -6,7 +6,6 @@ requests never take a worker; every solve runs in a worker process (solver.servi
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import math
@@ -24,13 +23,15 @@ from solver.core.errors import (
     JobsDisabledError,
     PoolBusyError,
     PruneCertError,
+    UnauthenticatedError,
     WorkerCrashedError,
 )
 from solver.core.validate import Limits, validate_parameters
 from solver.engine import validate_for_problem
 from solver.io import convert
-from solver.io.wire import AUTHORIZATION_KEY, MAX_MESSAGE_BYTES
+from solver.io.wire import MAX_MESSAGE_BYTES
 from solver.jobs.manager import JobManager
+from solver.service.auth import identity, owner_of
 from solver.service.status import RpcError, to_status
 from solver.service.workers import WorkerError, WorkerPool
 
@@ -54,14 +55,6 @@ def version() -> str:
         return "unknown"
 
 
-def caller(context: grpc.ServicerContext) -> str:
-    """The owner of a caller's jobs: a hash of its bearer token ("" without tokens)."""
-    for key, value in context.invocation_metadata() or ():
-        if key == AUTHORIZATION_KEY:
-            return hashlib.sha256(value.encode()).hexdigest()
-    return ""
-
-
 class PruningSolverServicer(service_pb2_grpc.PruningSolverServicer):
     def __init__(
         self,
@@ -69,13 +62,23 @@ class PruningSolverServicer(service_pb2_grpc.PruningSolverServicer):
         limits: ServiceLimits,
         requires_token: bool,
         jobs: JobManager | None = None,
+        tokens: frozenset[str] = frozenset(),
     ):
         self.pool = pool
         self.limits = limits
         self.requires_token = requires_token
         self.jobs = jobs
-        # Without tokens every caller is the same owner.
-        self._owner = caller if requires_token else (lambda context: "")
+        self._tokens = tokens
+
+    def _owner(self, context: grpc.ServicerContext) -> str:
+        """The owner of the caller's jobs, from the same parse that authenticated it
+        (solver.service.auth.identity); without tokens every caller is the same owner."""
+        if not self.requires_token:
+            return ""
+        token = identity(context.invocation_metadata(), self._tokens)
+        if token is None:  # the interceptor let it through, so this is a bug: refuse
+            raise UnauthenticatedError("invalid bearer token")
+        return owner_of(token)
 
     # -- plumbing -------------------------------------------------------------------------------
     @contextmanager

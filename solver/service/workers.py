@@ -29,6 +29,10 @@ from solver.core.validate import Limits
 log = logging.getLogger("prunecert.workers")
 
 CANCEL_GRACE_SECONDS = 1.0
+# A solve gets its time limit plus this before the server stops waiting for it (issue 15): the
+# limit does not cover model building or certification, so the margin is generous; a worker
+# that has not answered by then, nor within CANCEL_GRACE_SECONDS of a cancel, is replaced.
+DEADLINE_MARGIN_SECONDS = 30.0
 # A worker whose peak memory passes this is replaced after its job, returning the memory.
 RECYCLE_MAXRSS_KIB = 2 * 1024 * 1024
 
@@ -126,6 +130,10 @@ class Worker:
         if not self.conn.poll(timeout) or self.conn.recv() != ("ready",):
             raise RuntimeError("a solver worker failed to start")
 
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid
+
     def alive(self) -> bool:
         return self.process.is_alive()
 
@@ -146,9 +154,10 @@ class Worker:
 
 
 class WorkerPool:
-    def __init__(self, size: int, limits: Limits):
+    def __init__(self, size: int, limits: Limits, deadline_margin: float = DEADLINE_MARGIN_SECONDS):
         self._ctx = mp.get_context("spawn")
         self._limits = limits
+        self.deadline_margin = deadline_margin
         self._free: queue.SimpleQueue[Worker] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._all: list[Worker] = []
@@ -197,9 +206,12 @@ class WorkerPool:
         """Run one job on a free worker; yields ("event", bytes)* then ("reply", bytes) or
         ("error", WorkerError).
 
-        Raises PoolBusyError when no worker is free and WorkerCrashedError if the worker dies.
-        If the caller stops iterating early, the job is cancelled; the worker returns to the pool
-        only once it is idle again, or is replaced in the background.
+        Raises PoolBusyError when no worker is free and WorkerCrashedError if the worker dies
+        or has not answered ``time_limit`` plus the pool's deadline margin after the job was
+        sent (the server's own deadline: a stopped or hung worker is never waited on forever,
+        whether or not the client set one). If the caller stops iterating early, the job is
+        cancelled; the worker returns to the pool only once it is idle again, or is replaced in
+        the background.
         """
         try:
             worker = self._free.get_nowait()
@@ -211,18 +223,25 @@ class WorkerPool:
             if not worker.alive():
                 worker = self._replace(worker)
             worker.send_job((kind, payload, time_limit, stream))
+            overdue_at = time.monotonic() + time_limit + self.deadline_margin
             cancel_sent_at: float | None = None
+            overdue = False
             while True:
-                if cancel_sent_at is None and cancelled():
+                now = time.monotonic()
+                if cancel_sent_at is None and (cancelled() or now > overdue_at):
+                    overdue = not cancelled()
                     worker.cancel()
-                    cancel_sent_at = time.monotonic()
-                if (
-                    cancel_sent_at is not None
-                    and time.monotonic() - cancel_sent_at > CANCEL_GRACE_SECONDS
-                ):
-                    log.warning("worker %s ignored cancellation; replacing it", worker.process.pid)
+                    cancel_sent_at = now
+                if cancel_sent_at is not None and now - cancel_sent_at > CANCEL_GRACE_SECONDS:
                     replace = True
-                    return
+                    if not overdue:
+                        log.warning("worker %s ignored cancellation; replacing it", worker.pid)
+                        return
+                    log.warning("worker %s overran its deadline; replacing it", worker.pid)
+                    raise WorkerCrashedError(
+                        f"the solver process did not answer within the time limit "
+                        f"({time_limit:g} s) plus {self.deadline_margin:g} s; it was replaced"
+                    )
                 try:
                     message = self._receive(worker)
                 except WorkerCrashedError:

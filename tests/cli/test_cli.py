@@ -343,7 +343,9 @@ def test_solve_bad_parameters(tmp_path, capsys, flags, field):
     code, out, err = run(capsys, "solve", str(path), *flags)
     assert code == 2
     assert out == ""
-    assert err.startswith(f"prunecert: error: {field}: ")
+    # The flag leads, the field follows (issue 13).
+    assert err.startswith(f"prunecert: error: {flags[0]}: ")
+    assert err.rstrip().endswith(f"({field})")
 
 
 def test_solve_unknown_backend(tmp_path, capsys):
@@ -454,7 +456,8 @@ def test_process_min_kept_without_max_error():
 
 def test_ctrl_c_cancels_a_solve_and_prints_its_best_mask(tmp_path):
     # Found by the gap study: CP-SAT's own SIGINT handler aborted the process (exit 134), and a
-    # KeyboardInterrupt inside Thread.join lost the result (KeyError). Now: CANCELLED, exit 0.
+    # KeyboardInterrupt inside Thread.join lost the result (KeyError). Now: CANCELLED, exit 130
+    # (issue 13: the exit status is the result's; it was 0).
     import signal
     import time
 
@@ -472,7 +475,8 @@ def test_ctrl_c_cancels_a_solve_and_prints_its_best_mask(tmp_path):
     time.sleep(5.0)  # imports done, the model built, CP-SAT searching (the solve needs minutes)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=60)
-    assert proc.returncode == 0, err
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
     result = json_format.Parse(out, solve_pb2.SolveResult())
     assert result.status == solve_pb2.SOLVE_STATUS_CANCELLED
     assert result.HasField("solution") and result.solution.kept > 0  # the best mask so far

@@ -103,12 +103,18 @@ def test_a_bug_is_a_traceback_not_a_usage_error():
     assert "prunecert: error:" not in proc.stderr
 
 
-def test_a_violation_names_its_flag_after_the_field(tmp_path, capsys):
+def test_a_violation_leads_with_its_flag_then_names_the_field(tmp_path, capsys):
+    # Issue 13: errors for flags name the flag first (what the user typed), the field after.
     assert violation_line(FieldViolation("--n", "bad", "--n")) == "prunecert: error: --n: bad"
     assert violation_line(FieldViolation("file", "bad")) == "prunecert: error: file: bad"
     assert (
         violation_line(FieldViolation("parameters.tolerance", "bad", "--tolerance"))
-        == "prunecert: error: parameters.tolerance: bad (flag --tolerance)"
+        == "prunecert: error: --tolerance: bad (parameters.tolerance)"
+    )
+    # A server's violations carry no flag: the parameters' flags are known to the CLI.
+    assert (
+        violation_line(FieldViolation("parameters.threads", "must be >= 0"))
+        == "prunecert: error: --threads: must be >= 0 (parameters.threads)"
     )
     path = tmp_path / "p.json"
     path.write_text(json.dumps(problem_json()))
@@ -117,7 +123,7 @@ def test_a_violation_names_its_flag_after_the_field(tmp_path, capsys):
         code,
         out,
         err,
-        "prunecert: error: parameters.tolerance: must be a finite number >= 0 (flag --tolerance)",
+        "prunecert: error: --tolerance: must be a finite number >= 0 (parameters.tolerance)",
     )
 
 

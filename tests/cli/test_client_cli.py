@@ -11,11 +11,8 @@ import json
 import os
 import signal
 import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import grpc
@@ -28,46 +25,12 @@ from prunecert_client import Client, ClientError, Finished, ResourceExhausted
 from solver.core.problem import Mask, MinError, PruningMode
 from solver.instances.generate import paper_problem
 from solver.io import convert
-from tests.support.servers import REPO, Served, cli, free_port, wait_serving
+from tests.support.servers import Served, cli, free_port, serving
 from tests.support.tls import self_signed
 
 pytestmark = pytest.mark.timeout(180)
 
 TOKEN = "s3cret-token"
-
-
-def isolated_env(directory: Path) -> dict[str, str]:
-    """The environment with HOME in ``directory``: whatever the server stores by default in the
-    user's home (its job store) stays out of the real one."""
-    home = directory / "home"
-    home.mkdir(exist_ok=True)
-    return {**os.environ, "HOME": str(home)}
-
-
-@contextmanager
-def serving(directory: Path, *flags: str, credentials=None) -> Iterator[Served]:
-    port = free_port()
-    log = directory / f"serve-{port}.log"
-    with log.open("w") as err:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "solver.cli", "serve", "--port", str(port), *flags],
-            cwd=REPO,
-            env=isolated_env(directory),
-            stdout=subprocess.DEVNULL,
-            stderr=err,
-        )
-    served = Served(proc, port, log)
-    try:
-        wait_serving(served, credentials)
-        yield served
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
 
 
 @pytest.fixture(scope="module")

@@ -598,7 +598,7 @@ OVER_LIMITS = {
         _problems(GOOD, convert.problem_to_proto(paper_problem(2, 65, 1, N, None, 5))),
         "problems.problems[1].network.hidden_weights",
     ),
-    "family over max_units": (_family(n=[65]), "family.network.hidden_weights"),
+    "family over max_units": (_family(n=[65]), "family.n"),  # checked before generating
     "certify over max_units": (
         _certify(Mask(neurons=np.ones(65, bool)), paper_problem(2, 65, 1, N, None, 5)),
         "certify.items[0].problem.network.hidden_weights",

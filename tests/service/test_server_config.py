@@ -143,3 +143,20 @@ def test_wire_constants():
         "grpc.max_receive_message_length": MAX_MESSAGE_BYTES,
         "grpc.max_send_message_length": MAX_MESSAGE_BYTES,
     }
+
+
+@pytest.mark.parametrize("address", [":8787", "127.0.0.1:0", "localhost:8787", "[::1]:8787"])
+def test_dask_dashboard_on_loopback_is_fine(address):
+    ServerConfig(dask_dashboard=address).check()
+
+
+@pytest.mark.parametrize("address", ["0.0.0.0:8787", "8787", "host:port", ":99999"])
+def test_dask_dashboard_off_loopback_or_malformed_is_refused(address):
+    tokens = frozenset({"t"})  # tokens protect gRPC, never the dashboard
+    assert violations(ServerConfig(tokens=tokens, dask_dashboard=address).check) == [
+        ("dask_dashboard", "--dask-dashboard")
+    ]
+
+
+def test_dask_dashboard_off_loopback_with_insecure_is_allowed():
+    ServerConfig(dask_dashboard="0.0.0.0:8787", insecure=True).check()

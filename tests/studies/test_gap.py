@@ -88,6 +88,7 @@ def test_tiny_study_writes_every_file(tiny):
         assert heading in summary
     assert "Monotonicity check passed" in summary
     assert "Traceback" not in stderr
+    assert "\r" not in stderr  # stderr is not a terminal: no progress bar (issue 13)
 
     points = read_csv(out / "points.csv")
     assert len(points) == 2 * 2 * 4 * 2  # d x mode x n x seed

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -75,3 +78,37 @@ def wait_serving(served: Served, credentials=None, timeout: float = 60.0) -> Non
                 pass
             assert time.monotonic() - start < timeout, "server not serving in time"
             time.sleep(0.1)
+
+def isolated_env(directory: Path) -> dict[str, str]:
+    """The environment with HOME in ``directory``: whatever the server stores by default in the
+    user's home (its job store) stays out of the real one."""
+    home = directory / "home"
+    home.mkdir(exist_ok=True)
+    return {**os.environ, "HOME": str(home)}
+
+
+@contextmanager
+def serving(directory: Path, *flags: str, credentials=None) -> Iterator[Served]:
+    """`prunecert serve --port P FLAGS` on a free port, HOME in ``directory``, SIGTERM at exit."""
+    port = free_port()
+    log = directory / f"serve-{port}.log"
+    with log.open("w") as err:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "solver.cli", "serve", "--port", str(port), *flags],
+            cwd=REPO,
+            env=isolated_env(directory),
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+        )
+    served = Served(proc, port, log)
+    try:
+        wait_serving(served, credentials)
+        yield served
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
