@@ -31,6 +31,7 @@ bench: install
 	$(BIN)/python bench/batch.py
 	$(BIN)/python bench/heuristics.py
 	$(BIN)/python bench/large.py
+	$(BIN)/python bench/soak.py --quick
 
 # Regenerates the checked-in Python code from proto/; tests/test_proto.py fails when it is stale.
 proto: install

@@ -56,6 +56,7 @@ if TYPE_CHECKING:
     from solver.exact.certify import certify_mask as certify
     from solver.instances.generate import paper_problem
     from solver.io.convert import problem_from_json
+    from solver.io.model_import import import_model
 
 # Loaded on first use: public name -> (module, attribute).
 _LAZY = {
@@ -66,6 +67,7 @@ _LAZY = {
     "available_backends": ("solver.backends", "available_backends"),
     "paper_problem": ("solver.instances.generate", "paper_problem"),
     "problem_from_json": ("solver.io.convert", "problem_from_json"),
+    "import_model": ("solver.io.model_import", "import_model"),
 }
 
 
@@ -99,6 +101,7 @@ __all__ = [
     "Mask",
     "paper_problem",
     "problem_from_json",
+    "import_model",
     "Limits",
     "validate_problem",
     "validate_parameters",

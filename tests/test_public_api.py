@@ -27,6 +27,7 @@ PUBLIC = {
     "Mask",
     "paper_problem",
     "problem_from_json",
+    "import_model",
     "Limits",
     "validate_problem",
     "validate_parameters",

@@ -83,6 +83,10 @@ class BackendOptions:
     # MinErrorTask: the exact error of some choice meeting the task's constraints (e.g. the
     # hint's). The optimum cannot exceed it, which lets a backend fix disjunctions up front.
     error_upper_bound: Fraction | None = None
+    # MinErrorTask: a rigorous lower bound on the least error over the given points, from an
+    # earlier solve that could not resolve the tolerance. A backend that ``refines`` then solves
+    # a finer model within [error_lower_bound, error_upper_bound] (CP-SAT: docs/design.md §7).
+    error_lower_bound: Fraction | None = None
     # The absolute tolerance the certificate must reach; a backend whose number
     # representation cannot resolve it raises UnrepresentableError instead of solving.
     tolerance: float | None = None
@@ -123,6 +127,8 @@ class Backend(abc.ABC):
     # What SolveStats.formulation reports for its answers; None: the engine's column model
     # ("columns" in neurons mode, "patterns" in weights mode).
     formulation: ClassVar[str | None] = None
+    # Whether solve() honours options.error_lower_bound with a finer model (see BackendOptions).
+    refines: ClassVar[bool] = False
 
     @classmethod
     @abc.abstractmethod

@@ -37,9 +37,13 @@ from solver.backends.base import (
 )
 from solver.core.errors import UnrepresentableError
 from solver.core.problem import PruningMode
+from solver.core.validate import PARAMETER_FLAGS
 from solver.formulation.columns import ColumnModel
 
 SMALL_MODEL_CANDIDATES = 32
+# The two-level model (_refined) resolves a tolerance down to 1/(S * REFINEMENT_FACTOR); a finer
+# one is refused as before (an instance whose values dwarf the tolerance: rescale it).
+REFINEMENT_FACTOR = 1 << 12
 # Machines with at most this many usable cores get the lower-bound worker (CpSatBackend.solve).
 SMALL_MACHINE_CORES = 2
 
@@ -55,6 +59,103 @@ def choose_scale(model: ColumnModel, rows: np.ndarray, extra: Fraction = Fractio
     return max(0, math.floor(Fraction(ACTIVITY_BUDGET) / largest_value))
 
 
+def _sides(model: ColumnModel, rows: np.ndarray, scale: int, restrict: bool):
+    """Per row, the integer coefficients and constants of the upper side o - y (``up``) and the
+    lower side y - o (``lo``; its coefficients enter negated) at ``scale``: rounded outward for
+    a relaxation (each side's integer value is at most scale times its exact value), inward
+    for a restriction."""
+    cols, y = model.columns[rows], model.target[rows]
+    bias_floor = int(_floor([model.bias], model, scale)[0])
+    bias_ceil = int(_ceil([model.bias], model, scale)[0])
+    if restrict:
+        up = (_ceil(cols, model, scale), bias_ceil - _floor(y, model, scale))
+        lo = (_floor(cols, model, scale), _ceil(y, model, scale) - bias_floor)
+    else:
+        up = (_floor(cols, model, scale), bias_floor - _ceil(y, model, scale))
+        lo = (_ceil(cols, model, scale), _floor(y, model, scale) - bias_ceil)
+    return up[0], up[1], lo[0], lo[1]
+
+
+def _refined(cp, x, model: ColumnModel, rows: np.ndarray, scale: int, options, expr):
+    """The two-level min-error relaxation (docs/design.md §7): its optimum u* gives the
+    rigorous bound (u* + fine * theta) / (scale * fine) on the least error over ``rows``, with
+    a resolution of 1/(scale * fine) although no constraint's Boolean coefficients sum past
+    ACTIVITY_BUDGET. Returns (scale * fine, fine * theta, whether enforced constraints exist).
+
+    Notation: S = scale, F = fine, L = options.error_lower_bound (a rigorous lower bound on the
+    least error over ``rows``: every mask's error e(m) >= L), E = options.error_upper_bound
+    (the exact error of a choice; masks worse than it cannot be optimal), g = the number of
+    groups (at most one candidate per group is chosen). For each row and side, A(m) is the
+    side's integer value at scale S (A <= S * side, _sides) and B(m) the same at scale S*F
+    (B <= S*F * side). B = F*A + R with R(m) = sum_c rho_c x_c + rho_0, where each
+    rho_c = b_c - F*a_c lies in [0, F) (floor(F*v) - F*floor(v) for an outward floor) and
+    rho_0 in [0, 2F) (two rounded constants), so 0 <= R(m) < F * (g + 2).
+
+    Model: theta = floor(S*L) - (g + 2); per row and side an integer z in [0, floor(S*E) -
+    theta] with A - z <= theta, and F*z + R <= u; u in [floor(S*F*L) - F*theta,
+    floor(S*F*E) - F*theta]; minimise u.
+
+    Relaxation: for every mask m with e(m) <= E, u(m) = floor(S*F*e(m)) - F*theta and
+    z = max(A - theta, 0) satisfy every constraint. If A >= theta: F*z + R = B - F*theta <=
+    S*F*side - F*theta, an integer, so <= u(m). If A < theta: F*z + R = R < F*(g + 2) <=
+    S*F*L - F*theta <= u(m) (as F*theta <= F*floor(S*L) - F*(g+2) and e(m) >= L). z's range
+    holds since A <= S*side <= S*E. So u* <= u(m) for every such mask, and masks with
+    e(m) > E do not matter (the choice with error E exists): (u* + F*theta)/(S*F) <= the least
+    error. The ReLU disjunctions (docs/design.md §4) carry over: when relu(o) = 0 the error is
+    y_k, and u(m) >= floor(S*F*y_k) - F*theta; when y_k < 0, e(m) >= -y_k likewise.
+
+    Activity: z and u span at most F*(floor(S*E) - theta + 1), and the Booleans' coefficients
+    sum to at most F * (number of candidates) + 2F, so F = ACTIVITY_BUDGET // (2 * z range +
+    candidates + 4) keeps each constraint within the budget; the linking constraints have the
+    first level's coefficients."""
+    lower, upper = options.error_lower_bound, options.error_upper_bound
+    num = len(x)
+    groups = len(model.groups)
+    theta = math.floor(lower * scale) - (groups + 2)
+    z_high = max(0, math.floor(upper * scale) - theta)
+    fine = max(1, ACTIVITY_BUDGET // (2 * z_high + num + 4))
+    total = scale * fine
+    offset = fine * theta
+    level1 = _sides(model, rows, scale, restrict=False)
+    level2 = _sides(model, rows, total, restrict=False)
+    # The residues R per side, as (coefficients, constant) with the sign they enter with.
+    rho_up = (level2[0] - fine * level1[0], level2[1] - fine * level1[1])
+    rho_lo = (fine * level1[2] - level2[2], level2[3] - fine * level1[3])
+    for rho, rho0 in (rho_up, rho_lo):  # the ranges the relaxation argument rests on
+        coefs, consts = rho.ravel().tolist(), rho0.ravel().tolist()
+        if not (all(0 <= r < fine for r in coefs) and all(0 <= r < 2 * fine for r in consts)):
+            raise AssertionError("a second-level residue is out of its proven range")
+    y_values = [exact.to_fraction(int(v), model.exp) for v in model.target[rows].tolist()]
+    u_low = math.floor(lower * total) - offset
+    if model.output_relu:
+        u_low = max([u_low] + [math.floor(-v * total) - offset for v in y_values if v < 0])
+    u_high = max(u_low, math.floor(upper * total) - offset)
+    u = cp.new_int_var(u_low, u_high, "u")
+    enforced = False
+    for k in range(len(rows)):
+        sides = [((level1[0][k], level1[1][k], 1), rho_up, None)]
+        floor_y = math.floor(y_values[k] * total) - offset
+        if not model.output_relu or floor_y > u_high:
+            sides.append(((level1[2][k], level1[3][k], -1), rho_lo, None))
+        elif y_values[k] > 0:
+            active = cp.new_bool_var(f"b{k}")
+            cp.add(u >= floor_y).only_enforce_if(~active)
+            sides.append(((level1[2][k], level1[3][k], -1), rho_lo, active))
+            enforced = True
+        for (coefs, const, sign), (rho, rho0), active in sides:
+            z = cp.new_int_var(0, z_high, f"z{k}")
+            terms = [(int(r), x[c]) for c, r in enumerate(rho[k].tolist()) if r != 0]
+            constraints = [
+                cp.add(expr(coefs, const, sign) - z <= theta),
+                cp.add(fine * z + sum(r * v for r, v in terms) + int(rho0[k]) <= u),
+            ]
+            if active is not None:
+                for constraint in constraints:
+                    constraint.only_enforce_if(active)
+    cp.minimize(u)
+    return total, offset, enforced
+
+
 def _floor(values, model: ColumnModel, scale: int):
     return exact.floor_scaled(np.asarray(values, dtype=object), model.exp, scale)
 
@@ -65,6 +166,7 @@ def _ceil(values, model: ColumnModel, scale: int):
 
 class CpSatBackend(Backend):
     name = "cpsat"
+    refines = True
 
     @classmethod
     def available(cls) -> bool:
@@ -96,12 +198,14 @@ class CpSatBackend(Backend):
                 "the network's values are too large for CP-SAT's fixed-point model: no integer "
                 f"scale keeps every activity under {ACTIVITY_BUDGET}; rescale the network and target"
             )
-        if options.tolerance is not None and Fraction(1, scale) > Fraction(options.tolerance):
+        finest = scale * REFINEMENT_FACTOR
+        if options.tolerance is not None and Fraction(1, finest) > Fraction(options.tolerance):
             raise UnrepresentableError(
                 "the network's values are too large for CP-SAT's fixed-point model: with every "
-                f"activity under {ACTIVITY_BUDGET}, coefficients are multiples of 1/{scale}, "
-                f"coarser than the tolerance {options.tolerance:g}; raise parameters.tolerance "
-                "or rescale the network and target"
+                f"activity under {ACTIVITY_BUDGET}, coefficients are multiples of 1/{scale} "
+                f"(refined at most to 1/{finest}), coarser than the tolerance "
+                f"{options.tolerance:g}; raise {PARAMETER_FLAGS['parameters.tolerance']} "
+                "(parameters.tolerance) or rescale the network and target"
             )
         cp = cp_model.CpModel()
         x = [cp.new_bool_var(f"x{c}") for c in range(num)]
@@ -110,24 +214,10 @@ class CpSatBackend(Backend):
                 cp.add_at_most_one(x[c] for c in group)
         costs = [cand.cost for cand in model.candidates]
 
-        cols = model.columns[rows]
         y = model.target[rows]
         y_values = [exact.to_fraction(int(v), model.exp) for v in y.tolist()]
         restrict = isinstance(task, MinKeptTask) and task.restrict
-        # Upper side o - y: round down for a relaxation, up for a restriction.
-        up_coefs = _ceil(cols, model, scale) if restrict else _floor(cols, model, scale)
-        up_const = (
-            int(_ceil([model.bias], model, scale)[0]) - _floor(y, model, scale)
-            if restrict
-            else int(_floor([model.bias], model, scale)[0]) - _ceil(y, model, scale)
-        )
-        # Lower side y - o: the opposite roundings.
-        lo_coefs = _floor(cols, model, scale) if restrict else _ceil(cols, model, scale)
-        lo_const = (
-            _ceil(y, model, scale) - int(_floor([model.bias], model, scale)[0])
-            if restrict
-            else _floor(y, model, scale) - int(_ceil([model.bias], model, scale)[0])
-        )
+        up_coefs, up_const, lo_coefs, lo_const = _sides(model, rows, scale, restrict)
         floor_sy = _floor(y, model, scale)
 
         def expr(coefs, const, sign):
@@ -135,7 +225,13 @@ class CpSatBackend(Backend):
             return sum(sign * a * v for a, v in terms) + int(const)
 
         enforced = False
-        if isinstance(task, MinErrorTask):
+        offset = 0  # the objective's value plus offset, over scale, is the error (refined: §7)
+        if isinstance(task, MinErrorTask) and options.error_lower_bound is not None:
+            assert options.error_upper_bound is not None  # the refinement's window
+            scale, offset, enforced = _refined(cp, x, model, rows, scale, options, expr)
+            if task.max_kept is not None:
+                cp.add(sum(costs[c] * x[c] for c in range(num)) <= task.max_kept)
+        elif isinstance(task, MinErrorTask):
             t_low = 0
             if model.output_relu:
                 # relu(o) >= 0 forces t >= -y_k, so floor(S t) >= floor(-S y_k) = -ceil(S y_k).
@@ -211,10 +307,10 @@ class CpSatBackend(Backend):
             # Belt and braces for google/or-tools#5293 (enforced linear + at-most-one presolve).
             params.presolve_inclusion_work_limit = 0
 
-        callback = _Incumbents(x, costs, scale, isinstance(task, MinErrorTask), options)
+        callback = _Incumbents(x, costs, scale, offset, isinstance(task, MinErrorTask), options)
         if options.on_bound is not None and isinstance(task, MinErrorTask):
             on_bound = options.on_bound
-            solver.best_bound_callback = lambda bound: on_bound(bound / scale)
+            solver.best_bound_callback = lambda bound: on_bound((bound + offset) / scale)
         if options.stop is not None and options.stop.is_set():
             return BackendOutcome(BackendStatus.NO_SOLUTION, scale=scale, binary_variables=len(x))
         with relay_stop(solver, options.stop):
@@ -231,7 +327,7 @@ class CpSatBackend(Backend):
                 BackendStatus.OPTIMAL if status == cp_model.OPTIMAL else BackendStatus.FEASIBLE
             )
             outcome.chosen = [c for c in range(num) if solver.boolean_value(x[c])]
-        bound = _rigorous_bound(solver.best_objective_bound, scale)
+        bound = _rigorous_bound(solver.best_objective_bound, scale, offset)
         if isinstance(task, MinErrorTask):
             outcome.error_bound = bound
         elif not task.restrict:
@@ -274,30 +370,30 @@ def relay_stop(solver, stop: threading.Event | None):
         done.set()
 
 
-def _rigorous_bound(raw_bound: float, scale: int) -> Fraction:
+def _rigorous_bound(raw_bound: float, scale: int, offset: int = 0) -> Fraction:
     """CP-SAT's objective bound as a rigorous error bound. A bound on an integer objective may
     be rounded up to the next integer; the slack guards against a float just above one."""
     if not math.isfinite(raw_bound):
-        raw_bound = 0.0
-    return Fraction(max(0, math.floor(raw_bound + 1e-6)), scale)
+        return Fraction(max(0, offset), scale)  # the objective's domain starts at 0
+    return Fraction(max(0, math.floor(raw_bound + 1e-6) + offset), scale)
 
 
 class _Incumbents:
     """Forwards each new CP-SAT solution to options.on_incumbent, and stops the search once
     options.should_stop asks for it (see BackendOptions)."""
 
-    def __new__(cls, x, costs, scale, min_error, options):
+    def __new__(cls, x, costs, scale, offset, min_error, options):
         from ortools.sat.python import cp_model
 
         class Callback(cp_model.CpSolverSolutionCallback):
             def on_solution_callback(self) -> None:
                 if options.on_incumbent is not None:
                     kept = sum(c for v, c in zip(x, costs, strict=False) if self.boolean_value(v))
-                    error = self.objective_value / scale if min_error else math.nan
+                    error = (self.objective_value + offset) / scale if min_error else math.nan
                     options.on_incumbent(error, kept)
                 if min_error and options.should_stop is not None:
                     chosen = [c for c, v in enumerate(x) if self.boolean_value(v)]
-                    bound = _rigorous_bound(self.best_objective_bound, scale)
+                    bound = _rigorous_bound(self.best_objective_bound, scale, offset)
                     if options.should_stop(chosen, bound):
                         self.stop_search()
 

@@ -249,8 +249,8 @@ def build(
             f"{float(activity):.3g} and column sum {float(column_sum):.3g}, plus "
             f"{float(dropped):.3g} of coefficients at or below its zero threshold "
             f"{tolerances.drop_below:g}) exceeds the tolerance {options.tolerance:g}; use "
-            "backend cpsat (exact fixed point), raise parameters.tolerance, or rescale the "
-            "network and target"
+            "--backend cpsat (exact fixed point), raise --tolerance (parameters.tolerance), or "
+            "rescale the network and target"
         )
     coefs = [
         (idx.tolist(), floats[k, idx].tolist())

@@ -7,6 +7,8 @@ import logging
 import sys
 from pathlib import Path
 
+from solver.io.wire import MAX_MESSAGE_BYTES
+
 
 def run(args: argparse.Namespace) -> int:
     # The safety checks (no tokens off loopback without --insecure, TLS certificate and key
@@ -27,6 +29,10 @@ def run(args: argparse.Namespace) -> int:
         data_dir=args.data_dir,
         dask_scheduler=args.dask_scheduler,
         dask_dashboard=args.dask_dashboard,
+        max_streams=args.max_streams,
+        max_streams_per_tenant=args.max_streams_per_tenant,
+        max_request_bytes=args.max_request_bytes,
+        worker_memory_bytes=args.worker_memory,
     )
     logging.basicConfig(
         level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(name)s %(message)s"
@@ -54,6 +60,35 @@ def add_parser(subparsers) -> None:
         metavar="SECONDS",
         help="a solve that has not answered by its time limit plus this is stopped and its "
         "worker replaced",
+    )
+    srv.add_argument(
+        "--max-streams",
+        type=int,
+        default=16,
+        help="streaming RPCs (WatchJob, GetJobResults, SolveStream, reflection) open at once; "
+        "beyond it a stream is refused with RESOURCE_EXHAUSTED",
+    )
+    srv.add_argument(
+        "--max-streams-per-tenant",
+        type=int,
+        default=8,
+        help="streaming RPCs one caller (token) may hold open at once",
+    )
+    srv.add_argument(
+        "--max-request-bytes",
+        type=int,
+        default=MAX_MESSAGE_BYTES,
+        metavar="BYTES",
+        help="request bytes being handled at once; a request past it is refused unparsed "
+        "with RESOURCE_EXHAUSTED",
+    )
+    srv.add_argument(
+        "--worker-memory",
+        type=int,
+        default=4 * 1024**3,
+        metavar="BYTES",
+        help="a solver process's memory budget: a problem whose model is estimated past it "
+        "is refused with RESOURCE_EXHAUSTED before it is built",
     )
     srv.add_argument("--insecure", action="store_true", help="allow non-loopback without tokens")
     srv.add_argument(

@@ -164,6 +164,7 @@ def run_solve(args: argparse.Namespace) -> int:
         continuous=args.continuous,
         heuristic=args.heuristic,
         heuristic_start=args.heuristic_start,
+        sparsest=args.sparsest,
     )
     validate_parameters(params)  # the same field-named errors locally and remotely
     require_optimal_checks(args)
@@ -274,6 +275,13 @@ def add_parser(subparsers) -> None:
         action=argparse.BooleanOptionalAction,
         default=None,
         help="start the exact search from the best heuristic mask (default: for n >= 48)",
+    )
+    sol.add_argument(
+        "--sparsest",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="min_error: return, among the masks at most as bad as the certified one found, "
+        "one with the fewest kept (default: on; --no-sparsest skips that second solve)",
     )
     sol.add_argument(
         "--row-generation",

@@ -58,6 +58,8 @@ class SolveParameters:
     continuous: ContinuousMode | None = None  # None: grid only (see solve.proto)
     heuristic: Heuristic | None = None  # run this heuristic (or best) instead of an exact solve
     heuristic_start: bool | None = None  # None: for n >= 48; start from the best heuristic mask
+    # min_error: the fewest kept among masks at most as bad as the one found (None: on)
+    sparsest: bool | None = None
 
     def __post_init__(self) -> None:
         # Strings are accepted for the enum fields (they are StrEnums: "optimize" and

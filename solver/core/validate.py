@@ -286,6 +286,7 @@ PARAMETER_FLAGS: dict[str, str] = {
     "parameters.continuous": "--continuous",
     "parameters.heuristic": "--heuristic",
     "parameters.heuristic_start": "--heuristic-start",
+    "parameters.sparsest": "--sparsest",
 }
 
 

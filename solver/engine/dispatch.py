@@ -58,7 +58,9 @@ def solve(
     if params.heuristic is not None:
         result = solve_heuristic(problem, params, stop)
     elif params.continuous is ContinuousMode.OPTIMIZE:
-        inner = dataclasses.replace(params, continuous=None)
+        # The box loop's masks matter for their box error; a grid-sparsest swap between rounds
+        # would only cost time (the sparsest step is a grid claim, docs/design.md §2).
+        inner = dataclasses.replace(params, continuous=None, sparsest=False)
         grid_solve = functools.partial(solve, progress=progress, limits=limits)
         return optimize_result(problem, inner, stop, grid_solve)
     else:

@@ -14,13 +14,15 @@ from fractions import Fraction
 import numpy as np
 
 from solver import exact
-from solver.backends.base import Backend, BackendOptions, BackendStatus, MinErrorTask, MinKeptTask
+from solver.backends.base import Backend, BackendOptions, BackendStatus, MinErrorTask
 from solver.core.problem import Mask, MinError, MinKept, Pareto
 from solver.core.result import FrontierPoint, SolveResult, SolveStatus
-from solver.engine.run import RowsOutcome, Run, rounded_gap
+from solver.core.validate import PARAMETER_FLAGS
+from solver.engine.kept import min_kept
+from solver.engine.run import Run, rounded_gap
+from solver.engine.sparsest import add_frontier, sparsest_frontier, sparsest_min_error
 from solver.engine.starts import start_error, starting_choices
 from solver.exact.certify import MaskCertificate
-from solver.formulation.hints import greedy_forward
 
 
 @dataclass(frozen=True)
@@ -63,18 +65,37 @@ def min_error(run: Run, max_kept: int | None, hint: list[int] | None = None) -> 
             SolveStatus.FEASIBLE, cert, rows.chosen, Fraction(0), _refuted(run, bound, cert)
         )
     gap = cert.error - bound
+    chosen = rows.chosen
+    if gap > tol and rows.status == BackendStatus.OPTIMAL and rows.converged:
+        if run.backend.refines and not run.out_of_time():
+            # The model's resolution, not the search, left the gap: a finer model between the
+            # bound and the certified error (docs/design.md §7). Its bound is rigorous for the
+            # active points (a superset of those the first bound held for), hence everywhere.
+            fine = run.solve_rows(MinErrorTask(max_kept=max_kept), chosen, lower=bound)
+            if fine.error_bound is not None:
+                bound = max(bound, fine.error_bound)
+            if fine.chosen is not None:
+                other = run.domain.certify(run.model.mask(fine.chosen))
+                if other.error < cert.error:
+                    cert, chosen = other, fine.chosen
+            if bound > cert.error:
+                detail = _refuted(run, bound, cert)
+                return MinErrorOutcome(SolveStatus.FEASIBLE, cert, chosen, Fraction(0), detail)
+            gap = cert.error - bound
+            rows = fine
     if run.cancelled():
-        return MinErrorOutcome(SolveStatus.CANCELLED, cert, rows.chosen, bound, "cancelled")
+        return MinErrorOutcome(SolveStatus.CANCELLED, cert, chosen, bound, "cancelled")
     if gap <= tol:
         # The certificate alone decides: the optimum lies in [bound, error], whether or not
         # the backend finished its own proof (it stops once an incumbent is good enough).
-        return MinErrorOutcome(SolveStatus.OPTIMAL, cert, rows.chosen, bound, "")
+        return MinErrorOutcome(SolveStatus.OPTIMAL, cert, chosen, bound, "")
     if rows.status == BackendStatus.OPTIMAL and rows.converged:
         resolution = f" (fixed-point scale {run.stats.scale:.3g})" if run.stats.scale else ""
-        detail = _gap_too_wide(gap, tol) + resolution + "; raise parameters.tolerance"
+        flag = PARAMETER_FLAGS["parameters.tolerance"]
+        detail = _gap_too_wide(gap, tol) + resolution + f"; raise {flag} (parameters.tolerance)"
     else:
         detail = "time limit reached before optimality was proven"
-    return MinErrorOutcome(SolveStatus.FEASIBLE, cert, rows.chosen, bound, detail)
+    return MinErrorOutcome(SolveStatus.FEASIBLE, cert, chosen, bound, detail)
 
 
 def _refuted(run: Run, bound: Fraction, cert: MaskCertificate) -> str:
@@ -89,9 +110,10 @@ def _gap_too_wide(gap: Fraction, tol: Fraction) -> str:
     return f"the certificate's gap {float(gap):.3g} exceeds the tolerance {float(tol):.3g}"
 
 
-def direct_min_error(run: Run, backend: Backend) -> SolveResult:
+def direct_min_error(run: Run, backend: Backend) -> MinErrorOutcome:
     """A special-purpose backend's one answer on every point, certified: OPTIMAL when it
-    certifies within the tolerance, else FEASIBLE (and "auto" asks the next backend)."""
+    certifies within the tolerance (the stated, rounded figures), else FEASIBLE (and "auto" asks
+    the next backend)."""
     run.use(backend)
     task = MinErrorTask(max_kept=None)
     options = BackendOptions(
@@ -106,87 +128,59 @@ def direct_min_error(run: Run, backend: Backend) -> SolveResult:
     run.stats.rounds = run.stats.solver_calls = 1
     if outcome.chosen is None:
         status = SolveStatus.CANCELLED if run.cancelled() else SolveStatus.NO_SOLUTION
-        return run.result(status, None, 0.0, 0.0, f"{backend.name} found no solution")
+        return MinErrorOutcome(status, None, None, Fraction(0), f"{backend.name} found no solution")
     bound = outcome.error_bound if outcome.error_bound is not None else Fraction(0)
     cert = run.domain.certify(run.model.mask(outcome.chosen))
     if bound > cert.error:  # impossible with a correct float error bound
-        return run.result(
-            SolveStatus.FEASIBLE, cert, 0.0, cert.error_upper, _refuted(run, bound, cert)
-        )
-    bound_f = exact.round_down(bound)
-    tolerance = rounded_gap(cert.error_upper, bound_f)
+        detail = _refuted(run, bound, cert)
+        return MinErrorOutcome(SolveStatus.FEASIBLE, cert, outcome.chosen, Fraction(0), detail)
+    tolerance = rounded_gap(cert.error_upper, exact.round_down(bound))
     if tolerance > run.params.effective_tolerance:
         detail = _gap_too_wide(cert.error - bound, Fraction(run.params.effective_tolerance))
-        return run.result(SolveStatus.FEASIBLE, cert, bound_f, tolerance, detail)
-    return run.result(SolveStatus.OPTIMAL, cert, bound_f, tolerance, "")
+        return MinErrorOutcome(SolveStatus.FEASIBLE, cert, outcome.chosen, bound, detail)
+    return MinErrorOutcome(SolveStatus.OPTIMAL, cert, outcome.chosen, bound, "")
 
 
 def solve_min_error(run: Run, objective: MinError, backends: list[Backend]) -> SolveResult:
     """The first of ``backends`` (the accepting ones, in preference order) whose answer
     certifies: a special-purpose backend is tried directly and passed over when its answer does
-    not certify within the tolerance (unless it is the last); a general one answers."""
+    not certify within the tolerance (unless it is the last); a general one answers. Then,
+    unless parameters.sparsest is False, the fewest kept among masks within the tolerance of the
+    optimum (solver.engine.sparsest; docs/design.md §2)."""
     for position, backend in enumerate(backends):
         if backend.special_purpose:
-            result = direct_min_error(run, backend)
-            if result.status == SolveStatus.OPTIMAL or position == len(backends) - 1:
-                return result
-            continue
-        run.use(backend)
-        outcome = min_error(run, objective.max_kept)
+            outcome = direct_min_error(run, backend)
+            if outcome.status != SolveStatus.OPTIMAL and position < len(backends) - 1:
+                continue
+        else:
+            run.use(backend)
+            outcome = min_error(run, objective.max_kept)
         bound_f = exact.round_down(outcome.bound)
         cert = outcome.certificate
         if cert is None:
             return run.result(outcome.status, None, bound_f, 0.0, outcome.detail)
-        return run.result(
-            outcome.status, cert, bound_f, rounded_gap(cert.error_upper, bound_f), outcome.detail
-        )
+        if run.params.sparsest is not False:
+            outcome = sparsest_min_error(run, outcome)
+            cert = outcome.certificate
+        gap = rounded_gap(cert.error_upper, bound_f)
+        return run.result(outcome.status, cert, bound_f, gap, outcome.detail)
     raise AssertionError("the registry returns at least one accepting backend")
 
 
 def solve_min_kept(run: Run, objective: MinKept) -> SolveResult:
-    """Relaxation first (rigorous count bound); if its mask misses max_error by the rounding,
-    a restriction (every mask truly within max_error) with the relaxation's mask as hint."""
+    """The fewest kept with exact error at most max_error (min_kept above), falling back on the
+    full network when it meets max_error and nothing better was certified."""
     eps = Fraction(objective.max_error)
-    model = run.model
-    greedy = greedy_forward(model, max_error=float(objective.max_error))
-    run.ensure_active([greedy, run.full_choice(None)])
-    relaxed = run.solve_rows(MinKeptTask(max_error=eps, restrict=False), greedy)
-    kept_bound = relaxed.kept_bound or 0
-    cert = None
-    refuted = ""
-    if relaxed.status == BackendStatus.INFEASIBLE:
-        # A backend's infeasibility claim is checked exactly before it is believed: the full
-        # network meeting max_error refutes it (a float solver that dropped small coefficients
-        # claimed this; docs/design.md §2).
-        full = run.domain.certify(Mask.full(run.problem))
-        if full.error > eps:
-            return run.result(
-                SolveStatus.INFEASIBLE,
-                None,
-                0.0,
-                0.0,
-                f"no mask reaches max_error {objective.max_error:g}, not even the full network",
-            )
-        cert, kept_bound = full, 0
-        refuted = (
-            f"backend {run.backend.name} claimed no mask reaches max_error "
-            f"{objective.max_error:g}, but the full network does (exact error "
-            f"{float(full.error):.12g}); its proof is refuted"
+    outcome = min_kept(run, eps)
+    if outcome.infeasible:
+        return run.result(
+            SolveStatus.INFEASIBLE,
+            None,
+            0.0,
+            0.0,
+            f"no mask reaches max_error {objective.max_error:g}, not even the full network",
         )
-        relaxed = RowsOutcome(BackendStatus.FEASIBLE, None, None, None, converged=False)
-    if relaxed.chosen is not None:
-        cert = run.domain.certify(model.mask(relaxed.chosen))
-        if cert.error > eps:
-            cert = None
-    exact_count = relaxed.status == BackendStatus.OPTIMAL and relaxed.converged
-    if cert is None and not run.out_of_time():
-        hint = relaxed.chosen if relaxed.chosen is not None else greedy
-        restricted = run.solve_rows(MinKeptTask(max_error=eps, restrict=True), hint)
-        if restricted.chosen is not None:
-            candidate = run.domain.certify(model.mask(restricted.chosen))
-            if candidate.error <= eps:
-                cert = candidate
-        exact_count = exact_count and restricted.status == BackendStatus.OPTIMAL
+    cert, kept_bound, exact_count = outcome.certificate, outcome.kept_bound, outcome.exact_count
     if cert is None:
         full = run.domain.certify(Mask.full(run.problem))
         if full.error <= eps:
@@ -203,21 +197,12 @@ def solve_min_kept(run: Run, objective: MinKept) -> SolveResult:
         return run.result(SolveStatus.NO_SOLUTION, None, float(kept_bound), 0.0, detail)
     if exact_count and cert.kept == kept_bound:
         return run.result(SolveStatus.OPTIMAL, cert, float(kept_bound), 0.0, "")
-    detail = refuted or f"kept {cert.kept}, proven lower bound {kept_bound}" + (
+    detail = outcome.refuted or f"kept {cert.kept}, proven lower bound {kept_bound}" + (
         "" if run.out_of_time() else " (the rounding gap of the model's number representation)"
     )
     return run.result(
         SolveStatus.FEASIBLE, cert, float(kept_bound), float(cert.kept - kept_bound), detail
     )
-
-
-def _add_frontier(frontier: list[FrontierPoint], point: FrontierPoint) -> None:
-    """Insert keeping only efficient points: kept ascending, error strictly decreasing."""
-    if any(p.kept <= point.kept and p.error <= point.error for p in frontier):
-        return
-    frontier[:] = [p for p in frontier if not (p.kept >= point.kept and p.error >= point.error)]
-    frontier.append(point)
-    frontier.sort(key=lambda p: p.kept)
 
 
 def solve_pareto(run: Run, objective: Pareto) -> SolveResult:
@@ -227,6 +212,9 @@ def solve_pareto(run: Run, objective: Pareto) -> SolveResult:
     if objective.max_kept is not None:
         max_budget = min(max_budget, objective.max_kept)
     best = min_error(run, max_budget)
+    sparsest = run.params.sparsest is not False
+    if sparsest:  # fewer kept at the optimum also shortens the sweep below
+        best = sparsest_min_error(run, best)
     best_cert = best.certificate
     if best_cert is None:
         return run.result(best.status, None, exact.round_down(best.bound), 0.0, best.detail)
@@ -236,6 +224,7 @@ def solve_pareto(run: Run, objective: Pareto) -> SolveResult:
     last_status, last_detail = best.status, best.detail
     hint: list[int] | None = []
     solved = [best_cert]
+    choices: dict[int, list[int] | None] = {}  # id(mask) -> its model choice (a hint)
     for budget in range(0, best_cert.kept + 1):
         if run.out_of_time():
             all_optimal = False
@@ -255,10 +244,11 @@ def solve_pareto(run: Run, objective: Pareto) -> SolveResult:
                 last_status, last_detail = point.status, point.detail
         cert = point.certificate
         solved.append(cert)
+        choices[id(cert.mask)] = point.choice
         bound_f = exact.round_down(point.bound)
         tolerance = rounded_gap(cert.error_upper, bound_f)
         worst_tolerance = max(worst_tolerance, tolerance)
-        _add_frontier(
+        add_frontier(
             frontier,
             FrontierPoint(
                 kept=cert.kept,
@@ -270,6 +260,10 @@ def solve_pareto(run: Run, objective: Pareto) -> SolveResult:
         )
         if cert.error <= best_cert.error:
             break
+    kept_detail = ""
+    if sparsest and not run.cancelled():
+        kept_detail = sparsest_frontier(run, frontier, choices)
+        solved.extend(run.domain.certify(p.mask) for p in frontier if id(p.mask) not in choices)
     if withdraw_refuted(frontier, solved):
         all_optimal = False
         last_status = SolveStatus.FEASIBLE
@@ -288,7 +282,7 @@ def solve_pareto(run: Run, objective: Pareto) -> SolveResult:
         best_found,
         last.error_bound,
         worst_tolerance,
-        "" if final_status == SolveStatus.OPTIMAL else last_detail,
+        _join("" if final_status == SolveStatus.OPTIMAL else last_detail, kept_detail),
         frontier,
     )
 
@@ -306,3 +300,7 @@ def withdraw_refuted(frontier: list[FrontierPoint], masks) -> bool:
             frontier[i] = dataclasses.replace(point, error_bound=0.0, certified=False)
             withdrawn = True
     return withdrawn
+
+
+def _join(first: str, second: str) -> str:
+    return f"{first}; {second}" if first and second else first or second

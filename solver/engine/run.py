@@ -156,8 +156,12 @@ class Run:
         # The full network's best representative per unit (for the initial active set).
         return [group[-1] for group in self.model.groups]
 
-    def solve_rows(self, task: Task, hint: list[int] | None) -> RowsOutcome:
-        """Solve ``task`` with row generation; returns the best choice found over all rounds."""
+    def solve_rows(
+        self, task: Task, hint: list[int] | None, lower: Fraction | None = None
+    ) -> RowsOutcome:
+        """Solve ``task`` with row generation; returns the best choice found over all rounds.
+        ``lower`` (min_error, with a hint): a rigorous lower bound on the least error over the
+        active points, for a backend that refines (BackendOptions.error_lower_bound)."""
         model = self.model
         assert self.active is not None and self.backend is not None
         best: list[int] | None = None
@@ -179,6 +183,7 @@ class Run:
                 upper = exact.to_fraction(int(model.point_errors(hint).max()), model.exp)
             options = BackendOptions(
                 error_upper_bound=upper,
+                error_lower_bound=lower if upper is not None else None,
                 tolerance=self.params.effective_tolerance,
                 time_limit=self.time_left(),
                 threads=self.params.threads or None,

@@ -310,6 +310,8 @@ def parameters_to_proto(params: SolveParameters) -> solve_pb2.SolveParameters:
     msg.heuristic = params.heuristic or ""
     if params.heuristic_start is not None:
         msg.heuristic_start = params.heuristic_start
+    if params.sparsest is not None:
+        msg.sparsest = params.sparsest
     return msg
 
 
@@ -337,6 +339,7 @@ def parse_parameters(msg: solve_pb2.SolveParameters) -> SolveParameters:
         continuous=_CONTINUOUS_FROM_PROTO.get(msg.continuous, f"unknown ({msg.continuous})"),
         heuristic=msg.heuristic or None,
         heuristic_start=msg.heuristic_start if msg.HasField("heuristic_start") else None,
+        sparsest=msg.sparsest if msg.HasField("sparsest") else None,
     )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from solver.core.problem import Mask, MinError, MinKept, Problem, PruningMode
+from solver.core.problem import BoxGrid, Mask, MinError, MinKept, Problem, PruningMode
 from solver.core.result import SolveResult, SolveStatus
 
 
@@ -36,7 +36,12 @@ def format_result(problem: Problem, result: SolveResult) -> str:
     cont = result.continuous
     box_optimum = cont is not None and cont.grid_error is not None  # continuous optimize mode
     if sol is not None:
-        domain = "over the whole box" if box_optimum else "on the grid points"
+        if box_optimum:
+            domain = "over the whole box"
+        elif isinstance(problem.domain, BoxGrid):
+            domain = "on the grid points"
+        else:
+            domain = "on the given points"
         lines.append(f"error       {sol.error:.12g}   ({domain}: exact, rounded up)")
     if cont is not None:
         where = ", ".join(f"{x:.6g}" for x in cont.worst_point)

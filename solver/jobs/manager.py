@@ -59,7 +59,11 @@ class JobManager:
         dask_scheduler: str | None = None,
         max_in_flight: int | None = None,
         dask_dashboard: str | None = None,
+        precheck=None,
     ):
+        """``precheck``: run on each submitted problem message before it is converted (see
+        JobSpec)."""
+        self.precheck = precheck
         self.store = JobStore(os.path.join(data_dir, "jobs.sqlite3"))
         self.limits = limits
         self.max_time_limit = max_time_limit
@@ -121,7 +125,7 @@ class JobManager:
 
     # -- API used by the servicer -----------------------------------------------------------------
     def submit(self, owner: str, request: jobs_pb2.SubmitJobRequest) -> jobs_pb2.Job:
-        spec = JobSpec(request, self.limits)
+        spec = JobSpec(request, self.limits, self.precheck)
         row, _ = self.store.create(
             owner, request.request_id, spec.kind, request.SerializeToString(), spec.size()
         )

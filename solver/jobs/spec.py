@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from prunecert.v1 import jobs_pb2, problem_pb2
 from solver.backends import AUTO, REGISTRY, get_backend
 from solver.core.errors import FieldViolation, InvalidProblemError, ProblemTooLargeError
@@ -14,9 +16,20 @@ from solver.io import convert
 class JobSpec:
     """Validated view of a SubmitJobRequest; family items are generated on demand."""
 
-    def __init__(self, request: jobs_pb2.SubmitJobRequest, limits: Limits | None):
-        """``limits`` None: a stored request, validated at submission; only the family is parsed."""
+    def __init__(
+        self,
+        request: jobs_pb2.SubmitJobRequest,
+        limits: Limits | None,
+        precheck: Callable[[problem_pb2.Problem], None] | None = None,
+    ):
+        """``limits`` None: a stored request, validated at submission; only the family is parsed.
+
+        ``precheck``, if given, runs on each problem message before it is converted (the server
+        passes its memory estimate: solver.service.sizing); its violations get the item's
+        field as prefix, like the validation's.
+        """
         self.request = request
+        self._precheck = precheck
         which = request.WhichOneof("spec")
         if which is None:
             raise InvalidProblemError(
@@ -52,11 +65,15 @@ class JobSpec:
             if not request.problems.problems:
                 raise InvalidProblemError(FieldViolation("problems.problems", "must not be empty"))
             for i, problem in enumerate(request.problems.problems):
-                validate_for_problem(self._check(problem, f"problems.problems[{i}]", limits), params)
+                validate_for_problem(
+                    self._check(problem, f"problems.problems[{i}]", limits), params
+                )
         else:
             if params.heuristic is not None or params.continuous is not None:
                 raise InvalidProblemError(
-                    FieldViolation("parameters", "certify jobs take neither heuristic nor continuous")
+                    FieldViolation(
+                        "parameters", "certify jobs take neither heuristic nor continuous"
+                    )
                 )
             if not request.certify.items:
                 raise InvalidProblemError(FieldViolation("certify.items", "must not be empty"))
@@ -64,9 +81,10 @@ class JobSpec:
                 problem = self._check(item.problem, f"certify.items[{i}].problem", limits)
                 convert.parse_mask(item.mask, problem, field=f"certify.items[{i}].mask")
 
-    @staticmethod
-    def _check(msg: problem_pb2.Problem, field: str, limits: Limits):
+    def _check(self, msg: problem_pb2.Problem, field: str, limits: Limits):
         try:
+            if self._precheck is not None:
+                self._precheck(msg)
             return convert.parse_problem(msg, limits)
         except InvalidProblemError as exc:
             exc.violations = [

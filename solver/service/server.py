@@ -8,9 +8,11 @@ The checks live here, not in the CLI, so that a server started from Python gets 
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import logging
 import math
+import os
 import signal
 import socket
 import threading
@@ -25,11 +27,22 @@ from grpc_reflection.v1alpha import reflection
 from prunecert.v1 import service_pb2_grpc
 from solver.core.errors import ConfigurationError, FieldViolation
 from solver.core.validate import DEFAULT_LIMITS, Limits
-from solver.io.wire import MESSAGE_SIZE_OPTIONS, SERVICE_NAME
+from solver.io.wire import MAX_MESSAGE_BYTES, MESSAGE_SIZE_OPTIONS, SERVICE_NAME
 from solver.jobs.manager import JobManager
+from solver.service import sizing
+from solver.service.admission import (
+    UNARY_THREADS,
+    Admission,
+    AdmissionInterceptor,
+    AdmissionLimits,
+)
 from solver.service.auth import TokenInterceptor, read_tokens
 from solver.service.health import HealthServicer
-from solver.service.servicer import PruningSolverServicer, ServiceLimits
+from solver.service.servicer import (
+    DEFAULT_WORKER_MEMORY_BYTES,
+    PruningSolverServicer,
+    ServiceLimits,
+)
 from solver.service.workers import WorkerPool
 
 log = logging.getLogger("prunecert.server")
@@ -69,6 +82,16 @@ class ServerConfig:
     dask_dashboard: str | None = None
     # Serve a non-loopback address without tokens anyway (anyone who can reach it may solve).
     insecure: bool = False
+    # Streaming RPCs open at once, in all and per tenant (solver.service.admission): beyond
+    # them a stream is refused, so streams never take the threads unary calls need.
+    max_streams: int = 16
+    max_streams_per_tenant: int = 8
+    # Request bytes being handled at once; the next request past it is refused unparsed. One
+    # request of the largest size gRPC accepts always fits.
+    max_request_bytes: int = MAX_MESSAGE_BYTES
+    # A solver process's memory budget: a problem whose model is estimated past it is refused
+    # (RESOURCE_EXHAUSTED naming the domain) before it is built (solver.service.sizing).
+    worker_memory_bytes: int = DEFAULT_WORKER_MEMORY_BYTES
 
     def violations(self) -> list[FieldViolation]:
         """Every unsafe or inconsistent setting, each naming its field and `serve` flag."""
@@ -90,11 +113,22 @@ class ServerConfig:
             bad.append(FieldViolation("max_concurrent", "must be at least 1", "--max-concurrent"))
         if not self.max_time_limit > 0:
             bad.append(FieldViolation("max_time_limit", "must be > 0", "--max-time-limit"))
+        bad += self._admission_violations()
         if not (self.solve_margin_seconds > 0 and math.isfinite(self.solve_margin_seconds)):
             bad.append(
                 FieldViolation(
                     "solve_margin_seconds", "must be a finite number > 0", "--solve-margin"
                 )
+            )
+        return bad
+
+    def _admission_violations(self) -> list[FieldViolation]:
+        bad = AdmissionLimits(
+            self.max_streams, self.max_streams_per_tenant, self.max_request_bytes
+        ).violations()
+        if self.worker_memory_bytes < 1:
+            bad.append(
+                FieldViolation("worker_memory_bytes", "must be at least 1", "--worker-memory")
             )
         return bad
 
@@ -166,15 +200,18 @@ class RunningServer:
     port: int
     pool: WorkerPool
     health: HealthServicer
+    admission: Admission
 
     jobs: JobManager | None = None
     _closed: bool = False
 
-    def stop(self, grace: float | None = 0) -> None:
-        """Stop accepting, let in-flight RPCs run for ``grace`` seconds, cancel the rest."""
+    def stop(self, grace: float | None = 0, bound: float | None = None) -> bool:
+        """Stop accepting, let in-flight RPCs run for ``grace`` seconds, cancel the rest; wait
+        at most ``bound`` seconds (None: no bound) for gRPC to finish them. True if it did."""
         self.health.enter_graceful_shutdown()
-        self.server.stop(grace).wait()
+        finished = self.server.stop(grace).wait(bound)
         self.close_resources()
+        return finished
 
     def close_resources(self) -> None:
         if self._closed:
@@ -227,6 +264,9 @@ def create_server(config: ServerConfig) -> RunningServer:
             config.max_time_limit,
             config.dask_scheduler,
             dask_dashboard=config.dask_dashboard,
+            precheck=functools.partial(
+                sizing.check_problem, limits=config.limits, budget=config.worker_memory_bytes
+            ),
         )
     pool = None
     try:
@@ -241,17 +281,37 @@ def create_server(config: ServerConfig) -> RunningServer:
 
 
 def _start(config: ServerConfig, pool: WorkerPool, jobs: JobManager | None) -> RunningServer:
-    interceptors = [TokenInterceptor(config.tokens)] if config.tokens else []
+    admission = Admission(
+        AdmissionLimits(config.max_streams, config.max_streams_per_tenant, config.max_request_bytes)
+    )
+    # Admission first (outermost), so its byte cap also covers calls that authentication
+    # refuses; authentication then replaces the handler of an unidentified caller.
+    interceptors: list[grpc.ServerInterceptor] = [AdmissionInterceptor(admission, config.tokens)]
+    if config.tokens:
+        interceptors.append(TokenInterceptor(config.tokens))
+    # A thread per solve slot (a solve holds its RPC thread; more are refused at once), one per
+    # stream of the budget, and UNARY_THREADS that neither can take: info, jobs, health Check
+    # and refusals always find one (issue 15, item 3).
+    threads = config.max_concurrent + config.max_streams + UNARY_THREADS
     server = grpc.server(
-        # Slots for the solves plus room for info, health and immediate refusals.
-        futures.ThreadPoolExecutor(max_workers=config.max_concurrent + 8),
+        futures.ThreadPoolExecutor(max_workers=threads, thread_name_prefix="prunecert-rpc"),
         interceptors=interceptors,
-        options=[("grpc.so_reuseport", 0), *MESSAGE_SIZE_OPTIONS],
-        maximum_concurrent_rpcs=config.max_concurrent + 32,
+        # No BDP probing: with it, gRPC widens the flow-control window and buffers whole
+        # requests that no handler has asked for yet, so the admission's receive slots could
+        # not bound that memory (8 x 80 MB requests at once: peak 801 MiB with it, 424 without,
+        # one receive slot; issue 15, item 11).
+        options=[("grpc.so_reuseport", 0), ("grpc.http2.bdp_probe", 0), *MESSAGE_SIZE_OPTIONS],
+        # Short calls may queue briefly behind busy threads; past this gRPC refuses at once.
+        maximum_concurrent_rpcs=threads + 32,
     )
     servicer = PruningSolverServicer(
         pool,
-        ServiceLimits(config.limits, config.max_concurrent, config.max_time_limit),
+        ServiceLimits(
+            config.limits,
+            config.max_concurrent,
+            config.max_time_limit,
+            config.worker_memory_bytes,
+        ),
         requires_token=bool(config.tokens),
         jobs=jobs,
         tokens=config.tokens,
@@ -282,11 +342,18 @@ def _start(config: ServerConfig, pool: WorkerPool, jobs: JobManager | None) -> R
     server.start()
     for name in ("", SERVICE_NAME):
         health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-    return RunningServer(server, port, pool, health_servicer, jobs)
+    return RunningServer(server, port, pool, health_servicer, admission, jobs)
+
+
+# How long after the grace a stopping server waits for gRPC to finish the calls it cancelled.
+# A call gRPC can no longer finish (see solver.service.admission) must not keep the process
+# alive after SIGTERM (issue 15, item 6): past this the process exits regardless.
+STOP_MARGIN_SECONDS = 5.0
 
 
 def serve(config: ServerConfig) -> int:
-    """Run until SIGTERM or SIGINT; then drain gracefully and return 0."""
+    """Run until SIGTERM or SIGINT; then drain gracefully and return 0. The process ends
+    within the grace plus STOP_MARGIN_SECONDS whatever its clients did."""
     running = create_server(config)
     scheme = "tls" if config.tls_cert else "plaintext"
     log.info(
@@ -298,16 +365,37 @@ def serve(config: ServerConfig) -> int:
         config.max_concurrent,
     )
     stopping = threading.Event()
+    stopped = threading.Event()
+    clean = [True]
+
+    def stop() -> None:
+        try:
+            clean[0] = running.stop(
+                config.grace_seconds, config.grace_seconds + STOP_MARGIN_SECONDS
+            )
+        finally:
+            stopped.set()
 
     def on_signal(signum, frame) -> None:
         if not stopping.is_set():
             stopping.set()
             log.info("signal %d: stopping (grace %.0fs)", signum, config.grace_seconds)
-            threading.Thread(target=running.stop, args=(config.grace_seconds,), daemon=True).start()
+            threading.Thread(target=stop, name="prunecert-stop", daemon=True).start()
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    running.server.wait_for_termination()
+    # Not wait_for_termination: it never returns while gRPC holds a call it cannot finish.
+    while not stopped.wait(0.5):
+        pass
     running.close_resources()
+    if not clean[0]:
+        log.warning(
+            "gRPC had not finished its calls %.0fs after the grace; exiting anyway",
+            STOP_MARGIN_SECONDS,
+        )
+        logging.shutdown()
+        # Threads stuck in such calls would block a normal exit (the RPC pool's threads are
+        # joined at exit); everything this server owns was closed above.
+        os._exit(0)
     log.info("stopped")
     return 0

@@ -31,6 +31,7 @@ from solver.engine import validate_for_problem
 from solver.io import convert
 from solver.io.wire import MAX_MESSAGE_BYTES
 from solver.jobs.manager import JobManager
+from solver.service import sizing
 from solver.service.auth import identity, owner_of
 from solver.service.status import RpcError, to_status
 from solver.service.workers import WorkerError, WorkerPool
@@ -41,11 +42,16 @@ log = logging.getLogger("prunecert.rpc")
 DEADLINE_MARGIN_SECONDS = 0.25
 
 
+# A solver process's memory budget unless the server sets its own (ServerConfig).
+DEFAULT_WORKER_MEMORY_BYTES = 4 * 1024**3
+
+
 @dataclass(frozen=True)
 class ServiceLimits:
     problem: Limits
     max_concurrent: int
     max_time_limit: float
+    worker_memory_bytes: int = DEFAULT_WORKER_MEMORY_BYTES
 
 
 def version() -> str:
@@ -108,13 +114,26 @@ class PruningSolverServicer(service_pb2_grpc.PruningSolverServicer):
             record["duration_ms"] = round((time.monotonic() - start) * 1000, 3)
             log.info(json.dumps(record, sort_keys=True))
 
-    def _check(self, problem_msg, params_msg) -> None:
-        """Validate in the RPC thread: INVALID_ARGUMENT / RESOURCE_EXHAUSTED / NOT_FOUND."""
-        problem = convert.parse_problem(problem_msg, self.limits.problem)
+    def _check(self, problem_msg, params_msg, mask_msg=None) -> None:
+        """Refuse in the RPC thread what can be refused cheaply: INVALID_ARGUMENT /
+        RESOURCE_EXHAUSTED / NOT_FOUND, so a bad request never takes a worker.
+
+        Sizes are read from the message's lengths and the model's memory is estimated before
+        anything is converted (solver.service.sizing); the full validation converts every
+        number, so it runs here only for requests of up to FULL_CHECK_VALUES numbers. A larger
+        request is validated by its worker (same checks, same statuses), off the RPC thread,
+        where a slow conversion cannot stall other calls.
+        """
+        sizing.precheck(problem_msg, self.limits.problem)
         params = convert.parse_parameters(params_msg)
         validate_parameters(params)
-        validate_for_problem(problem, params)
         get_backend(params.backend)
+        sizing.check_memory(problem_msg, self.limits.worker_memory_bytes)
+        if sizing.repeated_values(problem_msg) <= sizing.FULL_CHECK_VALUES:
+            problem = convert.parse_problem(problem_msg, self.limits.problem)
+            validate_for_problem(problem, params)
+            if mask_msg is not None:
+                convert.parse_mask(mask_msg, problem)
 
     def _time_limit(
         self, params: solve_pb2.SolveParameters, context: grpc.ServicerContext
@@ -189,9 +208,7 @@ class PruningSolverServicer(service_pb2_grpc.PruningSolverServicer):
 
     def Certify(self, request, context):
         with self._rpc("Certify", request, context) as record:
-            self._check(request.problem, request.parameters)
-            problem = convert.parse_problem(request.problem, self.limits.problem)
-            convert.parse_mask(request.mask, problem)
+            self._check(request.problem, request.parameters, request.mask)
             reply = self._unary("certify", request, context, solve_pb2.CertifyResult)
             record["response_bytes"] = reply.ByteSize()
             return reply

@@ -32,7 +32,7 @@ SOLVE_STATUS_NO_SOLUTION: SolveStatus
 SOLVE_STATUS_CANCELLED: SolveStatus
 
 class SolveParameters(_message.Message):
-    __slots__ = ("time_limit_seconds", "backend", "threads", "seed", "tolerance", "row_generation", "drop_dominated_points", "cross_check", "continuous", "heuristic", "heuristic_start")
+    __slots__ = ("time_limit_seconds", "backend", "threads", "seed", "tolerance", "row_generation", "drop_dominated_points", "cross_check", "continuous", "heuristic", "heuristic_start", "sparsest")
     TIME_LIMIT_SECONDS_FIELD_NUMBER: _ClassVar[int]
     BACKEND_FIELD_NUMBER: _ClassVar[int]
     THREADS_FIELD_NUMBER: _ClassVar[int]
@@ -44,6 +44,7 @@ class SolveParameters(_message.Message):
     CONTINUOUS_FIELD_NUMBER: _ClassVar[int]
     HEURISTIC_FIELD_NUMBER: _ClassVar[int]
     HEURISTIC_START_FIELD_NUMBER: _ClassVar[int]
+    SPARSEST_FIELD_NUMBER: _ClassVar[int]
     time_limit_seconds: float
     backend: str
     threads: int
@@ -55,7 +56,8 @@ class SolveParameters(_message.Message):
     continuous: ContinuousMode
     heuristic: str
     heuristic_start: bool
-    def __init__(self, time_limit_seconds: _Optional[float] = ..., backend: _Optional[str] = ..., threads: _Optional[int] = ..., seed: _Optional[int] = ..., tolerance: _Optional[float] = ..., row_generation: _Optional[bool] = ..., drop_dominated_points: _Optional[bool] = ..., cross_check: _Optional[str] = ..., continuous: _Optional[_Union[ContinuousMode, str]] = ..., heuristic: _Optional[str] = ..., heuristic_start: _Optional[bool] = ...) -> None: ...
+    sparsest: bool
+    def __init__(self, time_limit_seconds: _Optional[float] = ..., backend: _Optional[str] = ..., threads: _Optional[int] = ..., seed: _Optional[int] = ..., tolerance: _Optional[float] = ..., row_generation: _Optional[bool] = ..., drop_dominated_points: _Optional[bool] = ..., cross_check: _Optional[str] = ..., continuous: _Optional[_Union[ContinuousMode, str]] = ..., heuristic: _Optional[str] = ..., heuristic_start: _Optional[bool] = ..., sparsest: _Optional[bool] = ...) -> None: ...
 
 class ContinuousResult(_message.Message):
     __slots__ = ("error", "worst_point", "lower_bound", "optimal", "rounds", "detail", "grid_error")

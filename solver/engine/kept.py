@@ -1,0 +1,72 @@
+"""min_kept on a run: the fewest kept among masks whose exact error is at most a threshold, with
+a rigorous lower bound on that count (docs/design.md §7: a relaxation, then a restriction).
+
+Used by the min_kept objective and by the sparsest step of min_error (solver.engine.sparsest).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+
+from solver.backends.base import BackendStatus, MinKeptTask
+from solver.core.problem import Mask
+from solver.engine.run import RowsOutcome, Run
+from solver.exact.certify import MaskCertificate
+from solver.formulation.hints import greedy_forward
+
+
+@dataclass(frozen=True)
+class MinKeptOutcome:
+    """A min_kept solve on a run: the best mask certified to meet max_error (None: none found)
+    and a rigorous lower bound on the fewest kept among masks whose exact error is at most
+    max_error."""
+
+    certificate: MaskCertificate | None
+    choice: list[int] | None  # the model's candidates of the certified mask (None: full network)
+    kept_bound: int
+    exact_count: bool  # the backend proved its count optimal on every point
+    refuted: str  # why a backend's proof was refuted ("" if none was)
+    infeasible: bool = False  # proven: no mask meets max_error, not even the full network
+
+
+def min_kept(run: Run, eps: Fraction, hint: list[int] | None = None) -> MinKeptOutcome:
+    """Relaxation first (rigorous count bound); if its mask misses ``eps`` by the rounding, a
+    restriction (every mask truly within eps) with the relaxation's mask as hint. ``hint``: a
+    choice meeting eps (default: greedy forward selection)."""
+    model = run.model
+    start = hint if hint is not None else greedy_forward(model, max_error=float(eps))
+    run.ensure_active([start, run.full_choice(None)])
+    relaxed = run.solve_rows(MinKeptTask(max_error=eps, restrict=False), start)
+    kept_bound = relaxed.kept_bound or 0
+    cert = None
+    refuted = ""
+    if relaxed.status == BackendStatus.INFEASIBLE:
+        # A backend's infeasibility claim is checked exactly before it is believed: the full
+        # network meeting max_error refutes it (a float solver that dropped small coefficients
+        # claimed this; docs/design.md §2).
+        full = run.domain.certify(Mask.full(run.problem))
+        if full.error > eps:
+            return MinKeptOutcome(None, None, 0, True, "", infeasible=True)
+        cert, kept_bound = full, 0
+        refuted = (
+            f"backend {run.backend.name} claimed no mask reaches max_error "
+            f"{float(eps):g}, but the full network does (exact error "
+            f"{float(full.error):.12g}); its proof is refuted"
+        )
+        relaxed = RowsOutcome(BackendStatus.FEASIBLE, None, None, None, converged=False)
+    choice = None
+    if relaxed.chosen is not None:
+        cert, choice = run.domain.certify(model.mask(relaxed.chosen)), relaxed.chosen
+        if cert.error > eps:
+            cert = choice = None
+    exact_count = relaxed.status == BackendStatus.OPTIMAL and relaxed.converged
+    if cert is None and not run.out_of_time():
+        restart = relaxed.chosen if relaxed.chosen is not None else start
+        restricted = run.solve_rows(MinKeptTask(max_error=eps, restrict=True), restart)
+        if restricted.chosen is not None:
+            candidate = run.domain.certify(model.mask(restricted.chosen))
+            if candidate.error <= eps:
+                cert, choice = candidate, restricted.chosen
+        exact_count = exact_count and restricted.status == BackendStatus.OPTIMAL
+    return MinKeptOutcome(cert, choice, kept_bound, exact_count, refuted)
