@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from solver.core.errors import FieldViolation, InvalidProblemError
+from solver.core.problem import MinError, MinKept, Objective, Pareto
 from solver.core.result import SolveStatus
 from solver.core.validate import PARAMETER_FLAGS
 
@@ -141,3 +142,34 @@ def connect(args: argparse.Namespace) -> Iterator:
     except ClientError as exc:
         code = EXIT_USAGE if exc.code in input_errors else EXIT_FAILURE
         raise RemoteFailure(exc.violations or [("", str(exc))], code) from exc
+
+
+def objective_flags(parser: argparse.ArgumentParser) -> None:
+    """--objective, --max-kept and --max-error, as `generate` and `import` take them."""
+    parser.add_argument(
+        "--objective",
+        choices=["min_error", "min_kept", "pareto"],
+        default="min_error",
+        help="what to optimise (default min_error)",
+    )
+    parser.add_argument(
+        "--max-kept",
+        type=int,
+        default=None,
+        help="budget of kept units or weights (min_error, pareto; default: none)",
+    )
+    parser.add_argument(
+        "--max-error",
+        type=float,
+        default=None,
+        help="error bound (min_kept, where it is required; default: none)",
+    )
+
+
+def objective_from_args(args: argparse.Namespace) -> Objective:
+    """The Objective the flags of ``objective_flags`` name (checked by the core beforehand)."""
+    if args.objective == "min_kept":
+        return MinKept(max_error=args.max_error if args.max_error is not None else 0.0)
+    if args.objective == "pareto":
+        return Pareto(max_kept=args.max_kept)
+    return MinError(max_kept=args.max_kept)

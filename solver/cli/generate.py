@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from solver.core.problem import MinError, MinKept, Pareto, PruningMode
+from solver.cli.common import objective_flags, objective_from_args
+from solver.core.problem import PruningMode
 from solver.core.validate import validate_generate_arguments, validate_problem
 from solver.instances.generate import paper_problem
 from solver.io import convert
@@ -14,11 +15,7 @@ def run(args: argparse.Namespace) -> int:
     validate_generate_arguments(
         args.d, args.n, args.points_per_axis, args.max_kept, args.objective, args.max_error
     )
-    objective = {
-        "min_error": MinError(max_kept=args.max_kept),
-        "min_kept": MinKept(max_error=args.max_error if args.max_error is not None else 0.0),
-        "pareto": Pareto(max_kept=args.max_kept),
-    }[args.objective]
+    objective = objective_from_args(args)
     pruning = PruningMode.NEURONS if args.pruning == "neurons" else PruningMode.WEIGHTS
     problem = paper_problem(args.d, args.n, args.seed, pruning, objective, args.points_per_axis)
     validate_problem(problem)
@@ -41,24 +38,7 @@ def add_parser(subparsers) -> None:
         required=True,
         help="prune whole hidden units or single weights (required)",
     )
-    paper.add_argument(
-        "--objective",
-        choices=["min_error", "min_kept", "pareto"],
-        default="min_error",
-        help="what to optimise (default min_error)",
-    )
-    paper.add_argument(
-        "--max-kept",
-        type=int,
-        default=None,
-        help="budget of kept units or weights (min_error, pareto; default: none)",
-    )
-    paper.add_argument(
-        "--max-error",
-        type=float,
-        default=None,
-        help="error bound (min_kept, where it is required; default: none)",
-    )
+    objective_flags(paper)
     paper.add_argument(
         "--points-per-axis",
         type=int,

@@ -13,28 +13,23 @@ from pathlib import Path
 
 import numpy as np
 
+from solver.cli.common import objective_flags, objective_from_args
 from solver.core.errors import FieldViolation, InvalidProblemError
-from solver.core.problem import Activation, BoxGrid, MinError, MinKept, Neuron, Pareto, PruningMode
+from solver.core.problem import Activation, BoxGrid, Neuron, PruningMode
+from solver.core.validate import objective_argument_violations
 from solver.instances.generate import default_points_per_axis
 from solver.io import convert
 from solver.io.model_import import TARGETS, import_model, read_network
 
 
 def _check_flags(args: argparse.Namespace) -> None:
-    bad = []
+    bad = objective_argument_violations(
+        args.points_per_axis, args.max_kept, args.objective, args.max_error
+    )
 
     def flag(name: str, description: str) -> None:
         bad.append(FieldViolation(name, description, name))
 
-    if args.max_kept is not None and args.max_kept < 0:
-        flag("--max-kept", f"must be >= 0, got {args.max_kept}")
-    if args.objective == "min_kept":
-        if args.max_error is None:
-            flag("--max-error", "is required with --objective min_kept")
-        elif not (math.isfinite(args.max_error) and args.max_error >= 0):
-            flag("--max-error", f"must be a finite number >= 0, got {args.max_error}")
-    if args.points_per_axis is not None and args.points_per_axis < 2:
-        flag("--points-per-axis", f"must be at least 2, got {args.points_per_axis}")
     box_flags = [args.low, args.high, args.points_per_axis]
     if args.samples is not None and any(value is not None for value in box_flags):
         flag("--samples", "the samples are the domain: not with --low, --high, --points-per-axis")
@@ -78,11 +73,7 @@ def run(args: argparse.Namespace) -> int:
             bias=args.neuron_bias,
             activation=activation,
         )
-    objective = {
-        "min_error": MinError(max_kept=args.max_kept),
-        "min_kept": MinKept(max_error=args.max_error if args.max_error is not None else 0.0),
-        "pareto": Pareto(max_kept=args.max_kept),
-    }[args.objective]
+    objective = objective_from_args(args)
     problem = import_model(
         args.model,
         samples=args.samples,
@@ -168,21 +159,7 @@ def add_parser(subparsers) -> None:
         default="neurons",
         help="prune whole hidden units or single weights (default neurons)",
     )
-    cmd.add_argument(
-        "--objective",
-        choices=["min_error", "min_kept", "pareto"],
-        default="min_error",
-        help="what to optimise (default min_error)",
-    )
-    cmd.add_argument(
-        "--max-kept", type=int, default=None, help="budget of kept units or weights (default: none)"
-    )
-    cmd.add_argument(
-        "--max-error",
-        type=float,
-        default=None,
-        help="error bound (required with min_kept; default: none)",
-    )
+    objective_flags(cmd)
     cmd.add_argument("--low", type=float, default=None, help="box grid: lower end (default -1)")
     cmd.add_argument("--high", type=float, default=None, help="box grid: upper end (default 1)")
     cmd.add_argument(

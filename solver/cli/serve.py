@@ -43,15 +43,34 @@ def run(args: argparse.Namespace) -> int:
 
 def add_parser(subparsers) -> None:
     srv = subparsers.add_parser("serve", help="run the gRPC solver service")
-    srv.add_argument("--host", default="127.0.0.1")
-    srv.add_argument("--port", type=int, default=50051)
-    srv.add_argument("--tokens-file", help="bearer tokens, one per line; required off loopback")
-    srv.add_argument("--tls-cert", help="PEM certificate chain (with --tls-key)")
-    srv.add_argument("--tls-key", help="PEM private key")
-    srv.add_argument("--max-concurrent", type=int, default=2, help="solver processes")
-    srv.add_argument("--max-time-limit", type=float, default=300.0, metavar="SECONDS")
     srv.add_argument(
-        "--grace", type=float, default=10.0, help="seconds in-flight solves get on shutdown"
+        "--host",
+        default="127.0.0.1",
+        help="address to listen on (default 127.0.0.1; off loopback needs --tokens-file or "
+        "--insecure)",
+    )
+    srv.add_argument("--port", type=int, default=50051, help="port (default 50051; 0: any free)")
+    srv.add_argument(
+        "--tokens-file",
+        help="bearer tokens, one per line; required off loopback (default: none, no auth)",
+    )
+    srv.add_argument(
+        "--tls-cert", help="PEM certificate chain, with --tls-key (default: none, plaintext)"
+    )
+    srv.add_argument("--tls-key", help="PEM private key, with --tls-cert (default: none)")
+    srv.add_argument("--max-concurrent", type=int, default=2, help="solver processes (default 2)")
+    srv.add_argument(
+        "--max-time-limit",
+        type=float,
+        default=300.0,
+        metavar="SECONDS",
+        help="cap on every solve's time limit (default 300)",
+    )
+    srv.add_argument(
+        "--grace",
+        type=float,
+        default=10.0,
+        help="seconds in-flight solves get on shutdown (default 10)",
     )
     srv.add_argument(
         "--solve-margin",
@@ -59,20 +78,20 @@ def add_parser(subparsers) -> None:
         default=30.0,
         metavar="SECONDS",
         help="a solve that has not answered by its time limit plus this is stopped and its "
-        "worker replaced",
+        "worker replaced (default 30)",
     )
     srv.add_argument(
         "--max-streams",
         type=int,
         default=16,
         help="streaming RPCs (WatchJob, GetJobResults, SolveStream, reflection) open at once; "
-        "beyond it a stream is refused with RESOURCE_EXHAUSTED",
+        "beyond it a stream is refused with RESOURCE_EXHAUSTED (default 16)",
     )
     srv.add_argument(
         "--max-streams-per-tenant",
         type=int,
         default=8,
-        help="streaming RPCs one caller (token) may hold open at once",
+        help="streaming RPCs one caller (token) may hold open at once (default 8)",
     )
     srv.add_argument(
         "--max-request-bytes",
@@ -80,7 +99,7 @@ def add_parser(subparsers) -> None:
         default=MAX_MESSAGE_BYTES,
         metavar="BYTES",
         help="request bytes being handled at once; a request past it is refused unparsed "
-        "with RESOURCE_EXHAUSTED",
+        "with RESOURCE_EXHAUSTED (default: the largest message, 256 MiB)",
     )
     srv.add_argument(
         "--worker-memory",
@@ -88,13 +107,17 @@ def add_parser(subparsers) -> None:
         default=4 * 1024**3,
         metavar="BYTES",
         help="a solver process's memory budget: a problem whose model is estimated past it "
-        "is refused with RESOURCE_EXHAUSTED before it is built",
+        "is refused with RESOURCE_EXHAUSTED before it is built (default 4 GiB)",
     )
-    srv.add_argument("--insecure", action="store_true", help="allow non-loopback without tokens")
+    srv.add_argument(
+        "--insecure",
+        action="store_true",
+        help="allow non-loopback without tokens (default: refused)",
+    )
     srv.add_argument(
         "--data-dir",
         default=str(Path.home() / ".local" / "share" / "prunecert"),
-        help="the job store's directory (SQLite)",
+        help="the job store's directory, SQLite (default ~/.local/share/prunecert)",
     )
     srv.add_argument(
         "--dask-scheduler",

@@ -339,6 +339,29 @@ def validate_parameters(params: SolveParameters) -> None:
         raise InvalidProblemError(bad)
 
 
+def objective_argument_violations(
+    points_per_axis: int | None, max_kept: int | None, objective: str, max_error: float | None
+) -> list[FieldViolation]:
+    """The checks on the grid and objective flags that `prunecert generate` and `prunecert
+    import` share, before a problem exists: each violation's field is its flag.
+    ``objective`` is the objective's oneof name (min_error, min_kept, pareto)."""
+    bad = []
+
+    def flag(name: str, description: str) -> None:
+        bad.append(FieldViolation(name, description, name))
+
+    if points_per_axis is not None and points_per_axis < 2:
+        flag("--points-per-axis", f"must be at least 2, got {points_per_axis}")
+    if max_kept is not None and max_kept < 0:
+        flag("--max-kept", f"must be >= 0, got {max_kept}")
+    if objective == "min_kept":
+        if max_error is None:
+            flag("--max-error", "is required with --objective min_kept")
+        elif not (math.isfinite(max_error) and max_error >= 0):
+            flag("--max-error", f"must be a finite number >= 0, got {max_error}")
+    return bad
+
+
 def validate_generate_arguments(
     d: int,
     n: int,
@@ -350,25 +373,13 @@ def validate_generate_arguments(
     """The checks on the arguments of ``prunecert generate paper`` before a problem exists.
 
     These values are the flags themselves (no problem field holds them yet), so each violation's
-    field is its flag. ``objective`` is the objective's oneof name (min_error, min_kept, pareto);
-    ``points_per_axis`` None is the generator's default.
+    field is its flag. ``points_per_axis`` None is the generator's default.
     """
-    bad = []
-
-    def flag(name: str, description: str) -> None:
-        bad.append(FieldViolation(name, description, name))
-
-    for name, value in (("--d", d), ("--n", n)):
-        if value < 1:
-            flag(name, f"must be at least 1, got {value}")
-    if points_per_axis is not None and points_per_axis < 2:
-        flag("--points-per-axis", f"must be at least 2, got {points_per_axis}")
-    if max_kept is not None and max_kept < 0:
-        flag("--max-kept", f"must be >= 0, got {max_kept}")
-    if objective == "min_kept":
-        if max_error is None:
-            flag("--max-error", "is required with --objective min_kept")
-        elif not (math.isfinite(max_error) and max_error >= 0):
-            flag("--max-error", f"must be a finite number >= 0, got {max_error}")
+    bad = [
+        FieldViolation(name, f"must be at least 1, got {value}", name)
+        for name, value in (("--d", d), ("--n", n))
+        if value < 1
+    ]
+    bad += objective_argument_violations(points_per_axis, max_kept, objective, max_error)
     if bad:
         raise InvalidProblemError(bad)
