@@ -14,7 +14,6 @@ killed in a finally.
 from __future__ import annotations
 
 import json
-import os
 import re
 import signal
 import subprocess
@@ -25,7 +24,6 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
-import psutil
 import pytest
 from google.protobuf import json_format
 
@@ -37,6 +35,7 @@ from solver.engine import solve
 from solver.exact.certify import certify_mask
 from solver.instances.generate import paper_problem
 from solver.io import convert
+from tests.support.server_groups import group_members, kill_group
 from tests.support.servers import REPO, Served, cli, free_port, wait_serving
 
 pytestmark = pytest.mark.timeout(300)
@@ -46,30 +45,6 @@ FINAL = ("JOB_STATE_SUCCEEDED", "JOB_STATE_FAILED", "JOB_STATE_CANCELLED")
 
 
 # -- server processes ----------------------------------------------------------------------------
-
-
-def group_members(pgid: int) -> list[psutil.Process]:
-    """Live (non-zombie) processes of a process group."""
-    out = []
-    for p in psutil.process_iter(["pid", "status"]):
-        try:
-            if os.getpgid(p.pid) == pgid and p.info["status"] != psutil.STATUS_ZOMBIE:
-                out.append(p)
-        except (ProcessLookupError, psutil.Error):
-            pass
-    return out
-
-
-def kill_group(served: Served) -> None:
-    """SIGKILL the server's whole process group and reap the server."""
-    try:
-        os.killpg(served.pgid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    try:
-        served.proc.wait(15)
-    except subprocess.TimeoutExpired:
-        pass
 
 
 @contextmanager

@@ -23,6 +23,7 @@ TOKENS = ("tokA", "tokB")
 
 
 def kill_group(served: Served) -> None:
+    """SIGKILL the server's whole process group and reap the server."""
     try:
         os.killpg(served.pgid, signal.SIGKILL)
     except ProcessLookupError:
