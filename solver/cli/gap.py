@@ -75,9 +75,28 @@ def parse_widths(tokens: list[str]) -> tuple[tuple[int, ...], list[FieldViolatio
     return tuple(sorted(values)), bad
 
 
+def parse_caps(tokens: list[str]) -> tuple[tuple[tuple[str, int], ...], list[FieldViolation]]:
+    """--max-n MODE=N ...: per-mode width caps; violations named --max-n."""
+    caps: dict[str, int] = {}
+    bad = []
+    for token in tokens:
+        match = re.fullmatch(r"(\w+)=([+-]?\d+)", token.strip())
+        if match is None:
+            bad.append(
+                FieldViolation(
+                    "--max-n", f"cannot read {token!r}: expected MODE=N, e.g. weights=64"
+                )
+            )
+        else:
+            caps[match.group(1)] = int(match.group(2))
+    return tuple(sorted(caps.items())), bad
+
+
 def study_from_args(args: argparse.Namespace) -> gap.Study:
     """The study the flags describe; InvalidProblemError naming each bad flag."""
     ns, bad = parse_widths(args.n)
+    max_n, bad_caps = parse_caps(args.max_n)
+    bad += bad_caps
     study = gap.Study(
         dims=tuple(sorted(set(args.d))),
         ns=ns,
@@ -86,6 +105,9 @@ def study_from_args(args: argparse.Namespace) -> gap.Study:
         time_limit=args.time_limit,
         points_per_axis=args.points_per_axis,
         refine=args.refine,
+        max_n=max_n,
+        until_unproven=args.until_unproven,
+        box_sample=args.box_sample,
     )
     if bad:  # unreadable --n: the other flags' checks still apply, the plan's do not
         bad += [v for v in study.violations() if v.field != "--n" and v.field != "--d/--n"]
@@ -221,7 +243,28 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         type=int,
         default=None,
         metavar="K",
-        help="grid points per axis (default 41 for d <= 2, 11 above)",
+        help="grid points per axis (default 41 for d <= 2, 11 for d = 3, 7 from d = 4)",
+    )
+    p.add_argument(
+        "--max-n",
+        nargs="+",
+        default=[],
+        metavar="MODE=N",
+        help="cap one mode's widths, e.g. weights=64 (default: every --n for both modes)",
+    )
+    p.add_argument(
+        "--until-unproven",
+        action="store_true",
+        help="solve width by width and stop a (d, mode) after a width where no seed was proven "
+        "optimal (wider ones would only add brackets; default: solve the whole grid at once)",
+    )
+    p.add_argument(
+        "--box-sample",
+        type=int,
+        default=0,
+        metavar="K",
+        help="per (d, mode), evaluate K optimal masks exactly over the continuous box to show "
+        "how far the grid error is from the box error (default 0: none)",
     )
     p.add_argument(
         "--refine",

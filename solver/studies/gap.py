@@ -58,17 +58,19 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
-from solver.core.errors import FieldViolation, InvalidProblemError
+from solver.core.errors import FieldViolation, InvalidProblemError, PruneCertError
 from solver.core.parameters import SolveParameters
-from solver.core.problem import MinError, Problem, PruningMode
+from solver.core.problem import Mask, MinError, Problem, PruningMode
 from solver.core.result import SolveResult, SolveStatus
 from solver.core.validate import validate_problem
+from solver.exact import box
 from solver.instances.generate import default_points_per_axis, paper_problem
 
 FORMAT = "prunecert-gap/1"  # part of every batch key: change it when the plan's meaning changes
@@ -93,8 +95,15 @@ class Study:
     seeds: int  # seeds 1..seeds
     eps: tuple[float, ...]
     time_limit: float | None = 60.0  # per solve; None or 0: no limit
-    points_per_axis: int | None = None  # None: generate.default_points_per_axis(d)
+    points_per_axis: int | None = None  # None: study_points_per_axis(d)
     refine: bool = False
+    # Per-mode width caps, e.g. (("weights", 64),): widths above a mode's cap are not planned.
+    max_n: tuple[tuple[str, int], ...] = ()
+    # Solve width by width and stop growing a (d, mode) after a width at which no seed was
+    # proven optimal: wider instances would only add brackets at the full time limit each.
+    until_unproven: bool = False
+    # Per (d, mode), how many optimal masks get the exact error over the continuous box too.
+    box_sample: int = 0
 
     @property
     def seed_list(self) -> list[int]:
@@ -103,7 +112,12 @@ class Study:
     def points(self, d: int) -> int:
         if self.points_per_axis is not None:
             return self.points_per_axis
-        return default_points_per_axis(d)
+        return study_points_per_axis(d)
+
+    def widths(self, mode: PruningMode) -> tuple[int, ...]:
+        """The --n grid of one mode, capped by --max-n."""
+        cap = dict(self.max_n).get(MODE_NAMES[mode])
+        return tuple(n for n in self.ns if cap is None or n <= cap)
 
     def parameters(self) -> SolveParameters:
         return SolveParameters(time_limit_seconds=self.time_limit or None)
@@ -134,6 +148,13 @@ class Study:
             bad.append(
                 FieldViolation("--time-limit", f"must be >= 0 (0: none), got {self.time_limit:g}")
             )
+        for name, cap in self.max_n:
+            if name not in MODE_NAMES.values():
+                bad.append(FieldViolation("--max-n", f"unknown mode {name!r}: neurons or weights"))
+            elif cap < 1:
+                bad.append(FieldViolation("--max-n", f"{name}: must be at least 1, got {cap}"))
+        if self.box_sample < 0:
+            bad.append(FieldViolation("--box-sample", f"must be >= 0, got {self.box_sample}"))
         if self.points_per_axis is not None and self.points_per_axis < 2:
             bad.append(
                 FieldViolation(
@@ -145,12 +166,15 @@ class Study:
         # The engine's size limits, checked once per (d, mode) at the largest width.
         for d in self.dims:
             for mode in MODES:
+                widths = self.widths(mode)
+                if not widths:
+                    continue
                 try:
-                    validate_problem(Instance(d, mode, max(self.ns), 1).problem(self))
+                    validate_problem(Instance(d, mode, max(widths), 1).problem(self))
                 except InvalidProblemError as exc:  # including ProblemTooLargeError
                     bad.append(
                         FieldViolation(
-                            "--d/--n", f"d={d}, n={max(self.ns)}, {MODE_NAMES[mode]}: {exc}"
+                            "--d/--n", f"d={d}, n={max(widths)}, {MODE_NAMES[mode]}: {exc}"
                         )
                     )
         return bad
@@ -161,9 +185,15 @@ class Study:
             Instance(d, mode, n, seed)
             for d in self.dims
             for mode in MODES
-            for n in self.ns
+            for n in self.widths(mode)
             for seed in self.seed_list
         ]
+
+
+def study_points_per_axis(d: int) -> int:
+    """The study's grid per axis: 41 for d <= 2 (as generate), 11 for d = 3, 7 from d = 4 (7^4 =
+    2,401 points; 11^4 = 14,641 would make every weights solve at d = 4 a bracket)."""
+    return default_points_per_axis(d) if d <= 3 else 7
 
 
 @dataclass(frozen=True, order=True)
@@ -279,10 +309,10 @@ def compute_widths(study: Study, points: Sequence[Point]) -> list[Width]:
     by_series: dict[tuple, dict[int, Point]] = defaultdict(dict)
     for p in points:
         by_series[p.instance.series][p.instance.n] = p
-    grid = study.ns
     widths = []
     for d in study.dims:
         for mode in MODES:
+            grid = study.widths(mode)
             for seed in study.seed_list:
                 series = by_series.get((d, mode, seed), {})
                 for eps in study.eps:
@@ -350,6 +380,17 @@ def _probe(width: Width, series: dict[int, Point]) -> int | None:
 # -- running -------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class BoxCheck:
+    """How far one optimal mask's error over the continuous box is from its grid error."""
+
+    instance: Instance
+    grid_error: float  # the certified (grid) error of the mask
+    box_error: float | None  # its exact maximum over the box, rounded up (None: not computed)
+    worst_point: tuple[float, ...] | None
+    detail: str  # how it was computed, or why not
+
+
 @dataclass
 class StudyResult:
     study: Study
@@ -358,13 +399,27 @@ class StudyResult:
     fits: list[dict]
     violations: list[str]  # monotonicity contradictions (none expected)
     rounds: int = 0  # refinement rounds
+    box_checks: list[BoxCheck] = field(default_factory=list)
+    stopped: list[str] = field(default_factory=list)  # (d, mode) series --until-unproven ended
+    wall_seconds: float = 0.0
 
 
 def run_study(study: Study, solve_many: SolveMany) -> StudyResult:
+    started = time.monotonic()
     params = study.parameters()
-    grid = study.plan()
-    results = solve_many([i.problem(study) for i in grid], params, batch_key(study, grid))
-    points = [Point.from_result(i, r, "grid") for i, r in zip(grid, results, strict=True)]
+    masks: dict[Instance, Mask] = {}
+
+    def solve_batch(batch: list[Instance], source: str) -> list[Point]:
+        results = solve_many([i.problem(study) for i in batch], params, batch_key(study, batch))
+        for i, r in zip(batch, results, strict=True):
+            if r.status == SolveStatus.OPTIMAL and r.solution is not None:
+                masks[i] = r.solution.mask
+        return [Point.from_result(i, r, source) for i, r in zip(batch, results, strict=True)]
+
+    if study.until_unproven:
+        points, stopped = _grow(study, solve_batch)
+    else:
+        points, stopped = solve_batch(study.plan(), "grid"), []
     rounds = 0
     while study.refine:
         by_series: dict[tuple, dict[int, Point]] = defaultdict(dict)
@@ -377,10 +432,8 @@ def run_study(study: Study, solve_many: SolveMany) -> StudyResult:
                 todo.add(Instance(w.d, w.mode, n, w.seed))
         if not todo:
             break
-        batch = sorted(todo)
         rounds += 1
-        results = solve_many([i.problem(study) for i in batch], params, batch_key(study, batch))
-        points += [Point.from_result(i, r, "refine") for i, r in zip(batch, results, strict=True)]
+        points += solve_batch(sorted(todo), "refine")
     points.sort(key=lambda p: p.instance)
     return StudyResult(
         study=study,
@@ -389,7 +442,82 @@ def run_study(study: Study, solve_many: SolveMany) -> StudyResult:
         fits=fit_rates(study, points),
         violations=monotonicity_violations(points),
         rounds=rounds,
+        box_checks=box_checks(study, points, masks),
+        stopped=stopped,
+        wall_seconds=time.monotonic() - started,
     )
+
+
+def _grow(study: Study, solve_batch) -> tuple[list[Point], list[str]]:
+    """--until-unproven: one batch per width (every active (d, mode), every seed); a (d, mode)
+    stops after a width at which no seed was proven optimal."""
+    active = {(d, mode) for d in study.dims for mode in MODES}
+    points: list[Point] = []
+    stopped = []
+    for n in study.ns:
+        batch = [
+            Instance(d, mode, n, seed)
+            for d in study.dims
+            for mode in MODES
+            if (d, mode) in active and n in study.widths(mode)
+            for seed in study.seed_list
+        ]
+        if not batch:
+            continue
+        solved = solve_batch(batch, "grid")
+        points += solved
+        for d, mode in sorted(active):
+            group = [p for p in solved if (p.instance.d, p.instance.mode) == (d, mode)]
+            if group and not any(p.optimal for p in group):
+                active.discard((d, mode))
+                stopped.append(
+                    f"d={d} {MODE_NAMES[mode]}: no seed proven optimal at n={n}; wider n not solved"
+                )
+    return points, stopped
+
+
+def box_checks(
+    study: Study, points: Sequence[Point], masks: dict[Instance, Mask]
+) -> list[BoxCheck]:
+    """--box-sample K: per (d, mode), K optimal masks (distinct seeds, the widest n whose exact
+    box maximum is within solver.exact.box's size limit) evaluated over the continuous box
+    (docs/design.md §11): how good the grid is as a proxy for the domain."""
+    if study.box_sample <= 0:
+        return []
+    checks = []
+    for d in study.dims:
+        for mode in MODES:
+            candidates = sorted(
+                (
+                    p
+                    for p in points
+                    if (p.instance.d, p.instance.mode) == (d, mode)
+                    and p.instance in masks
+                    and p.error is not None
+                ),
+                key=lambda p: (-p.instance.n, p.instance.seed),
+            )
+            seeds_done: set[int] = set()
+            for p in candidates:
+                if len(seeds_done) >= study.box_sample:
+                    break
+                if p.instance.seed in seeds_done:
+                    continue
+                problem = p.instance.problem(study)
+                if box.check_supported(problem, optimize=False) is not None:
+                    continue  # too many kink hyperplanes at this width: try a narrower one
+                seeds_done.add(p.instance.seed)
+                try:
+                    figures = box.evaluate_figures(problem, masks[p.instance])
+                except PruneCertError as exc:
+                    checks.append(BoxCheck(p.instance, p.error, None, None, str(exc)))
+                    continue
+                checks.append(
+                    BoxCheck(
+                        p.instance, p.error, figures.error, figures.worst_point, figures.detail
+                    )
+                )
+    return checks
 
 
 # -- checks and fits -----------------------------------------------------------------------------

@@ -1,5 +1,9 @@
-"""The gap study's outputs (solver.studies.gap): points.csv, widths.csv, fits.json, gap.png and
-summary.md, written from a StudyResult.
+"""The gap study's outputs (solver.studies.gap), written from a StudyResult: points.csv,
+widths.csv, fits.json, gap.png (one panel per d) and summary.md; with several d also gap_dD.png
+per d and rates.png (the fitted rates against d), and box.csv with --box-sample.
+
+Unproven solves are brackets: drawn as whiskers from the rigorous bound to the certified error,
+never as optima, and fits use proven optima only (solver.studies.gap.fit_rates).
 """
 
 from __future__ import annotations
@@ -185,6 +189,100 @@ def _median_exact_width(widths: Sequence[Width], grid: Sequence[int]) -> str:
     return f"> {max(grid)}" if math.isinf(median) else f"{median:g}"
 
 
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    return f"{seconds / 60:.1f} min" if seconds < 7200 else f"{seconds / 3600:.2f} h"
+
+
+def rates_against_d(result: StudyResult) -> list[dict]:
+    """Per d: the neurons power-law slope and the weights exponential rate (from the fits), with
+    the theory's shape for the weights rate, K / d (O(d log 1/eps) units: error ~ exp(-n / (C d))),
+    K fitted by least squares to the measured rates."""
+    by = {(f["d"], f["mode"]): f for f in result.fits}
+    rows = []
+    for d in result.study.dims:
+        neurons = (by.get((d, "neurons")) or {}).get("power") or {}
+        weights = (by.get((d, "weights")) or {}).get("exponential") or {}
+        rows.append(
+            {"d": d, "neurons_slope": neurons.get("slope"), "weights_rate": weights.get("rate")}
+        )
+    measured = [(r["d"], r["weights_rate"]) for r in rows if r["weights_rate"] is not None]
+    k = None
+    if measured:
+        k = sum(c / d for d, c in measured) / sum(1 / d**2 for d, _ in measured)
+    for r in rows:
+        r["weights_rate_k_over_d"] = None if k is None else k / r["d"]
+    return rows
+
+
+def _against_d(result: StudyResult) -> list[str]:
+    """The rates and the minimum widths as functions of d: the form of the paper's statements."""
+    study = result.study
+    if len(study.dims) < 2:
+        return []
+    lines = [
+        "",
+        "## Rates versus d",
+        "",
+        "Neurons: the fitted slope b of log error against log n (the paper: Omega(d/eps) units, "
+        "Omega(1/eps) in v3, i.e. b = -1 at every d). Weights: the fitted rate c of error = "
+        "C exp(-c n); the paper's O(d log 1/eps) units means c ~ K / d, with K fitted to the "
+        "measured rates.",
+        "",
+        "| d | neurons slope b | weights rate c | K / d |",
+        "|---|-----------------|----------------|-------|",
+    ]
+    for r in rates_against_d(result):
+        lines.append(
+            f"| {r['d']} | {_fmt(r['neurons_slope'], '.3f')} | {_fmt(r['weights_rate'], '.3f')} | "
+            f"{_fmt(r['weights_rate_k_over_d'], '.3f')} |"
+        )
+    lines += [
+        "",
+        "## Minimum width reaching eps, against d",
+        "",
+        "The median over seeds of the smallest grid n reaching eps (as above; a range where seeds "
+        "are undecided, `> N` when not reached within the grid).",
+        "",
+        "| mode | eps | " + " | ".join(f"d = {d}" for d in study.dims) + " |",
+        "|------|-----|" + "|".join("-------" for _ in study.dims) + "|",
+    ]
+    for mode in MODES:
+        for eps in study.eps:
+            cells = []
+            for d in study.dims:
+                group = [w for w in result.widths if (w.d, w.mode, w.eps) == (d, mode, eps)]
+                cells.append(_median_width(group, study.widths(mode)) if group else "-")
+            lines.append(f"| {MODE_NAMES[mode]} | {eps:g} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def _box_section(result: StudyResult) -> list[str]:
+    if not result.box_checks:
+        return []
+    lines = [
+        "",
+        "## The grid versus the box",
+        "",
+        "Optimal masks of the grid problem evaluated exactly over the continuous box "
+        "(docs/design.md §11): the grid error is a lower bound on the box error; the ratio says "
+        "how good the grid is as a proxy for the domain.",
+        "",
+        "| d | mode | n | seed | grid error | box error | box / grid |",
+        "|---|------|---|------|------------|-----------|------------|",
+    ]
+    for c in result.box_checks:
+        i = c.instance
+        ratio = c.box_error / c.grid_error if c.box_error is not None and c.grid_error else None
+        box_cell = _fmt(c.box_error, ".6g") if c.box_error is not None else f"- ({c.detail})"
+        lines.append(
+            f"| {i.d} | {MODE_NAMES[i.mode]} | {i.n} | {i.seed} | {_fmt(c.grid_error, '.6g')} | "
+            f"{box_cell} | {_fmt(ratio, '.4f')} |"
+        )
+    return lines
+
+
 def summary_markdown(result: StudyResult) -> str:
     study = result.study
     cells = _cells(study, result.points)
@@ -197,7 +295,13 @@ def summary_markdown(result: StudyResult) -> str:
         f"seeds 1..{seeds}; "
         f"time limit {study.time_limit or 'none'} s per solve; points per axis "
         + ", ".join(f"{study.points(d)} (d={d})" for d in study.dims)
-        + ".",
+        + "."
+        + (
+            f" Per-mode caps: {', '.join(f'{m} n <= {c}' for m, c in study.max_n)}."
+            if study.max_n
+            else ""
+        )
+        + f" Wall time {_duration(result.wall_seconds)}.",
         "",
         "## Error versus n",
         "",
@@ -210,7 +314,7 @@ def summary_markdown(result: StudyResult) -> str:
     ]
     for d in study.dims:
         for mode in MODES:
-            for n in study.ns:
+            for n in study.widths(mode):
                 cell = cells.get((d, mode, n), _Cell())
                 errors = cell.errors
                 secs = [p.seconds for p in cell.points if p.seconds is not None]
@@ -265,12 +369,15 @@ def summary_markdown(result: StudyResult) -> str:
                 decided = sum(w.decided for w in group)
                 not_reached = sum(w.decided and w.min_n is None for w in group)
                 exact = sum(w.exact is not None for w in group)
+                grid = study.widths(mode)
                 lines.append(
-                    f"| {d} | {MODE_NAMES[mode]} | {eps:g} | {_median_width(group, study.ns)} | "
+                    f"| {d} | {MODE_NAMES[mode]} | {eps:g} | {_median_width(group, grid)} | "
                     f"{decided}/{len(group)} | {not_reached} | {exact} | "
-                    f"{_median_exact_width(group, study.ns)} |"
+                    f"{_median_exact_width(group, grid)} |"
                 )
-    notes = []
+    lines += _against_d(result)
+    lines += _box_section(result)
+    notes = list(result.stopped)
     undecided = [p for p in result.points if not p.optimal]
     if undecided:
         counts: dict[str, int] = defaultdict(int)
@@ -296,73 +403,141 @@ def summary_markdown(result: StudyResult) -> str:
     return "\n".join(lines) + "\n"
 
 
-def plot(result: StudyResult, path: Path) -> None:
-    """gap.png: certified error vs n, log y, one panel per d; median line and min-max band over
-    seeds per mode; solves not proven optimal marked with x at their certified error."""
-    from matplotlib.figure import Figure
+COLORS = {PruningMode.NEURONS: "tab:blue", PruningMode.WEIGHTS: "tab:red"}
 
+
+def brackets(result: StudyResult, d: int, mode: PruningMode) -> list[Point]:
+    """The grid solves of (d, mode) not proven optimal that have a certified error: each is a
+    bracket [bound, error] on its optimum, never an optimum."""
+    return [
+        p
+        for p in result.points
+        if p.instance.d == d
+        and p.instance.mode == mode
+        and p.source == "grid"
+        and not p.optimal
+        and p.error is not None
+        and p.error > 0
+    ]
+
+
+def _panel(ax, result: StudyResult, d: int) -> None:
+    """Certified error vs n for one d: per mode the median over seeds of the proven optima (line)
+    and their min-max band; every solve not proven optimal as a whisker from its rigorous bound
+    to its certified error (a bound of 0, or below the axis, is drawn to the axis)."""
     study = result.study
     cells = _cells(study, result.points)
-    fig = Figure(figsize=(max(6.4, 5.0 * len(study.dims)), 4.4), layout="constrained")
-    axes = fig.subplots(1, len(study.dims), squeeze=False)[0]
-    colors = {PruningMode.NEURONS: "tab:blue", PruningMode.WEIGHTS: "tab:red"}
-    for ax, d in zip(axes, study.dims):
-        positive = False
-        for mode in MODES:
-            ns, med, lo, hi = [], [], [], []
-            for n in study.ns:
-                errors = [e for e in cells.get((d, mode, n), _Cell()).errors if e > 0]
-                if errors:
-                    ns.append(n)
-                    med.append(statistics.median(errors))
-                    lo.append(min(errors))
-                    hi.append(max(errors))
-            if not ns:
-                continue
+    positive = False
+    for mode in MODES:
+        color = COLORS[mode]
+        ns, med, lo, hi = [], [], [], []
+        for n in study.widths(mode):
+            cell = cells.get((d, mode, n), _Cell())
+            errors = [p.error for p in cell.points if p.optimal and p.error and p.error > 0]
+            if errors:
+                ns.append(n)
+                med.append(statistics.median(errors))
+                lo.append(min(errors))
+                hi.append(max(errors))
+        if ns:
             positive = True
-            color = colors[mode]
             style = "o-" if mode == PruningMode.NEURONS else "s--"  # d = 1: the modes coincide
-            ax.plot(ns, med, style, color=color, label=f"{MODE_NAMES[mode]} (median)")
-            ax.fill_between(
-                ns,
-                lo,
-                hi,
+            ax.plot(ns, med, style, color=color, label=f"{MODE_NAMES[mode]}: median optimum")
+            ax.fill_between(ns, lo, hi, color=color, alpha=0.2, linewidth=0)
+        open_points = brackets(result, d, mode)
+        if open_points:
+            positive = True
+            xs = [p.instance.n for p in open_points]
+            tops = [p.error for p in open_points]
+            bottoms = [p.bound if p.bound and p.bound > 0 else p.error * 1e-3 for p in open_points]
+            ax.vlines(xs, bottoms, tops, color=color, linewidth=1.5, alpha=0.8)
+            ax.plot(
+                xs,
+                tops,
+                "v",
                 color=color,
-                alpha=0.2,
-                linewidth=0,
-                label=f"{MODE_NAMES[mode]} (min-max)",
+                markersize=5,
+                label=f"{MODE_NAMES[mode]}: not proven, [bound, certified error]",
             )
-            odd = [
-                p
-                for p in result.points
-                if p.instance.d == d
-                and p.instance.mode == mode
-                and p.source == "grid"
-                and not p.optimal
-                and p.error is not None
-                and p.error > 0
-            ]
-            if odd:
-                ax.plot(
-                    [p.instance.n for p in odd],
-                    [p.error for p in odd],
-                    "x",
-                    color="black",
-                    markersize=8,
-                    label=f"{MODE_NAMES[mode]}: not proven optimal",
-                )
-        for eps in study.eps:
-            ax.axhline(eps, color="gray", linestyle=":", linewidth=0.8)
-        if positive:
-            ax.set_yscale("log")
-        ax.set_xlabel("hidden units n")
-        ax.set_ylabel("certified optimal error (sup norm)")
-        ax.set_title(f"d = {d} ({study.points(d)} points per axis)")
-        ax.grid(True, which="major", alpha=0.3)
-        if positive:
-            ax.legend(fontsize=8)
+            ax.plot(xs, bottoms, "^", color=color, markersize=5)
+    for eps in study.eps:
+        ax.axhline(eps, color="gray", linestyle=":", linewidth=0.8)
+    if positive:
+        ax.set_yscale("log")
+        ax.legend(fontsize=7)
+    ax.set_xlabel("hidden units n")
+    ax.set_ylabel("certified optimal error (sup norm)")
+    ax.set_title(f"d = {d} ({study.points(d)} points per axis)")
+    ax.grid(True, which="major", alpha=0.3)
+
+
+def plot(result: StudyResult, path: Path, dims: Sequence[int] | None = None) -> None:
+    """Certified error vs n, log y, one panel per d (all of the study's by default)."""
+    from matplotlib.figure import Figure
+
+    dims = list(dims or result.study.dims)
+    fig = Figure(figsize=(max(6.4, 5.0 * len(dims)), 4.6), layout="constrained")
+    for ax, d in zip(fig.subplots(1, len(dims), squeeze=False)[0], dims):
+        _panel(ax, result, d)
     fig.suptitle("Neuron vs weight pruning: certified optimal error vs width (dotted: eps)")
     fig.savefig(path, dpi=120, format="png")
+
+
+def plot_rates(result: StudyResult, path: Path) -> None:
+    """rates.png: the neurons slope and the weights rate against d, the latter beside K / d."""
+    from matplotlib.figure import Figure
+
+    rows = rates_against_d(result)
+    fig = Figure(figsize=(10, 4), layout="constrained")
+    left, right = fig.subplots(1, 2)
+    pts = [(r["d"], r["neurons_slope"]) for r in rows if r["neurons_slope"] is not None]
+    if pts:
+        left.plot(*zip(*pts), "o-", color=COLORS[PruningMode.NEURONS], label="measured slope b")
+    left.axhline(-1.0, color="gray", linestyle=":", label="theory: b = -1")
+    left.set_xlabel("input dimension d")
+    left.set_ylabel("slope of log error vs log n")
+    left.set_title("neurons: error ~ C n^b")
+    left.legend(fontsize=8)
+    pts = [(r["d"], r["weights_rate"]) for r in rows if r["weights_rate"] is not None]
+    if pts:
+        right.plot(*zip(*pts), "s-", color=COLORS[PruningMode.WEIGHTS], label="measured rate c")
+        ref = [(r["d"], r["weights_rate_k_over_d"]) for r in rows]
+        right.plot(*zip(*ref), ":", color="gray", label="theory's shape K / d (K fitted)")
+    right.set_xlabel("input dimension d")
+    right.set_ylabel("rate c")
+    right.set_title("weights: error ~ C exp(-c n)")
+    if pts:
+        right.legend(fontsize=8)
+    else:
+        right.text(0.5, 0.5, "no fitted rate (too few proven optima)", ha="center",
+                   transform=right.transAxes)  # fmt: skip
+    for ax in (left, right):
+        ax.set_xticks(list(result.study.dims))
+        ax.grid(True, alpha=0.3)
+    fig.savefig(path, dpi=120, format="png")
+
+
+BOX_COLUMNS = ["d", "mode", "n", "seed", "grid_error", "box_error", "worst_point", "detail"]
+
+
+def write_box(path: Path, result: StudyResult) -> None:
+    with path.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(BOX_COLUMNS)
+        for c in result.box_checks:
+            i = c.instance
+            writer.writerow(
+                [
+                    i.d,
+                    MODE_NAMES[i.mode],
+                    i.n,
+                    i.seed,
+                    _num(c.grid_error),
+                    _num(c.box_error),
+                    "" if c.worst_point is None else " ".join(repr(x) for x in c.worst_point),
+                    c.detail,
+                ]
+            )
 
 
 def write_outputs(result: StudyResult, out: Path) -> dict[str, Path]:
@@ -379,12 +554,27 @@ def write_outputs(result: StudyResult, out: Path) -> dict[str, Path]:
     study = dataclasses.asdict(result.study)
     files["fits"].write_text(
         json.dumps(
-            {"study": study, "fits": result.fits, "monotonicity_violations": result.violations},
+            {
+                "study": study,
+                "fits": result.fits,
+                "rates_against_d": rates_against_d(result),
+                "monotonicity_violations": result.violations,
+                "wall_seconds": result.wall_seconds,
+            },
             indent=2,
         )
         + "\n",
         encoding="utf-8",
     )
     plot(result, files["plot"])
+    if len(result.study.dims) > 1:
+        for d in result.study.dims:
+            files[f"plot_d{d}"] = out / f"gap_d{d}.png"
+            plot(result, files[f"plot_d{d}"], [d])
+        files["rates"] = out / "rates.png"
+        plot_rates(result, files["rates"])
+    if result.box_checks:
+        files["box"] = out / "box.csv"
+        write_box(files["box"], result)
     files["summary"].write_text(summary_markdown(result), encoding="utf-8")
     return files
