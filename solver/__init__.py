@@ -56,6 +56,7 @@ if TYPE_CHECKING:
     from solver.exact.certify import certify_mask as certify
     from solver.instances.generate import paper_problem
     from solver.io.convert import problem_from_json
+    from solver.io.model_export import export_model
     from solver.io.model_import import import_model
 
 # Loaded on first use: public name -> (module, attribute).
@@ -68,6 +69,7 @@ _LAZY = {
     "paper_problem": ("solver.instances.generate", "paper_problem"),
     "problem_from_json": ("solver.io.convert", "problem_from_json"),
     "import_model": ("solver.io.model_import", "import_model"),
+    "export_model": ("solver.io.model_export", "export_model"),
 }
 
 
@@ -102,6 +104,7 @@ __all__ = [
     "paper_problem",
     "problem_from_json",
     "import_model",
+    "export_model",
     "Limits",
     "validate_problem",
     "validate_parameters",

@@ -28,6 +28,7 @@ PUBLIC = {
     "paper_problem",
     "problem_from_json",
     "import_model",
+    "export_model",
     "Limits",
     "validate_problem",
     "validate_parameters",

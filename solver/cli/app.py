@@ -12,7 +12,18 @@ import argparse
 import sys
 from importlib import metadata
 
-from solver.cli import backends, batch, compare, gap, generate, imports, serve, solve
+from solver.cli import (
+    backends,
+    batch,
+    compare,
+    export,
+    gap,
+    generate,
+    imports,
+    plot,
+    serve,
+    solve,
+)
 from solver.cli.common import EXIT_USAGE, RemoteFailure, error_line, violation_line
 from solver.core.errors import FieldViolation, InvalidProblemError, PruneCertError
 
@@ -37,7 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=version_text())
     subparsers = parser.add_subparsers(dest="command", required=True)
-    for command in (generate, imports, solve, compare, serve, batch, gap, backends):
+    for command in (generate, imports, solve, export, plot, compare, serve, batch, gap, backends):
         command.add_parser(subparsers)
     return parser
 

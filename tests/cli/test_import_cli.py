@@ -15,6 +15,7 @@ from safetensors.numpy import save_file
 from solver.cli.app import main
 from solver.core.problem import Activation, BoxGrid, Network, Neuron, PointSet, Samples
 from solver.io import convert
+from solver.io.model_import import read_network
 from tests.support.servers import REPO
 
 README = REPO / "README.md"
@@ -245,3 +246,9 @@ def test_the_readme_commands_run_as_written(tmp_path):
     assert isinstance(problem.target, Network)
     fit = convert.problem_from_json((tmp_path / "fit.json").read_text())
     assert isinstance(fit.target, Samples) and fit.target.points.shape == (100, 10)
+    assert "exported    pruned.onnx (ONNX opset 13: Gemm, Relu, Gemm), float64" in proc.stdout
+    assert "units       6 of 12 live; the 6 others are left out" in proc.stdout
+    runtime = float(re.search(r"max \|pruned - unpruned\| (\S+)", proc.stdout).group(1))
+    certified = float(re.search(r"certified error +(\S+)", proc.stdout).group(1))
+    assert abs(runtime - certified) <= 1e-5  # .6g printing and the float32 model's rounding
+    assert read_network(tmp_path / "pruned.onnx").n == 6
