@@ -15,6 +15,7 @@ from __future__ import annotations
 import abc
 import enum
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
@@ -76,7 +77,11 @@ def task_for(problem: Problem) -> Task:
 
 @dataclass
 class BackendOptions:
-    time_limit: float | None = None
+    time_limit: float | None = None  # seconds from when the options were made
+    # The absolute deadline (time.monotonic()) the time limit stands for. Building a model
+    # takes time too: a backend checks it while building and gives its solver what is left
+    # (seconds_left), so that the solve as a whole keeps its limit (docs/design.md §14).
+    deadline: float | None = None
     threads: int | None = None
     seed: int | None = None
     hint: list[int] | None = None  # candidate indices of a good starting choice
@@ -100,6 +105,32 @@ class BackendOptions:
     # already certifiable within the tolerance (proving the last units of the gap can take far
     # longer), or it violates points outside the active set, which the engine adds first.
     should_stop: Callable[[list[int], Fraction], bool] | None = None
+    # Receives the solver's own search log, line by line (without the newline), from whichever
+    # thread the solver logs on; None: the solver logs nothing (prunecert solve --log-solver).
+    log: Callable[[str], None] | None = None
+
+    def seconds_left(self) -> float | None:
+        """The time left for the solver now: until the deadline, else the time limit."""
+        if self.deadline is not None:
+            return max(0.0, self.deadline - time.monotonic())
+        return None if self.time_limit is None else max(0.0, float(self.time_limit))
+
+    def expired(self) -> bool:
+        """Whether the deadline has passed or the stop event is set (checked while building)."""
+        if self.stop is not None and self.stop.is_set():
+            return True
+        return self.deadline is not None and time.monotonic() >= self.deadline
+
+
+def line_relay(log: Callable[[str], None]) -> Callable[[str], None]:
+    """A callback for solver messages that may hold several lines or end in a newline: ``log``
+    gets one call per line."""
+
+    def relay(message: str) -> None:
+        for line in message.rstrip("\n").split("\n"):
+            log(line)
+
+    return relay
 
 
 @dataclass

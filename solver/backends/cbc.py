@@ -8,6 +8,7 @@ incumbent and 3 decimals of a stopped search's lower bound (its log); both are l
 reporting precision before the margin applies. PuLP runs CBC as a child process it does not
 expose, so a CBC solve cannot be stopped early: supports_early_stop is False, and options.stop
 is only checked before the solve starts. Threads, seed (randomCbcSeed) and time limit are passed.
+Its log (options.log) is read from the log file PuLP has it write, once the solve ends.
 CBC gets no MIP start: started from a feasible choice, CBC 2.10.3 returned suboptimal choices as
 optimal (a Pareto sweep's kept = 1 point at error 1.05 with "optimal" bound 1.0499999 where the
 optimum is 1.04, started from the kept = 0 mask), and it wrote corrupt solution files when the
@@ -39,6 +40,7 @@ from solver.backends.base import (
     BackendStatus,
     MinErrorTask,
     Task,
+    line_relay,
 )
 from solver.backends.pulp_model import SEED_RANGE, pulp_problem
 from solver.formulation.columns import ColumnModel
@@ -135,7 +137,7 @@ class CbcBackend(Backend):
         path = _cbc_path()
         if path is None:
             raise RuntimeError("the CBC binary is missing")
-        raw = self._run(mip, task, options, options.time_limit, path)
+        raw = self._run(mip, task, options, options.seconds_left(), path)
         return floatmip.finish(mip, model, rows, task, options, raw, CBC_TOLERANCES)
 
     @staticmethod
@@ -177,6 +179,9 @@ class CbcBackend(Backend):
             problem.solve(solver)
             with open(log_path, encoding="utf-8", errors="replace") as handle:
                 log = handle.read()
+        if options.log is not None:
+            # PuLP runs CBC as a child process writing this file: its log arrives at the end.
+            line_relay(options.log)(log)
 
         raw = floatmip.RawResult(BackendStatus.NO_SOLUTION)
         sol_status = problem.sol_status

@@ -34,6 +34,7 @@ from solver.backends.base import (
     MinErrorTask,
     MinKeptTask,
     Task,
+    line_relay,
 )
 from solver.core.errors import UnrepresentableError
 from solver.core.problem import PruningMode
@@ -46,6 +47,8 @@ SMALL_MODEL_CANDIDATES = 32
 REFINEMENT_FACTOR = 1 << 12
 # Machines with at most this many usable cores get the lower-bound worker (CpSatBackend.solve).
 SMALL_MACHINE_CORES = 2
+# Model building checks the deadline (BackendOptions.deadline) every this many rows.
+CHECK_ROWS = 64
 
 
 def choose_scale(model: ColumnModel, rows: np.ndarray, extra: Fraction = Fraction(0)) -> int:
@@ -80,7 +83,8 @@ def _refined(cp, x, model: ColumnModel, rows: np.ndarray, scale: int, options, e
     """The two-level min-error relaxation (docs/design.md §7): its optimum u* gives the
     rigorous bound (u* + fine * theta) / (scale * fine) on the least error over ``rows``, with
     a resolution of 1/(scale * fine) although no constraint's Boolean coefficients sum past
-    ACTIVITY_BUDGET. Returns (scale * fine, fine * theta, whether enforced constraints exist).
+    ACTIVITY_BUDGET. Returns (scale * fine, fine * theta, whether enforced constraints exist),
+    or None when options' deadline passes while it builds.
 
     Notation: S = scale, F = fine, L = options.error_lower_bound (a rigorous lower bound on the
     least error over ``rows``: every mask's error e(m) >= L), E = options.error_upper_bound
@@ -133,6 +137,8 @@ def _refined(cp, x, model: ColumnModel, rows: np.ndarray, scale: int, options, e
     u = cp.new_int_var(u_low, u_high, "u")
     enforced = False
     for k in range(len(rows)):
+        if k % CHECK_ROWS == 0 and options.expired():
+            return None
         sides = [((level1[0][k], level1[1][k], 1), rho_up, None)]
         floor_y = math.floor(y_values[k] * total) - offset
         if not model.output_relu or floor_y > u_high:
@@ -207,6 +213,10 @@ class CpSatBackend(Backend):
                 f"{options.tolerance:g}; raise {PARAMETER_FLAGS['parameters.tolerance']} "
                 "(parameters.tolerance) or rescale the network and target"
             )
+        # Returned when the deadline passes (or a stop comes) while the model is being built.
+        stopped = BackendOutcome(BackendStatus.NO_SOLUTION, scale=scale, binary_variables=num)
+        if options.expired():
+            return stopped
         cp = cp_model.CpModel()
         x = [cp.new_bool_var(f"x{c}") for c in range(num)]
         for group in model.groups:
@@ -219,6 +229,8 @@ class CpSatBackend(Backend):
         restrict = isinstance(task, MinKeptTask) and task.restrict
         up_coefs, up_const, lo_coefs, lo_const = _sides(model, rows, scale, restrict)
         floor_sy = _floor(y, model, scale)
+        if options.expired():
+            return stopped
 
         def expr(coefs, const, sign):
             terms = [(int(a), x[c]) for c, a in enumerate(coefs.tolist()) if a != 0]
@@ -228,7 +240,10 @@ class CpSatBackend(Backend):
         offset = 0  # the objective's value plus offset, over scale, is the error (refined: §7)
         if isinstance(task, MinErrorTask) and options.error_lower_bound is not None:
             assert options.error_upper_bound is not None  # the refinement's window
-            scale, offset, enforced = _refined(cp, x, model, rows, scale, options, expr)
+            refined = _refined(cp, x, model, rows, scale, options, expr)
+            if refined is None:
+                return stopped
+            scale, offset, enforced = refined
             if task.max_kept is not None:
                 cp.add(sum(costs[c] * x[c] for c in range(num)) <= task.max_kept)
         elif isinstance(task, MinErrorTask):
@@ -243,6 +258,8 @@ class CpSatBackend(Backend):
                 t_high = max(t_low, min(t_high, math.floor(options.error_upper_bound * scale)))
             t = cp.new_int_var(t_low, t_high, "t")
             for k in range(len(rows)):
+                if k % CHECK_ROWS == 0 and options.expired():
+                    return stopped
                 cp.add(expr(up_coefs[k], up_const[k], 1) <= t)
                 lower = expr(lo_coefs[k], lo_const[k], -1) <= t
                 if not model.output_relu or int(floor_sy[k]) > t_high:
@@ -259,6 +276,8 @@ class CpSatBackend(Backend):
             eps = task.max_error
             bound = math.floor(eps * scale)
             for k in range(len(rows)):
+                if k % CHECK_ROWS == 0 and options.expired():
+                    return stopped
                 if model.output_relu and y_values[k] < -eps:
                     return BackendOutcome(
                         BackendStatus.INFEASIBLE, scale=scale, binary_variables=num
@@ -278,8 +297,16 @@ class CpSatBackend(Backend):
         # Ctrl-C is the caller's to handle (the CLI stops through options.stop): CP-SAT's own
         # SIGINT handler aborted the process (std::bad_function_call) when it solved in a thread.
         params.catch_sigint_signal = False
-        if options.time_limit is not None:
-            params.max_time_in_seconds = max(0.0, float(options.time_limit))
+        if options.expired():
+            return stopped
+        left = options.seconds_left()  # what building the model left of the time limit
+        if left is not None:
+            params.max_time_in_seconds = left
+        if options.log is not None:
+            # The search log to options.log instead of stdout (prunecert solve --log-solver).
+            params.log_search_progress = True
+            params.log_to_stdout = False
+            solver.log_callback = line_relay(options.log)
         if options.threads:
             params.num_workers = int(options.threads)
         elif num <= SMALL_MODEL_CANDIDATES:

@@ -97,6 +97,7 @@ from solver.backends.base import (
 )
 from solver.core.errors import UnrepresentableError
 from solver.formulation.columns import ColumnModel
+from solver.formulation.deadline import DeadlineReached
 
 # The tolerances every float backend sets in its solver; the margin is computed from them.
 FEASIBILITY_TOLERANCE = 1e-9
@@ -204,6 +205,16 @@ class FloatMip:
         return float(max(self.t_low, Fraction(dual_bound) - self.margin))
 
 
+# Model building checks the deadline (BackendOptions.deadline) every this many rows.
+CHECK_ROWS = 64
+
+
+def _check(options: BackendOptions, row: int) -> None:
+    """Raise DeadlineReached at every CHECK_ROWS-th row once the deadline has passed."""
+    if row % CHECK_ROWS == 0 and options.expired():
+        raise DeadlineReached("building the float model")
+
+
 def _frac(value: int, exp: int) -> Fraction:
     return exact.to_fraction(int(value), exp)
 
@@ -252,11 +263,12 @@ def build(
             "--backend cpsat (exact fixed point), raise --tolerance (parameters.tolerance), or "
             "rescale the network and target"
         )
-    coefs = [
-        (idx.tolist(), floats[k, idx].tolist())
-        for k in range(len(rows))
-        for idx in [np.flatnonzero(ints[k] != 0)]
-    ]
+    _check(options, 0)
+    coefs = []
+    for k in range(len(rows)):
+        _check(options, k)
+        idx = np.flatnonzero(ints[k] != 0)
+        coefs.append((idx.tolist(), floats[k, idx].tolist()))
 
     lower = [0.0] * num
     upper = [1.0] * num
@@ -295,6 +307,7 @@ def build(
     mip.objective = [(t, 1.0)]
     disjunctions: list[tuple[int, int]] = []  # (point, b variable)
     for k, (idx, vals) in enumerate(coefs):
+        _check(options, k)
         out_rows.append(Row(idx + [t], vals + [-1.0], exact.round_up(r[k])))
         if model.output_relu and y[k] <= 0:
             continue  # y_k - relu(o_k) <= 0 <= t
@@ -493,13 +506,16 @@ def build_or_skip(
     options: BackendOptions,
     tolerances: Tolerances,
     solver_name: str,
-) -> tuple[FloatMip, BackendOutcome | None]:
+) -> tuple[FloatMip | None, BackendOutcome | None]:
     """build(), and the outcome when the solver need not run: the task is infeasible as
-    built, or the solve is stopped or out of time before it starts."""
-    mip = build(model, rows, task, options, tolerances, solver_name)
+    built, or the solve is stopped or out of time before it starts (or while it builds)."""
+    try:
+        mip = build(model, rows, task, options, tolerances, solver_name)
+    except DeadlineReached:
+        return None, trivial(None, task, BackendStatus.NO_SOLUTION)
     if mip.infeasible:
         return mip, trivial(mip, task, BackendStatus.INFEASIBLE)
-    stopped = options.stop is not None and options.stop.is_set()
-    if stopped or (options.time_limit is not None and options.time_limit <= 0):
+    left = options.seconds_left()
+    if options.expired() or (left is not None and left <= 0):
         return mip, trivial(mip, task, BackendStatus.NO_SOLUTION)
     return mip, None

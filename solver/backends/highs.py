@@ -15,7 +15,6 @@ from __future__ import annotations
 import math
 import os
 import threading
-import time
 from functools import cache
 
 import numpy as np
@@ -28,6 +27,7 @@ from solver.backends.base import (
     BackendStatus,
     MinErrorTask,
     Task,
+    line_relay,
 )
 from solver.backends.pulp_model import SEED_RANGE, pulp_problem
 from solver.formulation.columns import ColumnModel
@@ -79,7 +79,7 @@ def _highs_solver_class():
 
         def callSolver(self, lp):
             highs = lp.solverModel
-            self.watch(highs)
+            self.watch(highs)  # callbacks, and the time left after building (BackendOptions)
             if self.hint is not None:
                 # buildSolverModel has numbered the columns (var.index).
                 highs.setSolution(
@@ -141,10 +141,19 @@ class HighsBackend(Backend):
         }
         if options.seed is not None:
             params["random_seed"] = int(options.seed) % SEED_RANGE
+        if options.log is not None:
+            params["log_to_console"] = False  # the log goes to options.log (watch, below)
         min_error = isinstance(task, MinErrorTask)
         costs = [cand.cost for cand in model.candidates]
 
         def watch(highs, variables) -> None:
+            if options.deadline is not None:
+                # What PuLP's model building left of the time limit.
+                highs.setOptionValue("time_limit", options.seconds_left())
+            if options.log is not None:
+                # The log to options.log instead of the console (prunecert solve --log-solver).
+                relay = line_relay(options.log)
+                highs.cbLogging.subscribe(lambda event: relay(event.message))
             stop = options.stop
             if stop is not None:
 
@@ -182,7 +191,7 @@ class HighsBackend(Backend):
             solver = _highs_solver_class()(
                 list(zip(variables, mip.hint, strict=True)) if hint and mip.hint else None,
                 lambda highs: watch(highs, variables),
-                msg=False,
+                msg=options.log is not None,  # False also turns HiGHS's log callback off
                 gapRel=0,
                 gapAbs=0,
                 timeLimit=None if time_limit is None else float(time_limit),
@@ -191,15 +200,12 @@ class HighsBackend(Backend):
             problem.solve(solver)
             return _highs_result(mip, solver.report, variables)
 
-        start = time.monotonic()
-        raw = run(options.time_limit, hint=True)
+        raw = run(options.seconds_left(), hint=True)
         if mip.hint is not None and not mip.consistent(raw):
             # HiGHS 1.16 can lose presolve's objective offset when the MIP start is feasible
             # (it then reports a solution with objective 3 as optimal at 0): once more,
             # without the start, in the time left.
-            left = options.time_limit
-            if left is not None:
-                left -= time.monotonic() - start
+            left = options.seconds_left()
             if left is None or left > 0:
                 raw = run(left, hint=False)
         return floatmip.finish(mip, model, rows, task, options, raw, HIGHS_TOLERANCES)

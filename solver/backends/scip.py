@@ -15,11 +15,15 @@ derives it), and cross-checks it against the exact error of SCIP's choice. SCIP 
 interrupted from another thread (InterruptSolve), so options.stop stops it early; seeds shift
 SCIP's random seeds (randomization/randomseedshift). OR-Tools runs SCIP single-threaded whatever
 options.threads says. SCIP reports no incumbents through pywraplp, so on_incumbent and on_bound
-are not called.
+are not called. Its log (options.log) is read from stdout, the only place SCIP writes it.
 """
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import os
+import sys
 import threading
 from functools import cache
 
@@ -81,6 +85,35 @@ def _scip_version() -> str:
     return solver.SolverVersion().removeprefix("SCIP ").strip()
 
 
+@contextlib.contextmanager
+def stdout_lines_to(log):
+    """File descriptor 1 into a pipe whose lines go to ``log`` while the block runs: SCIP writes
+    its log to the C library's stdout and pywraplp offers no other place for it. Only with
+    --log-solver (BackendOptions.log): whatever else the process writes to stdout meanwhile
+    goes to ``log`` too, and nothing is lost or left in stdout."""
+    sys.stdout.flush()
+    libc = ctypes.CDLL(None)
+    saved = os.dup(1)
+    read_end, write_end = os.pipe()
+
+    def relay() -> None:
+        with os.fdopen(read_end, encoding="utf-8", errors="replace") as lines:
+            for line in lines:
+                log(line.rstrip("\n"))
+
+    reader = threading.Thread(target=relay, daemon=True)
+    reader.start()
+    os.dup2(write_end, 1)
+    os.close(write_end)
+    try:
+        yield
+    finally:
+        libc.fflush(None)  # SCIP's buffered lines into the pipe, not into the real stdout
+        os.dup2(saved, 1)  # closes the pipe's last write end: the reader reaches its end
+        os.close(saved)
+        reader.join()
+
+
 class ScipBackend(Backend):
     name = "scip"
     supports_early_stop = True
@@ -108,13 +141,16 @@ class ScipBackend(Backend):
         if solver is None:
             raise RuntimeError("OR-Tools was built without SCIP")
         infinity = solver.infinity()
+        stopped = floatmip.trivial(mip, task, BackendStatus.NO_SOLUTION)
         variables = [
             solver.IntVar(lo, hi, name) if integer else solver.NumVar(lo, hi, name)
             for lo, hi, integer, name in zip(
                 mip.lower, mip.upper, mip.integer, mip.names, strict=True
             )
         ]
-        for row in mip.rows:
+        for n, row in enumerate(mip.rows):
+            if n % floatmip.CHECK_ROWS == 0 and options.expired():
+                return stopped
             constraint = solver.Constraint(-infinity, row.rhs)
             for i, a in zip(row.index, row.coef, strict=True):
                 constraint.SetCoefficient(variables[i], a)
@@ -129,8 +165,11 @@ class ScipBackend(Backend):
         params.SetDoubleParam(params.RELATIVE_MIP_GAP, 0.0)
         params.SetDoubleParam(params.PRIMAL_TOLERANCE, TOLERANCES.feasibility)
         params.SetDoubleParam(params.DUAL_TOLERANCE, TOLERANCES.feasibility)
-        if options.time_limit is not None:
-            solver.SetTimeLimit(max(1, int(options.time_limit * 1000)))
+        if options.expired():
+            return stopped
+        left = options.seconds_left()  # what building the model left of the time limit
+        if left is not None:
+            solver.SetTimeLimit(max(1, int(left * 1000)))
         if options.threads:
             solver.SetNumThreads(int(options.threads))
         if mip.hint is not None:
@@ -150,7 +189,12 @@ class ScipBackend(Backend):
 
             threading.Thread(target=watch, daemon=True).start()
         try:
-            status = solver.Solve(params)
+            if options.log is None:
+                status = solver.Solve(params)
+            else:
+                solver.EnableOutput()
+                with stdout_lines_to(options.log):
+                    status = solver.Solve(params)
         finally:
             done.set()
 

@@ -35,15 +35,31 @@ from solver.core.result import SolveResult, SolveStats, SolveStatus
 from solver.core.validate import validate_parameters
 from solver.engine import certify_and_compare, solve_interruptibly
 from solver.io import convert
+from solver.io.figure_data import figure_data
+from solver.io.figures import figure_format, write_figure
 from solver.io.report import format_certificate, format_result
 
 
-def solve_locally(problem: Problem, params: SolveParameters, line: LiveLine) -> SolveResult:
+def solver_log_to_stderr(line: str) -> None:
+    """--log-solver: one line of the backend's own log, on stderr (stdout keeps the result)."""
+    print(line, file=sys.stderr, flush=True)
+
+
+def solve_locally(
+    problem: Problem, params: SolveParameters, line: LiveLine, log_solver: bool = False
+) -> SolveResult:
     """The engine's solve with ``line`` fed by its progress events and redrawn between them (so
     that its clock moves); on Ctrl-C the solve is stopped and its CANCELLED result (with the best
-    mask so far) returned (solver.engine.solve_interruptibly)."""
+    mask so far) returned (solver.engine.solve_interruptibly). ``log_solver``: the backend's
+    own log goes to stderr."""
     try:
-        return solve_interruptibly(problem, params, progress=line.on_progress, tick=line.show)
+        return solve_interruptibly(
+            problem,
+            params,
+            progress=line.on_progress,
+            tick=line.show,
+            solver_log=solver_log_to_stderr if log_solver else None,
+        )
     finally:
         line.close()
 
@@ -124,6 +140,19 @@ def solve_remote(args: argparse.Namespace, problem: Problem, params: SolveParame
     return result
 
 
+def log_solver_checks(args: argparse.Namespace) -> None:
+    """--log-solver shows a local backend's log: with --remote it is a usage error."""
+    if args.log_solver and args.remote:
+        raise InvalidProblemError(
+            FieldViolation(
+                "--log-solver",
+                "local solves only (the server does not send its backend's log); drop --remote "
+                "or --log-solver",
+                "--log-solver",
+            )
+        )
+
+
 def require_optimal_checks(args: argparse.Namespace) -> None:
     """--require-optimal with flags that can never give OPTIMAL is a usage error."""
     if args.require_optimal and getattr(args, "heuristic", None):
@@ -168,15 +197,24 @@ def run_solve(args: argparse.Namespace) -> int:
     )
     validate_parameters(params)  # the same field-named errors locally and remotely
     require_optimal_checks(args)
+    log_solver_checks(args)
+    if args.plot:  # a bad suffix fails before the solve, not after it
+        figure_format(args.plot, flag="--plot", format_flag=None)
     line = LiveLine(every=args.progress_every)
     if args.remote:
         result = solve_remote(args, problem, params, line)
     else:
-        result = solve_locally(problem, params, line)
+        result = solve_locally(problem, params, line, log_solver=args.log_solver)
     if args.json:
         print(convert.to_json(convert.result_to_proto(result)))
     else:
         print(format_result(problem, result))
+    if args.plot:
+        if result.solution is None:
+            message = f"nothing drawn: the result ({result.status.name}) has no mask"
+            print(error_line("--plot", message), file=sys.stderr)
+        else:
+            write_figure(figure_data(problem, result), args.plot, flag="--plot", format_flag=None)
     return status_exit(args, result)
 
 
@@ -294,6 +332,19 @@ def add_parser(subparsers) -> None:
         action="store_true",
         help="say on stderr why when the result is not OPTIMAL (the exit status is non-zero "
         "then in any case); refuse flags that can never give OPTIMAL (default: off)",
+    )
+    sol.add_argument(
+        "--log-solver",
+        action="store_true",
+        help="print the backend's own search log (CP-SAT, SCIP, HiGHS, CBC) to stderr; local "
+        "solves only (default: off)",
+    )
+    sol.add_argument(
+        "--plot",
+        metavar="FILE",
+        default=None,
+        help="also draw the result into FILE (.png, .pdf or .svg; see `prunecert plot`; "
+        "default: none)",
     )
     progress_flag(sol)
     remote_flags(sol)

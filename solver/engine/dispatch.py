@@ -11,13 +11,14 @@ from __future__ import annotations
 import dataclasses
 import functools
 import threading
+import time
 
 from solver.backends import AUTO, choose_backends, get_backend
 from solver.backends.base import task_for
 from solver.core.errors import InvalidProblemError
 from solver.core.parameters import ContinuousMode, SolveParameters
 from solver.core.problem import Mask, MinError, MinKept, Pareto, Problem
-from solver.core.result import SolveResult
+from solver.core.result import SolveResult, SolveStats, SolveStatus
 from solver.core.validate import (
     DEFAULT_LIMITS,
     Limits,
@@ -29,9 +30,10 @@ from solver.engine.box_optimize import optimize_result
 from solver.engine.cross_check import cross_check, cross_check_backend
 from solver.engine.heuristic_mode import solve_heuristic
 from solver.engine.objectives import solve_min_error, solve_min_kept, solve_pareto
-from solver.engine.run import ProgressCallback, Run
+from solver.engine.run import ProgressCallback, Run, SolverLog
 from solver.exact import box
 from solver.exact.certify import ExactDomain, MaskCertificate
+from solver.formulation.deadline import DeadlineReached
 
 
 def validate_for_problem(problem: Problem, params: SolveParameters) -> None:
@@ -49,8 +51,14 @@ def solve(
     progress: ProgressCallback | None = None,
     stop: threading.Event | None = None,
     limits: Limits = DEFAULT_LIMITS,
+    solver_log: SolverLog | None = None,
 ) -> SolveResult:
-    """Solve ``problem`` exactly; see SolveResult for what each status certifies."""
+    """Solve ``problem`` exactly; see SolveResult for what each status certifies.
+
+    The time limit is a deadline fixed now: every phase, building the model included, stops at
+    it (docs/design.md §14). ``solver_log`` receives the backend's own search log, line by line
+    (prunecert solve --log-solver)."""
+    started = time.monotonic()
     validate_problem(problem, limits)
     params = parameters or SolveParameters()
     validate_parameters(params)
@@ -64,7 +72,7 @@ def solve(
         grid_solve = functools.partial(solve, progress=progress, limits=limits)
         return optimize_result(problem, inner, stop, grid_solve)
     else:
-        result = _solve_grid(problem, params, progress, stop, limits)
+        result = _solve_grid(problem, params, progress, stop, limits, started, solver_log)
     if params.continuous is ContinuousMode.EVALUATE and result.solution is not None:
         result.continuous = box.evaluate_figures(problem, result.solution.mask)
     return result
@@ -76,12 +84,27 @@ def _solve_grid(
     progress: ProgressCallback | None,
     stop: threading.Event | None,
     limits: Limits,
+    started: float,
+    solver_log: SolverLog | None,
 ) -> SolveResult:
     # Unknown or missing backends are refused before any work; for "auto" this is the general
     # backend the choice ends with (and the one a cross-check must differ from).
     preferred = get_backend(params.backend)
     second = cross_check_backend(params, preferred.name)
-    run = Run(problem, params, progress, stop)
+    try:
+        run = Run(problem, params, progress, stop, started=started, solver_log=solver_log)
+    except DeadlineReached as reached:
+        return _unbuilt(reached, started, stop)
+    if run.out_of_time():
+        # What is left after building cannot pay for certifying a mask: no search is started.
+        return run.result(
+            SolveStatus.CANCELLED if run.cancelled() else SolveStatus.NO_SOLUTION,
+            None,
+            0.0,
+            0.0,
+            "time limit reached after building the model: too little time left to search and "
+            f"certify a mask (certifying one takes about {run.certify_seconds:.2g} s here)",
+        )
     task = task_for(problem)
     if params.backend in AUTO:
         backends = choose_backends(run.model, task)
@@ -106,9 +129,22 @@ def _solve_grid(
             assert isinstance(objective, Pareto)
             result = solve_pareto(run, objective)
     if second is not None and not isinstance(objective, Pareto):
-        engine = functools.partial(solve, limits=limits)
-        cross_check(problem, params, result, second, run.time_left(), stop, engine)
+        engine = functools.partial(solve, limits=limits, solver_log=solver_log)
+        cross_check(problem, params, result, second, run.deadline.left(), stop, engine)
     return result
+
+
+def _unbuilt(reached: DeadlineReached, started: float, stop: threading.Event | None):
+    """The result of a solve whose time ran out (or that was stopped) while its model was being
+    built: no mask, no bound but the trivial 0."""
+    cancelled = stop is not None and stop.is_set()
+    return SolveResult(
+        status=SolveStatus.CANCELLED if cancelled else SolveStatus.NO_SOLUTION,
+        stats=SolveStats(wall_time_seconds=time.monotonic() - started),
+        detail=("cancelled" if cancelled else "time limit reached")
+        + f" while {reached.phase}"
+        + "; no mask was found",
+    )
 
 
 def certify_and_compare(

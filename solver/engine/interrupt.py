@@ -10,7 +10,7 @@ from solver.core.parameters import SolveParameters
 from solver.core.problem import Problem
 from solver.core.result import SolveResult
 from solver.engine.dispatch import solve
-from solver.engine.run import ProgressCallback
+from solver.engine.run import ProgressCallback, SolverLog
 
 TICK_SECONDS = 0.2
 
@@ -22,19 +22,22 @@ def solve_interruptibly(
     reraise: bool = False,
     progress: ProgressCallback | None = None,
     tick: Callable[[], None] | None = None,
+    solver_log: SolverLog | None = None,
 ) -> SolveResult:
     """The engine's solve; on Ctrl-C the solve is stopped and its (CANCELLED) result returned,
     or, with ``reraise``, the KeyboardInterrupt propagates once the solver has stopped.
 
     ``progress`` receives the engine's events (from the solver's thread); ``tick`` is called from
     the calling thread every TICK_SECONDS while the solve runs (a progress line redraws its clock
-    there)."""
+    there); ``solver_log`` gets the backend's own log lines (from the solver's thread)."""
     stop, finished = threading.Event(), threading.Event()
     box: dict = {}
 
     def work() -> None:
         try:
-            box["result"] = solve(problem, params, progress=progress, stop=stop)
+            box["result"] = solve(
+                problem, params, progress=progress, stop=stop, solver_log=solver_log
+            )
         except BaseException as exc:  # re-raised in the calling thread
             box["error"] = exc
         finally:

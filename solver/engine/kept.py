@@ -35,8 +35,13 @@ def min_kept(run: Run, eps: Fraction, hint: list[int] | None = None) -> MinKeptO
     restriction (every mask truly within eps) with the relaxation's mask as hint. ``hint``: a
     choice meeting eps (default: greedy forward selection)."""
     model = run.model
-    start = hint if hint is not None else greedy_forward(model, max_error=float(eps))
+    start = (
+        hint
+        if hint is not None
+        else greedy_forward(model, max_error=float(eps), deadline=run.search_deadline)
+    )
     run.ensure_active([start, run.full_choice(None)])
+    run.reserve_certificates(len(start))  # a choice has one candidate per live unit
     relaxed = run.solve_rows(MinKeptTask(max_error=eps, restrict=False), start)
     kept_bound = relaxed.kept_bound or 0
     cert = None

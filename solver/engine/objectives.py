@@ -52,6 +52,7 @@ def min_error(run: Run, max_kept: int | None, hint: list[int] | None = None) -> 
             detail = "a starting mask's exact error is within the tolerance of 0, a lower bound"
             return MinErrorOutcome(SolveStatus.OPTIMAL, cert, start_hint, Fraction(0), detail)
     run.ensure_active([*starts, run.full_choice(max_kept)])
+    run.reserve_certificates(len(start_hint))  # a choice has one candidate per live unit
     rows = run.solve_rows(MinErrorTask(max_kept=max_kept), start_hint)
     bound = rows.error_bound if rows.error_bound is not None else Fraction(0)
     if rows.chosen is None:
@@ -119,9 +120,11 @@ def direct_min_error(run: Run, backend: Backend) -> MinErrorOutcome:
     options = BackendOptions(
         tolerance=run.params.effective_tolerance,
         time_limit=run.time_left(),
+        deadline=run.search_deadline.at,
         threads=run.params.threads or None,
         seed=run.params.seed,
         stop=run.stop,
+        log=run.solver_log,
     )
     every_point = np.arange(run.model.num_points)
     outcome = backend.solve(run.model, every_point, task, options)

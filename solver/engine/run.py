@@ -30,18 +30,61 @@ from solver.backends.base import (
     Task,
 )
 from solver.core.parameters import SolveParameters
-from solver.core.problem import Problem, PruningMode
+from solver.core.problem import Mask, Problem, PruningMode
 from solver.core.result import Progress, Solution, SolveResult, SolveStats, SolveStatus
 from solver.core.validate import validate_magnitudes
 from solver.exact.certify import ExactDomain, MaskCertificate
+from solver.exact.evaluate import network_outputs
 from solver.formulation.columns import ColumnModel, build_column_model
+from solver.formulation.deadline import Deadline
 from solver.formulation.hints import initial_rows
 
 ProgressCallback = Callable[[Progress], None]
+SolverLog = Callable[[str], None]  # receives the backend's own log, line by line
 ROWS_ADDED_PER_ROUND = 32
 # Row generation restarts the solver each round; below this many points one full solve was
 # faster on the paper family (bench/run.py), so "auto" uses it only above.
 ROW_GENERATION_MIN_POINTS = 2048
+
+
+# Certificates the search phases leave time for: the returned mask's and one more (a phase that
+# ends at the search deadline may certify its answer before the engine certifies the best).
+CERTIFICATES_RESERVED = 2
+
+
+# Points on which CertifyCost times the certificate's arithmetic.
+CERTIFY_SAMPLE_POINTS = 256
+
+
+class CertifyCost:
+    """The time a mask's certificate (solver.exact.certify) takes on a problem, measured on a
+    sample of its points with no unit and with every unit kept: it evaluates every unit at
+    every point, and products with a removed unit's zero weights cost little, so the time
+    grows with the mask's live units (n = 1024 on 19,881 points: 2.3 s with 5 units, 19 s
+    with all)."""
+
+    def __init__(self, problem: Problem, empty: Mask):
+        points = problem.points()
+        self.n = problem.network.n
+        sample = points[:CERTIFY_SAMPLE_POINTS]
+        self.per_point_empty = self.per_point_full = 0.0
+        if len(sample):
+            exact_points = exact.from_floats(sample.reshape(len(sample), problem.network.d))
+            self.per_point_empty = self._time(problem, exact_points, empty)
+            self.per_point_full = self._time(problem, exact_points, None)
+        self.points = len(points)
+
+    @staticmethod
+    def _time(problem: Problem, points: exact.Dyadic, mask: Mask | None) -> float:
+        began = time.monotonic()
+        network_outputs(problem.network, points, mask)
+        return (time.monotonic() - began) / points.shape[0]
+
+    def seconds(self, units: int) -> float:
+        """The estimated time to certify a mask with ``units`` live units."""
+        share = min(1.0, units / self.n) if self.n else 0.0
+        extra = max(0.0, self.per_point_full - self.per_point_empty) * share
+        return self.points * (self.per_point_empty + extra)
 
 
 def stats_scale(scale: int) -> float:
@@ -76,18 +119,33 @@ class Run:
         params: SolveParameters,
         progress: ProgressCallback | None,
         stop: threading.Event | None,
+        *,
+        started: float | None = None,
+        solver_log: SolverLog | None = None,
     ):
+        """Builds the model; raises DeadlineReached when the time limit (counted from
+        ``started``, time.monotonic() when solve() began; default now) or a stop ends it first."""
         validate_magnitudes(problem)  # before the column model computes in doubles
         self.problem = problem
         self.params = params
         self.progress = progress
         self.stop = stop
-        self.start = time.monotonic()
-        self.deadline = (
-            None if not params.time_limit_seconds else self.start + float(params.time_limit_seconds)
-        )
+        self.solver_log = solver_log
+        self.start = time.monotonic() if started is None else started
+        limit = params.time_limit_seconds
+        # The solve's deadline, fixed when solve() started (docs/design.md §14).
+        self._deadline = Deadline(None if not limit else self.start + float(limit), stop)
+        self._reserve = 0.0
+        self.search_deadline = self._deadline
         drop = params.drop_dominated_points is not False
-        self.model: ColumnModel = build_column_model(problem, drop_dominated=drop)
+        self.model: ColumnModel = build_column_model(
+            problem, drop_dominated=drop, deadline=self.deadline
+        )
+        self.deadline.check("building the model")
+        # Certifying a mask must fit before the deadline, so every search phase ends early by
+        # the time its certificates take (docs/design.md §14): reserve_certificates.
+        self.certify_cost = CertifyCost(problem, self.model.mask([]))
+        self.reserve_certificates(0)
         self.domain = ExactDomain(problem)
         if params.row_generation is None:
             self.row_generation = self.model.num_points > ROW_GENERATION_MIN_POINTS
@@ -115,16 +173,36 @@ class Run:
             points_total=self.model.total_points,
         )
 
+    def reserve_certificates(self, units: int) -> None:
+        """End the search phases early enough to certify, before the deadline, masks of about
+        ``units`` live units (a start's: the masks a search returns from there are rarely much
+        larger): CERTIFICATES_RESERVED of them."""
+        self.certify_seconds = self.certify_cost.seconds(units)
+        self._reserve = CERTIFICATES_RESERVED * self.certify_seconds
+        self.search_deadline = self._deadline.earlier(self._reserve)
+
+    @property
+    def deadline(self) -> Deadline:
+        """The solve's deadline (the search phases end earlier: search_deadline)."""
+        return self._deadline
+
+    @deadline.setter
+    def deadline(self, at: float | None) -> None:
+        """Move the deadline to ``at`` (time.monotonic(); None: none), keeping the reserve."""
+        self._deadline = Deadline(at, self.stop)
+        self.search_deadline = self._deadline.earlier(self._reserve)
+
     # -- clock and events -------------------------------------------------------------------
     def elapsed(self) -> float:
         return time.monotonic() - self.start
 
     def time_left(self) -> float | None:
-        return None if self.deadline is None else max(0.0, self.deadline - time.monotonic())
+        """Seconds the search phases have left: until the deadline less the time reserved for
+        certifying what they found (None: no limit)."""
+        return self.search_deadline.left()
 
     def out_of_time(self) -> bool:
-        left = self.time_left()
-        return (left is not None and left <= 0) or self.cancelled()
+        return self.search_deadline.passed()
 
     def cancelled(self) -> bool:
         return self.stop is not None and self.stop.is_set()
@@ -186,10 +264,12 @@ class Run:
                 error_lower_bound=lower if upper is not None else None,
                 tolerance=self.params.effective_tolerance,
                 time_limit=self.time_left(),
+                deadline=self.search_deadline.at,
                 threads=self.params.threads or None,
                 seed=self.params.seed,
                 hint=hint,
                 stop=self.stop,
+                log=self.solver_log,
                 on_incumbent=self._on_incumbent,
                 on_bound=self._on_bound,
                 should_stop=self._should_stop if isinstance(task, MinErrorTask) else None,

@@ -23,6 +23,9 @@ HEURISTIC_START_SECONDS = 1.0
 # Measured (3 seeds, threads=1): neurons n=64 0.82x the time with the hint, n=32 1.10x, weights
 # n=16 1.40x (the heuristics' own ~0.08 s), n=32 1.03x: by default only for larger networks.
 HEURISTIC_START_MIN_UNITS = 48
+# The heuristics certify each mask they return (a few near-ties each) after their search: the
+# start runs only when this many certificates fit in the time left (docs/design.md §14).
+HEURISTIC_START_CERTIFICATES = 10
 # The single-weight search (solver.search.single_weight) stops at a mask within the tolerance;
 # it gets at most this long and at most half the time left.
 SINGLE_WEIGHT_SECONDS = 30.0
@@ -40,7 +43,7 @@ def starting_choices(run: Run, max_kept: int | None, search: bool = True) -> lis
     """The greedy choice, then (``search``) each search's mask while none is within the
     tolerance of 0."""
     tol = Fraction(run.params.effective_tolerance)
-    starts = [greedy_forward(run.model, max_kept=max_kept)]
+    starts = [greedy_forward(run.model, max_kept=max_kept, deadline=run.search_deadline)]
     if not search:
         return starts
     for search_for in (single_weight_choice, heuristic_choice):
@@ -92,6 +95,8 @@ def heuristic_choice(run: Run, max_kept: int | None) -> list[int] | None:
     limit = HEURISTIC_START_SECONDS
     left = run.time_left()
     if left is not None:
+        if left < HEURISTIC_START_CERTIFICATES * run.certify_seconds:
+            return None  # its certificates, which follow its search, would not fit
         limit = min(limit, 0.1 * left)
     budget = dataclasses.replace(run.problem, objective=MinError(max_kept=max_kept))
     found = best_heuristic(

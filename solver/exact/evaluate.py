@@ -20,7 +20,12 @@ def network_outputs(network: Network, points: Dyadic, mask: Mask | None = None) 
     if mask is not None:
         u = np.where(mask.hidden_matrix(network.n, network.d), u, 0.0)
         v = np.where(mask.unit_vector(network.n), v, 0.0)
-    pre = exact.add(exact.matmul(points, exact.from_floats(u.T)), exact.from_floats(network.biases))
+    # Only units with a non-zero output weight contribute; the others add exactly 0, and leaving
+    # them out makes certifying a sparse mask cost its kept units, not all n (n = 1024, 5 kept:
+    # 2.3 s -> milliseconds).
+    live = np.flatnonzero(v != 0)
+    u, v, biases = u[live], v[live], network.biases[live]
+    pre = exact.add(exact.matmul(points, exact.from_floats(u.T)), exact.from_floats(biases))
     hidden = exact.relu(pre)
     out = exact.add(exact.matmul(hidden, exact.from_floats(v)), exact.constant(network.output_bias))
     return _activate(network.output_activation, out)

@@ -21,6 +21,7 @@ from solver import exact
 from solver.core.problem import Activation, Mask, Problem, PruningMode, Samples
 from solver.exact import Dyadic
 from solver.exact.evaluate import target_values
+from solver.formulation.deadline import NO_DEADLINE, Deadline
 
 
 @dataclass(frozen=True)
@@ -77,9 +78,10 @@ class ColumnModel:
     def float_data(self) -> tuple[np.ndarray, np.ndarray]:
         """(columns, target) in float64, for heuristics (the bias is float_bias())."""
         if self._float_cache is None:
-            cols = Dyadic(self.columns, self.exp).to_float()
-            target = Dyadic(self.target, self.exp).to_float()
-            self._float_cache = (cols, target)
+            self._float_cache = (
+                nearest_floats(self.columns, self.exp),
+                nearest_floats(self.target, self.exp),
+            )
         return self._float_cache
 
     def float_bias(self) -> float:
@@ -123,6 +125,22 @@ class ColumnModel:
         return int(sum(self.candidates[c].cost for c in chosen))
 
 
+def nearest_floats(ints: np.ndarray, exp: int) -> np.ndarray:
+    """The float64 values of ``ints * 2**exp``, as Dyadic.to_float computes them (float(v)
+    rounds to nearest, ldexp is exact outside the subnormal range), vectorised: the float MIP's
+    margin (solver/backends/floatmip.py) rests on every coefficient being the nearest double.
+    Converting 12 million entries one by one took 6 s (neurons n = 1024 on 19,881 points)."""
+    try:
+        floats = np.asarray(ints, dtype=object).astype(np.float64)
+    except OverflowError:  # an integer past float64's range: the exact, slow path
+        return Dyadic(np.asarray(ints, dtype=object), exp).to_float()
+    out = np.ldexp(floats, exp)
+    huge = np.abs(floats) >= 2.0**1000  # where to_float takes the Fraction path
+    if huge.any():
+        out[huge] = Dyadic(np.asarray(ints, dtype=object)[huge], exp).to_float()
+    return out
+
+
 def undominated_points(points: np.ndarray) -> np.ndarray:
     """Indices of the points not dominated under positive homogeneity (docs/design.md §5).
 
@@ -159,8 +177,51 @@ def _candidate_hidden_masks(problem: Problem) -> list[tuple[int, tuple[bool, ...
     return out
 
 
-def build_column_model(problem: Problem, drop_dominated: bool = True) -> ColumnModel:
-    """The exact column model of a validated problem."""
+# Rows of the column model computed per block: the exact temporaries (object arrays of Python
+# ints, ~40 bytes an entry) then live for one block only, and the deadline is checked between
+# blocks (docs/design.md §14). A block of this many entries took 0.03-0.1 s here (2^18: up to
+# 0.4 s on a loaded machine, the overrun past a limit).
+BLOCK_ENTRIES = 1 << 16
+
+
+def _exact_columns(
+    points: exact.Dyadic, raw: list, problem: Problem, deadline: Deadline
+) -> tuple[np.ndarray, int]:
+    """The exact contributions (object ints, m x len(raw)) of every raw candidate at every
+    point, and their exponent: v_i relu((m * u_i) . x_k + b_i), computed per block of rows."""
+    net = problem.network
+    m = points.shape[0]
+    u = np.asarray(net.hidden_weights, dtype=float)
+    weights = exact.from_floats(
+        np.array([u[i] if hidden is None else np.where(hidden, u[i], 0.0) for i, hidden, _ in raw])
+        .reshape(len(raw), net.d)
+        .T
+    )
+    units = np.array([i for i, _, _ in raw], dtype=np.int64)
+    biases = exact.from_floats(np.asarray(net.biases, dtype=float)[units])
+    outputs = exact.from_floats(np.asarray(net.output_weights, dtype=float)[units])
+    with_bias = bool(np.any(biases.ints != 0))  # bias-free (the paper's): no add, no shift
+    exp = points.exp + weights.exp + outputs.exp
+    if with_bias:
+        exp = min(exp, biases.exp + outputs.exp)
+    out = np.empty((m, len(raw)), dtype=object)
+    step = max(1, BLOCK_ENTRIES // max(1, len(raw)))
+    for begin in range(0, m, step):
+        deadline.check(f"building the column model ({begin} of {m} points done)")
+        block = points[begin : begin + step]
+        pre = exact.matmul(block, weights)
+        if with_bias:
+            pre = exact.add(pre, biases)
+        cols = exact.mul(exact.relu(pre), outputs)
+        out[begin : begin + step] = cols.ints if cols.exp == exp else cols.at(exp)
+    return out, exp
+
+
+def build_column_model(
+    problem: Problem, drop_dominated: bool = True, deadline: Deadline = NO_DEADLINE
+) -> ColumnModel:
+    """The exact column model of a validated problem. Raises DeadlineReached once ``deadline``
+    passes (checked between blocks of rows)."""
     net = problem.network
     all_points = problem.points()
     if drop_dominated and problem.is_bias_free:
@@ -170,55 +231,56 @@ def build_column_model(problem: Problem, drop_dominated: bool = True) -> ColumnM
     points = exact.from_floats(all_points[point_index].reshape(len(point_index), net.d))
 
     raw = _candidate_hidden_masks(problem)
-    u = np.asarray(net.hidden_weights, dtype=float)
     if raw:
-        weights = np.array(
-            [u[i] if hidden is None else np.where(hidden, u[i], 0.0) for i, hidden, _ in raw]
-        )
-        units = np.array([i for i, _, _ in raw])
-        pre = exact.add(
-            exact.matmul(points, exact.from_floats(weights.T)),
-            exact.from_floats(net.biases[units]),
-        )
-        cols = exact.mul(exact.relu(pre), exact.from_floats(np.asarray(net.output_weights)[units]))
+        col_ints, cols_exp = _exact_columns(points, raw, problem, deadline)
     else:
-        cols = exact.from_floats(np.zeros((len(point_index), 0)))
+        col_ints, cols_exp = np.empty((len(point_index), 0), dtype=object), 0
+    deadline.check("building the column model (the target)")
     if isinstance(problem.target, Samples):
         target = exact.from_floats(np.asarray(problem.target.values, dtype=float)[point_index])
     else:
         target = target_values(problem, points)
     bias = exact.constant(net.output_bias)
-    e = min(cols.exp, target.exp, bias.exp)
-    col_ints, target_ints, bias_int = cols.at(e), target.at(e), int(bias.at(e))
+    e = min(cols_exp, target.exp, bias.exp)
+    if e != cols_exp:
+        col_ints = col_ints * (1 << (cols_exp - e))
+    target_ints, bias_int = target.at(e), int(bias.at(e))
 
     candidates: list[Candidate] = []
     groups: dict[int, list[int]] = {}
     keep_cols: list[int] = []
     lookup: dict[tuple[int, tuple[bool, ...] | None], int | None] = {}
-    seen: dict[tuple[int, tuple], int] = {}
+    # Identical columns of one unit (weights mode): the first (cheapest, subsets come by size)
+    # stands for the others. Found by a hash of the column, confirmed entry by entry.
+    seen: dict[tuple[int, int], list[int]] = {}
+    nonzero = (col_ints != 0).any(axis=0) if raw else np.zeros(0, dtype=bool)
     for r, (i, hidden, cost) in enumerate(raw):
-        column = col_ints[:, r]
-        if not np.any(column != 0):
+        if not nonzero[r]:
             lookup[(i, hidden)] = None  # contributes nothing: same as removing the unit
             continue
-        signature = (i, tuple(column.tolist()))
-        if signature in seen:  # same column, cost at least as high (subsets come by size)
-            lookup[(i, hidden)] = seen[signature]
-            continue
+        column = col_ints[:, r]
+        if problem.pruning == PruningMode.WEIGHTS:
+            key = (i, hash(tuple(column.tolist())))
+            same = next(
+                (c for c in seen.get(key, []) if np.array_equal(col_ints[:, keep_cols[c]], column)),
+                None,
+            )
+            if same is not None:
+                lookup[(i, hidden)] = same
+                continue
+            seen.setdefault(key, []).append(len(candidates))
         index = len(candidates)
-        seen[signature] = index
         lookup[(i, hidden)] = index
         candidates.append(Candidate(unit=i, hidden=hidden, cost=cost))
         groups.setdefault(i, []).append(index)
         keep_cols.append(r)
+    columns = col_ints if len(keep_cols) == len(raw) else col_ints[:, keep_cols]
     return ColumnModel(
         problem=problem,
         candidates=candidates,
         groups=list(groups.values()),
         point_index=point_index,
-        columns=np.asarray(col_ints[:, keep_cols], dtype=object).reshape(
-            len(point_index), len(keep_cols)
-        ),
+        columns=np.asarray(columns, dtype=object).reshape(len(point_index), len(keep_cols)),
         target=np.asarray(target_ints, dtype=object),
         bias=bias_int,
         exp=e,

@@ -201,6 +201,25 @@ def test_a_result_without_a_mask_is_refused_naming_solution(tmp_path, capsys):
     )
 
 
+# -- solve --plot ---------------------------------------------------------------------------------
+
+
+def test_solve_plot_draws_the_result_it_prints(tmp_path, capsys):
+    problem, _ = solved(tmp_path, capsys, 2, 6, "weights", k=7)
+    figure = tmp_path / "solved.png"
+    code, out, err = run(capsys, "solve", problem, "--json", "--plot", figure)
+    assert code == 0, err
+    assert_image(figure)
+    assert json.loads(out)["status"] == "SOLVE_STATUS_OPTIMAL"  # stdout keeps the result
+
+
+def test_solve_plot_with_an_unknown_suffix_fails_before_solving(tmp_path, capsys):
+    problem, _ = solved(tmp_path, capsys, 2, 4, "neurons", k=5)
+    code, out, err = run(capsys, "solve", problem, "--plot", tmp_path / "x.bmp")
+    assert code == 2 and out == "" and err.startswith("prunecert: error: --plot"), err
+    assert not (tmp_path / "x.bmp").exists()
+
+
 # -- what loads, and the README -------------------------------------------------------------------
 
 
