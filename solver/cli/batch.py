@@ -2,23 +2,34 @@
 
 Every sub-command talks to a server: each runs inside ``common.connect``, which imports the
 client. The generated messages (protobuf, no grpc) are needed to build the parser.
+
+Scripting contract (issue 13 item 8): `submit` and `certify` print the job id as the last line
+of stdout and return at once; `--follow` instead watches the job to its end and prints its
+results, stdout holding the results alone. JSON output has numbers as numbers and times in
+RFC 3339; result lines, in every format, carry the item's origin (d, n, pruning, and the family
+seed or instance).
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import json
+import math
 import sys
+from collections.abc import Iterable, Iterator
+from typing import TextIO
 
 from google.protobuf import json_format
 
-from prunecert.v1 import jobs_pb2, solve_pb2
-from solver.cli.common import connect, read_text, remote_flags
+from prunecert.v1 import jobs_pb2, problem_pb2, solve_pb2
+from solver.cli.common import EXIT_FAILURE, EXIT_INTERRUPTED, connect, read_text, remote_flags
 from solver.cli.progress import Counter, progress_flag
 from solver.core.errors import FieldViolation, InvalidProblemError
 from solver.core.parameters import DEFAULT_TOLERANCE, SolveParameters
 from solver.core.validate import validate_parameters
 from solver.io import convert
+from solver.jobs.times import fill_job_times, item_seconds
 
 DEFAULT_SERVER = "127.0.0.1:50051"
 
@@ -29,6 +40,21 @@ def _describe(job) -> str:
         f"{job.finished_items}/{job.total_items} done ({job.failed_items} failed, "
         f"{job.running_items} running){'  ' + job.detail if job.detail else ''}"
     )
+
+
+# The Job's JSON keys in field-number order, without the deprecated epoch doubles.
+_JOB_KEYS = tuple(
+    f.json_name for f in jobs_pb2.Job.DESCRIPTOR.fields if not f.GetOptions().deprecated
+)
+
+
+def job_json(job) -> dict:
+    """The Job message in proto3 JSON for scripts: every field present (zero counts included),
+    counts as numbers, times in RFC 3339 (null until they happen), without the deprecated
+    epoch doubles, which duplicate the times for old binary clients only."""
+    message = fill_job_times(job.to_message())
+    data = json_format.MessageToDict(message, always_print_fields_with_no_presence=True)
+    return {key: data.get(key) for key in _JOB_KEYS}
 
 
 def _watch(client, job_id: str, every: float) -> object:
@@ -54,34 +80,254 @@ def _apply_parameters(args, request: jobs_pb2.SubmitJobRequest) -> None:
     request.parameters.MergeFrom(convert.parameters_to_proto(params))
 
 
+# -- result rows ---------------------------------------------------------------------------------
+
+FORMATS = ("text", "json", "csv")
+_ORIGIN = ("index", "d", "n", "seed", "instance", "pruning")
+# One CSV schema per job kind; a solve's "error" is its mask's exact error, a failed item's
+# reason is in "detail" with status FAILED.
+SOLVE_COLUMNS = (
+    *_ORIGIN,
+    *("status", "error", "bound", "gap", "kept", "total", "seconds", "backend", "detail"),
+)
+CERTIFY_COLUMNS = (
+    *_ORIGIN,
+    *("status", "kept", "total", "error", "optimum", "ratio", "gap", "seconds", "detail"),
+)
+
+
+def _short(enum_type, value: int, prefix: str) -> str:
+    return enum_type.Name(value).removeprefix(prefix)
+
+
+def item_row(msg: jobs_pb2.JobItemResult) -> dict[str, object]:
+    """One item's figures by column name (None: not applicable); floats unrounded."""
+    row: dict[str, object] = {"index": msg.index, "seconds": item_seconds(msg)}
+    if msg.HasField("origin"):  # a server of an earlier version sends none
+        origin = msg.origin
+        row |= {
+            "d": origin.d,
+            "n": origin.n,
+            "seed": origin.seed if origin.HasField("seed") else None,
+            "instance": origin.instance if origin.HasField("instance") else None,
+            "pruning": _short(problem_pb2.PruningMode, origin.pruning, "PRUNING_MODE_").lower(),
+            "total": origin.full_kept,
+        }
+    outcome = msg.WhichOneof("outcome")
+    if outcome == "solve_result":
+        r = msg.solve_result
+        solved = r.HasField("solution")
+        row |= {
+            "status": _short(solve_pb2.SolveStatus, r.status, "SOLVE_STATUS_"),
+            "error": r.solution.error if solved else None,
+            "bound": r.objective_bound,
+            "gap": r.tolerance if solved else None,
+            "kept": r.solution.kept if solved else None,
+            "backend": r.stats.backend,
+            "detail": r.detail,
+        }
+    elif outcome == "certify_result":
+        c = msg.certify_result
+        compared = c.HasField("optimum")
+        optimum = c.optimum
+        row |= {
+            # The optimum's status for its budget; without a comparison the mask's figures are
+            # exact and there is no status to give.
+            "status": _short(solve_pb2.SolveStatus, optimum.status, "SOLVE_STATUS_")
+            if compared
+            else None,
+            "kept": c.kept,
+            "error": c.error,
+            "optimum": optimum.solution.error
+            if compared and optimum.HasField("solution")
+            else None,
+            "ratio": c.ratio if compared else None,
+            "gap": c.gap if compared else None,
+            "detail": optimum.detail if compared else "",
+        }
+    else:
+        row |= {"status": "FAILED", "detail": msg.error}
+    return row
+
+
+def item_json(msg: jobs_pb2.JobItemResult) -> dict:
+    """A results line: index, the origin's fields (d, n, pruning, fullKept, seed or instance, as
+    proto3 JSON names them), the problem, the result (or error) and the seconds."""
+    line: dict = {"index": msg.index}
+    if msg.HasField("origin"):
+        origin = json_format.MessageToDict(msg.origin, always_print_fields_with_no_presence=True)
+        line.update(origin)
+    line["problem"] = json_format.MessageToDict(msg.problem)
+    outcome = msg.WhichOneof("outcome")
+    if outcome == "error":
+        line["error"] = msg.error
+    elif outcome is not None:
+        line["result"] = json_format.MessageToDict(getattr(msg, outcome))
+    line["seconds"] = item_seconds(msg)
+    return line
+
+
+def _cell(value: object) -> str:
+    # str() of a float is its shortest round-trip repr: the CSV loses no digit.
+    return "" if value is None else str(value)
+
+
+def _text(value: object, spec: str = "") -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return format(value, spec or ".10g") if math.isfinite(value) else str(value)
+    return str(value)
+
+
+_TEXT_SOLVE = (
+    ("index", 6, ""), ("d", 3, ""), ("n", 4, ""), ("seed", 5, ""), ("instance", 8, ""), ("pruning", 8, ""),
+    ("status", 11, ""), ("kept", 6, ""), ("total", 6, ""), ("error", 16, ".10g"),
+    ("bound", 16, ".10g"), ("seconds", 8, ".3f"),
+)  # fmt: skip
+_TEXT_CERTIFY = (
+    ("index", 6, ""), ("d", 3, ""), ("n", 4, ""), ("seed", 5, ""), ("instance", 8, ""), ("pruning", 8, ""),
+    ("kept", 6, ""), ("total", 6, ""), ("error", 16, ".10g"), ("optimum", 16, ".10g"),
+    ("ratio", 10, ".4g"), ("status", 11, ""),
+)  # fmt: skip
+
+
+class ResultsWriter:
+    """Writes items in one format: ``text`` (an aligned table; a failed item's reason after
+    its row), ``json`` (one JSON object per line) or ``csv`` (a header row, then one row per
+    item; the csv module quotes)."""
+
+    def __init__(self, out: TextIO, fmt: str, kind: str, header: bool = True):
+        self.out, self.fmt, self.kind, self.header = out, fmt, kind, header
+        self._csv = None
+
+    def _columns(self):
+        return CERTIFY_COLUMNS if self.kind == "certify" else SOLVE_COLUMNS
+
+    def _text_columns(self):
+        return _TEXT_CERTIFY if self.kind == "certify" else _TEXT_SOLVE
+
+    def write_all(self, messages: Iterable[jobs_pb2.JobItemResult]) -> int:
+        count = 0
+        for msg in messages:
+            if count == 0 and self.header:
+                self._write_header()
+            self.write(msg)
+            count += 1
+        if count == 0 and self.header and self.fmt != "json":
+            self._write_header()  # an empty table still says what it would hold
+        return count
+
+    def _write_header(self) -> None:
+        if self.fmt == "csv":
+            csv.writer(self.out, lineterminator="\n").writerow(self._columns())
+        elif self.fmt == "text":
+            self.out.write(
+                " ".join(f"{name:>{width}s}" for name, width, _ in self._text_columns()).rstrip()
+                + "\n"
+            )
+
+    def write(self, msg: jobs_pb2.JobItemResult) -> None:
+        if self.fmt == "json":
+            self.out.write(json.dumps(item_json(msg)) + "\n")
+            return
+        row = item_row(msg)
+        if self.fmt == "csv":
+            if self._csv is None:
+                self._csv = csv.writer(self.out, lineterminator="\n")
+            self._csv.writerow([_cell(row.get(name)) for name in self._columns()])
+            return
+        line = " ".join(
+            f"{_text(row.get(name), spec):>{width}s}" for name, width, spec in self._text_columns()
+        )
+        if row["status"] == "FAILED":
+            line += f"  {row['detail']}"
+        self.out.write(line.rstrip() + "\n")
+
+
+def _format_flag(p: argparse.ArgumentParser, default: str, what: str, follow: bool) -> None:
+    p.add_argument(
+        "--format",
+        choices=FORMATS,
+        # With --follow the default is applied late: an explicit --format without --follow
+        # is refused rather than ignored.
+        default=None if follow else default,
+        help=f"{what}: text (a table), json (one object per line) or csv (a header row; "
+        f"columns index, d, n, seed, instance, pruning, status, ...) (default {default})",
+    )
+
+
+# -- commands ------------------------------------------------------------------------------------
+
+
+def _check_follow_flags(args) -> None:
+    """--format says how --follow prints the results: alone it would be silently ignored."""
+    if args.format is not None and not args.follow:
+        raise InvalidProblemError(
+            FieldViolation(
+                "--format",
+                "needs --follow (without it only the job id is printed; "
+                "use batch results --format)",
+                "--format",
+            )
+        )
+
+
+def _submitted(args, client, request: jobs_pb2.SubmitJobRequest) -> int:
+    """Submit; then print the job id as stdout's last line, or with --follow watch the job to
+    its end and print its results (stdout then holds the results alone)."""
+    job = client.submit_job(request)
+    what = "masks" if job.kind == "certify" else "items"
+    print(f"job {job.id}: submitted {job.total_items} {what} ({job.kind})", file=sys.stderr)
+    if not args.follow:
+        print(job.id)
+        return 0
+    try:
+        job = _watch(client, job.id, args.progress_every)
+        writer = ResultsWriter(sys.stdout, args.format or "text", job.kind)
+        writer.write_all(client.job_results_messages(job.id))
+    except KeyboardInterrupt:
+        print(
+            f"prunecert: interrupted; job {job.id} keeps running on the server "
+            f"(prunecert batch watch {job.id}, or batch cancel {job.id})",
+            file=sys.stderr,
+        )
+        return EXIT_INTERRUPTED
+    print(_describe(job), file=sys.stderr)
+    return 0 if job.state == "JOB_STATE_SUCCEEDED" else EXIT_FAILURE
+
+
 def cmd_submit(args, client) -> int:
+    _check_follow_flags(args)
     request = convert.parse_json(read_text(args.spec), jobs_pb2.SubmitJobRequest, what="spec")
     _apply_parameters(args, request)  # type: ignore[arg-type]
     if args.request_id:
         request.request_id = args.request_id  # type: ignore[attr-defined]
-    job = client.submit_job(request)
-    print(f"submitted {job.total_items} items ({job.kind}); state {job.state}", file=sys.stderr)
-    print(job.id)
-    return 0
+    return _submitted(args, client, request)  # type: ignore[arg-type]
 
 
 def cmd_status(args, client) -> int:
     job = client.get_job(args.job)
     if args.json:
-        print(json_format.MessageToJson(job.to_message(), indent=2))
+        print(json.dumps(job_json(job), indent=2))
     else:
         print(_describe(job))
     return 0
 
 
-def cmd_list(args, client) -> int:
+def _all_jobs(client, state: str | None) -> Iterator:
     token = ""
     while True:
-        jobs, token = client.list_jobs(state=args.state, page_size=100, page_token=token)
-        for job in jobs:
-            print(_describe(job))
+        jobs, token = client.list_jobs(state=state, page_size=100, page_token=token)
+        yield from jobs
         if not token:
-            return 0
+            return
+
+
+def cmd_list(args, client) -> int:
+    for job in _all_jobs(client, args.state):
+        print(json.dumps(job_json(job)) if args.json else _describe(job))
+    return 0
 
 
 def cmd_watch(args, client) -> int:
@@ -95,25 +341,16 @@ def cmd_cancel(args, client) -> int:
     return 0
 
 
-def _item_line(msg) -> str:
-    line: dict = {"index": int(msg.index)}
-    line["problem"] = json_format.MessageToDict(msg.problem)
-    outcome = msg.WhichOneof("outcome")
-    if outcome == "error":
-        line["error"] = msg.error
-    elif outcome is not None:
-        line["result"] = json_format.MessageToDict(getattr(msg, outcome))
-    line["seconds"] = msg.seconds
-    return json.dumps(line)
-
-
 def cmd_results(args, client) -> int:
-    out = open(args.output, "a" if args.offset else "w") if args.output != "-" else sys.stdout
-    count = 0
+    kind = client.get_job(args.job).kind
+    appending = bool(args.offset) and args.output != "-"
+    out = open(args.output, "a" if appending else "w") if args.output != "-" else sys.stdout
     try:
-        for msg in client.job_results_messages(args.job, offset=args.offset):
-            out.write(_item_line(msg) + "\n")
-            count += 1
+        # Appending to a file that already holds rows: no second header.
+        header = not (appending and out.tell() > 0)
+        count = ResultsWriter(out, args.format, kind, header).write_all(
+            client.job_results_messages(args.job, offset=args.offset)
+        )
     finally:
         if out is not sys.stdout:
             out.close()
@@ -122,6 +359,7 @@ def cmd_results(args, client) -> int:
 
 
 def cmd_certify(args, client) -> int:
+    _check_follow_flags(args)
     items = []
     for number, raw in enumerate(read_text(args.masks).splitlines(), start=1):
         if not raw.strip():
@@ -144,23 +382,7 @@ def cmd_certify(args, client) -> int:
         certify=jobs_pb2.CertifyList(items=items, compare_with_optimum=not args.no_compare),
     )
     _apply_parameters(args, request)
-    job = client.submit_job(request)
-    print(f"job {job.id}: certifying {job.total_items} masks", file=sys.stderr)
-    job = _watch(client, job.id, args.progress_every)
-    print(f"{'index':>6s} {'kept':>6s} {'mask error':>16s} {'optimum':>16s} {'ratio':>10s}  status")
-    for item in client.job_results(job.id):
-        if item.result is None:
-            print(f"{item.index:6d} {'':6s} {'':16s} {'':16s} {'':10s}  error: {item.error}")
-            continue
-        r = item.result
-        optimum = r.optimum.solution.error if r.optimum and r.optimum.solution else float("nan")
-        status = r.optimum.status.name if r.optimum else "-"
-        ratio = f"{r.ratio:.4g}" if r.optimum else "-"
-        print(
-            f"{item.index:6d} {r.kept:6d} {r.error:16.10g} {optimum:16.10g} {ratio:>10s}  {status}"
-        )
-    print(_describe(job), file=sys.stderr)
-    return 0
+    return _submitted(args, client, request)
 
 
 def _connected(command):
@@ -198,6 +420,18 @@ def _parameter_flags(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _follow_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--follow",
+        action="store_true",
+        help="watch the job until it ends, then print its results to stdout (exit 1 if the "
+        "job failed or was cancelled; the id goes to stderr); default: print the job id "
+        "last and return at once",
+    )
+    _format_flag(p, "text", "with --follow, the results", follow=True)
+    progress_flag(p)
+
+
 def add_parser(subparsers) -> None:
     batch = subparsers.add_parser("batch", help="durable batch jobs on a server")
     commands = batch.add_subparsers(dest="batch_command", required=True)
@@ -215,13 +449,14 @@ def add_parser(subparsers) -> None:
     )
     p.add_argument("spec", help="the spec file, or - for stdin")
     _parameter_flags(p)
+    _follow_flags(p)
     p = command("status", cmd_status, "a job's state and counts")
     p.add_argument("job", help="the job id (printed by submit)")
     p.add_argument(
         "--json",
         action="store_true",
-        help="print the Job message as proto3 JSON (its 64-bit counts are strings there, as "
-        "proto3 JSON prints every 64-bit integer; default: one line of text)",
+        help="print the Job message as proto3 JSON: counts are numbers, created/started/"
+        "finished RFC 3339 times (null until they happen); default: one line of text",
     )
     p = command("list", cmd_list, "your jobs, newest first")
     p.add_argument(
@@ -229,10 +464,15 @@ def add_parser(subparsers) -> None:
         choices=[n for n in jobs_pb2.JobState.keys() if not n.endswith("UNSPECIFIED")],
         help="only jobs in this state (default: all)",
     )
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="one Job per line, as `status --json` prints it (default: one line of text each)",
+    )
     p = command("watch", cmd_watch, "progress until the job ends")
     p.add_argument("job", help="the job id (printed by submit)")
     progress_flag(p)
-    p = command("results", cmd_results, "write finished items as JSON lines")
+    p = command("results", cmd_results, "write the finished items' results")
     p.add_argument("job", help="the job id (printed by submit)")
     p.add_argument("-o", "--output", default="-", help="file (default: stdout)")
     p.add_argument(
@@ -241,12 +481,13 @@ def add_parser(subparsers) -> None:
         default=0,
         help="skip items below this index, appending to --output (default 0)",
     )
+    _format_flag(p, "json", "the results", follow=False)
     p = command("cancel", cmd_cancel, "cancel a job")
     p.add_argument("job", help="the job id (printed by submit)")
     p = command(
         "certify",
         cmd_certify,
-        "certify masks (a JSON line per {problem, mask}) and print a table of the results",
+        "submit masks to certify (a JSON line per {problem, mask}); prints the job id last",
     )
     p.add_argument("masks", help="JSON lines file, or - for stdin")
     p.add_argument(
@@ -255,4 +496,4 @@ def add_parser(subparsers) -> None:
         help="only the masks' exact errors (default: also the optimum for each budget)",
     )
     _parameter_flags(p)
-    progress_flag(p)
+    _follow_flags(p)

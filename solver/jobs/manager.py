@@ -22,6 +22,7 @@ from solver.core.validate import Limits
 from solver.jobs.spec import JobSpec
 from solver.jobs.store import FINAL_STATES, JobRow, JobStore
 from solver.jobs.tasks import cancel_event_name, run_items
+from solver.jobs.times import fill_item_duration
 
 log = logging.getLogger("prunecert.jobs")
 
@@ -48,6 +49,19 @@ def _page_after(token: str) -> int:
     if not 0 < after < 2**63:
         raise InvalidProblemError(FieldViolation("page_token", "is not a token from ListJobs"))
     return after
+
+
+def _stored_spec(row: JobRow) -> JobSpec:
+    """The spec of a stored job (validated when it was submitted)."""
+    return JobSpec(jobs_pb2.SubmitJobRequest.FromString(row.spec), limits=None)
+
+
+def _completed(item: jobs_pb2.JobItemResult, spec: JobSpec) -> jobs_pb2.JobItemResult:
+    """A stored result as it is sent: with its origin (recomputed from the spec, so results
+    stored by earlier versions get one too) and its duration."""
+    item.origin.CopyFrom(spec.origin(item.index))
+    fill_item_duration(item)
+    return item
 
 
 class JobManager:
@@ -170,12 +184,14 @@ class JobManager:
     def watch(self, owner: str, job_id: str, alive) -> Iterator[jobs_pb2.JobEvent]:
         """Events after each change until the job is final (or the caller goes away)."""
         row = self._row(owner, job_id)
+        spec = None  # parsed at the first result: a job whose spec failed to expand has none
         last_seq = 0
         last = None
         while alive():
             for seq, _index, payload in self.store.results_since(job_id, last_seq):
                 last_seq = seq
-                item = jobs_pb2.JobItemResult.FromString(payload)
+                spec = spec or _stored_spec(row)
+                item = _completed(jobs_pb2.JobItemResult.FromString(payload), spec)
                 yield jobs_pb2.JobEvent(job=self.get(owner, job_id), item=item)
             job = self.get(owner, job_id)
             if last is None or job.SerializeToString() != last:
@@ -193,13 +209,13 @@ class JobManager:
             raise InvalidProblemError(FieldViolation("offset", "must be below 2^63"))
         if offset >= row.total:  # past the end: nothing to read
             return
-        spec = JobSpec(jobs_pb2.SubmitJobRequest.FromString(row.spec), limits=None)
+        spec = _stored_spec(row)
         while True:
             batch = self.store.results(job_id, offset)
             if not batch:
                 return
             for idx, payload in batch:
-                item = jobs_pb2.JobItemResult.FromString(payload)
+                item = _completed(jobs_pb2.JobItemResult.FromString(payload), spec)
                 item.problem.CopyFrom(spec.problem(idx))
                 yield item
             offset = batch[-1][0] + 1

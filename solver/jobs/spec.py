@@ -108,6 +108,32 @@ class JobSpec:
             return self.request.problems.problems[index]
         return self.request.certify.items[index].problem
 
+    def origin(self, index: int) -> jobs_pb2.ItemOrigin:
+        """What the index-th item is: its problem's shape and, for a family item, its
+        coordinates (Family.coordinates: paper d, n, seed, pruning; subset_sum n, seed,
+        instance), read without building the problem."""
+        if self.family is not None:
+            if self.family.generator == "paper":
+                d, n, seed, mode = self.family.coordinates(index)
+                origin = _shape_origin(d, n, int(mode))  # PruningMode mirrors the proto enum
+            else:  # subset_sum: d = 1 in neurons mode (solver.instances.families)
+                n, seed, instance = self.family.coordinates(index)
+                origin = _shape_origin(1, n, problem_pb2.PRUNING_MODE_NEURONS)
+                origin.instance = instance
+            origin.seed = seed
+            return origin
+        problem = self.problem(index)  # validated at submission: the shape is consistent
+        network = problem.network
+        return _shape_origin(
+            network.hidden_weights.cols, len(network.output_weights), problem.pruning
+        )
+
+
+def _shape_origin(d: int, n: int, pruning: int) -> jobs_pb2.ItemOrigin:
+    """d, n and pruning, with the full network's kept count (Problem.max_kept_possible)."""
+    full = n * (d + 1) if pruning == problem_pb2.PRUNING_MODE_WEIGHTS else n
+    return jobs_pb2.ItemOrigin(d=d, n=n, pruning=pruning, full_kept=full)
+
 
 def check_backend_names(params) -> None:
     """``backend`` and ``cross_check`` must name a registered backend (or "auto")."""

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from prunecert.v1 import jobs_pb2
 from solver.core.errors import ConfigurationError, FieldViolation
+from solver.jobs.times import fill_job_times
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -67,7 +68,8 @@ class JobRow:
     detail: str
 
     def to_proto(self, running: int = 0) -> jobs_pb2.Job:
-        return jobs_pb2.Job(
+        """The Job message, its times both as Timestamps and as the deprecated epoch doubles."""
+        job = jobs_pb2.Job(
             id=self.id,
             state=self.state,
             request_id=self.request_id,
@@ -81,6 +83,7 @@ class JobRow:
             finished_time=self.finished,
             detail=self.detail,
         )
+        return fill_job_times(job)
 
 
 _COLUMNS = "seq, id, owner, request_id, kind, spec, total, state, succeeded, failed, created, started, finished, detail"

@@ -26,6 +26,7 @@ from solver.engine import certify_and_compare, solve
 from solver.formulation.columns import build_column_model
 from solver.instances.families import Family, largest_problems
 from solver.io import convert
+from solver.jobs.times import set_item_seconds
 
 log = logging.getLogger("prunecert.jobs")
 
@@ -201,7 +202,7 @@ def _run_subset_sum(
                 item.error = solved
             else:
                 item.solve_result.CopyFrom(convert.result_to_proto(solved))
-                item.seconds = solved.stats.wall_time_seconds
+                set_item_seconds(item, solved.stats.wall_time_seconds)
             out.append((index, not isinstance(solved, str), item.SerializeToString()))
     return out
 
@@ -267,7 +268,7 @@ def run_items(
                 and result.solve_result.status == solve_pb2.SOLVE_STATUS_CANCELLED
             ):
                 break  # cancelled mid-solve: not a result
-            result.seconds = time.perf_counter() - start
+            set_item_seconds(result, time.perf_counter() - start)
             out.append((index, ok, result.SerializeToString()))
     finally:
         done.set()

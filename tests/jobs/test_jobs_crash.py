@@ -21,6 +21,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -201,7 +202,7 @@ def test_batch_submit_status_watch_results(cli_server, tmp_path):
     data, job = status_json(cli_server, job_id)
     assert data["id"] == job_id and job.id == job_id
     assert data["state"] in {f"JOB_STATE_{s}" for s in ("QUEUED", "RUNNING", "SUCCEEDED")}
-    assert int(data["totalItems"]) == 4 and data["kind"] == "solve"
+    assert data["totalItems"] == 4 and data["kind"] == "solve"  # a number, not a string
     assert data["requestId"] == "cli-family"
 
     watch = cli("batch", "watch", job_id, "--remote", cli_server.remote)
@@ -212,7 +213,9 @@ def test_batch_submit_status_watch_results(cli_server, tmp_path):
     assert data["state"] == "JOB_STATE_SUCCEEDED"
     assert job.state == jobs_pb2.JOB_STATE_SUCCEEDED
     assert (job.total_items, job.succeeded_items, job.failed_items) == (4, 4, 0)
-    assert 0 < job.created_time <= job.started_time <= job.finished_time
+    times = [datetime.fromisoformat(data[key]) for key in ("created", "started", "finished")]
+    assert times == sorted(times) and all(t.tzinfo == UTC for t in times)
+    assert "createdTime" not in data  # the deprecated doubles are for old binary clients
 
     # Submitting the same spec (same request id) again gives the same job.
     assert submit_spec(cli_server, tmp_path / "again.json", SPEC) == job_id
@@ -225,6 +228,11 @@ def test_batch_submit_status_watch_results(cli_server, tmp_path):
     family = convert.parse_family(json_format.ParseDict(SPEC["family"], jobs_pb2.FamilySpec()))
     for line in lines:
         assert {"index", "problem", "result"} <= set(line)
+        # The family coordinates, in the family's order (d, n, seed, pruning; pruning fastest).
+        n, mode = (5, 6)[line["index"] // 2], ("NEURONS", "WEIGHTS")[line["index"] % 2]
+        assert (line["d"], line["n"], line["seed"]) == (2, n, 1)
+        assert line["pruning"] == f"PRUNING_MODE_{mode}"
+        assert line["fullKept"] == (n if mode == "NEURONS" else 3 * n)
         problem = family.problem(line["index"])
         message = json_format.ParseDict(line["problem"], problem_pb2.Problem())
         assert message == convert.problem_to_proto(problem)
@@ -283,14 +291,20 @@ def test_batch_certify_reports_kept_error_optimum_and_ratio(cli_server, tmp_path
     path = tmp_path / "masks.jsonl"
     path.write_text("\n".join(masks_line(p, m) for p, m in items) + "\n")
 
-    proc = cli("batch", "certify", str(path), "--remote", cli_server.remote)
+    # --follow: the old blocking behaviour, the table on stdout; the job id goes to stderr.
+    proc = cli("batch", "certify", str(path), "--follow", "--remote", cli_server.remote)
     assert proc.returncode == 0, proc.stderr
     rows = [line.split() for line in proc.stdout.splitlines()]
-    assert rows[0][:5] == ["index", "kept", "mask", "error", "optimum"]
+    header = ["index", "d", "n", "seed", "instance", "pruning", "kept", "total", "error"]
+    assert rows[0] == [*header, "optimum", "ratio", "status"]
     rows = rows[1:]
     assert [int(r[0]) for r in rows] == [0, 1, 2]
+    assert re.search(r"job [0-9a-f]+: submitted 3 masks", proc.stderr), proc.stderr
     for row, (problem, mask) in zip(rows, items):
-        index, kept, error, optimum, ratio, status = row
+        index, d, n, seed, instance, pruning, kept, total, error, optimum, ratio, status = row
+        assert (d, n, seed, instance) == ("2", "6", "-", "-")  # explicit items: no family
+        assert pruning == problem.pruning.name.lower()
+        assert int(total) == problem.max_kept_possible()
         cert = certify_mask(problem, mask)
         assert int(kept) == cert.kept
         assert float(error) == pytest.approx(cert.error_upper, rel=1e-9)
@@ -312,6 +326,7 @@ def test_batch_certify_rejects_a_bad_line(cli_server, tmp_path):
     proc = cli("batch", "certify", str(path), "--remote", cli_server.remote)
     assert proc.returncode == 2
     assert f"{path}:2" in proc.stderr
+    assert proc.stdout == ""  # nothing submitted: no job id
 
 
 def test_batch_submit_invalid_spec_names_the_field(cli_server, tmp_path):

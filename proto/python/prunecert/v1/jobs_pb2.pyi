@@ -1,3 +1,7 @@
+import datetime
+
+from google.protobuf import duration_pb2 as _duration_pb2
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from prunecert.v1 import problem_pb2 as _problem_pb2
 from prunecert.v1 import solve_pb2 as _solve_pb2
 from google.protobuf.internal import containers as _containers
@@ -85,7 +89,7 @@ class SubmitJobRequest(_message.Message):
     def __init__(self, request_id: _Optional[str] = ..., problems: _Optional[_Union[ProblemList, _Mapping]] = ..., family: _Optional[_Union[FamilySpec, _Mapping]] = ..., certify: _Optional[_Union[CertifyList, _Mapping]] = ..., parameters: _Optional[_Union[_solve_pb2.SolveParameters, _Mapping]] = ...) -> None: ...
 
 class Job(_message.Message):
-    __slots__ = ("id", "state", "request_id", "kind", "total_items", "succeeded_items", "failed_items", "running_items", "created_time", "started_time", "finished_time", "detail")
+    __slots__ = ("id", "state", "request_id", "kind", "total_items", "succeeded_items", "failed_items", "running_items", "created_time", "started_time", "finished_time", "detail", "created", "started", "finished")
     ID_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
@@ -98,6 +102,9 @@ class Job(_message.Message):
     STARTED_TIME_FIELD_NUMBER: _ClassVar[int]
     FINISHED_TIME_FIELD_NUMBER: _ClassVar[int]
     DETAIL_FIELD_NUMBER: _ClassVar[int]
+    CREATED_FIELD_NUMBER: _ClassVar[int]
+    STARTED_FIELD_NUMBER: _ClassVar[int]
+    FINISHED_FIELD_NUMBER: _ClassVar[int]
     id: str
     state: JobState
     request_id: str
@@ -110,23 +117,46 @@ class Job(_message.Message):
     started_time: float
     finished_time: float
     detail: str
-    def __init__(self, id: _Optional[str] = ..., state: _Optional[_Union[JobState, str]] = ..., request_id: _Optional[str] = ..., kind: _Optional[str] = ..., total_items: _Optional[int] = ..., succeeded_items: _Optional[int] = ..., failed_items: _Optional[int] = ..., running_items: _Optional[int] = ..., created_time: _Optional[float] = ..., started_time: _Optional[float] = ..., finished_time: _Optional[float] = ..., detail: _Optional[str] = ...) -> None: ...
+    created: _timestamp_pb2.Timestamp
+    started: _timestamp_pb2.Timestamp
+    finished: _timestamp_pb2.Timestamp
+    def __init__(self, id: _Optional[str] = ..., state: _Optional[_Union[JobState, str]] = ..., request_id: _Optional[str] = ..., kind: _Optional[str] = ..., total_items: _Optional[int] = ..., succeeded_items: _Optional[int] = ..., failed_items: _Optional[int] = ..., running_items: _Optional[int] = ..., created_time: _Optional[float] = ..., started_time: _Optional[float] = ..., finished_time: _Optional[float] = ..., detail: _Optional[str] = ..., created: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., started: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., finished: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class ItemOrigin(_message.Message):
+    __slots__ = ("d", "n", "pruning", "full_kept", "seed", "instance")
+    D_FIELD_NUMBER: _ClassVar[int]
+    N_FIELD_NUMBER: _ClassVar[int]
+    PRUNING_FIELD_NUMBER: _ClassVar[int]
+    FULL_KEPT_FIELD_NUMBER: _ClassVar[int]
+    SEED_FIELD_NUMBER: _ClassVar[int]
+    INSTANCE_FIELD_NUMBER: _ClassVar[int]
+    d: int
+    n: int
+    pruning: _problem_pb2.PruningMode
+    full_kept: int
+    seed: int
+    instance: int
+    def __init__(self, d: _Optional[int] = ..., n: _Optional[int] = ..., pruning: _Optional[_Union[_problem_pb2.PruningMode, str]] = ..., full_kept: _Optional[int] = ..., seed: _Optional[int] = ..., instance: _Optional[int] = ...) -> None: ...
 
 class JobItemResult(_message.Message):
-    __slots__ = ("index", "problem", "solve_result", "certify_result", "error", "seconds")
+    __slots__ = ("index", "problem", "solve_result", "certify_result", "error", "seconds", "duration", "origin")
     INDEX_FIELD_NUMBER: _ClassVar[int]
     PROBLEM_FIELD_NUMBER: _ClassVar[int]
     SOLVE_RESULT_FIELD_NUMBER: _ClassVar[int]
     CERTIFY_RESULT_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
     SECONDS_FIELD_NUMBER: _ClassVar[int]
+    DURATION_FIELD_NUMBER: _ClassVar[int]
+    ORIGIN_FIELD_NUMBER: _ClassVar[int]
     index: int
     problem: _problem_pb2.Problem
     solve_result: _solve_pb2.SolveResult
     certify_result: _solve_pb2.CertifyResult
     error: str
     seconds: float
-    def __init__(self, index: _Optional[int] = ..., problem: _Optional[_Union[_problem_pb2.Problem, _Mapping]] = ..., solve_result: _Optional[_Union[_solve_pb2.SolveResult, _Mapping]] = ..., certify_result: _Optional[_Union[_solve_pb2.CertifyResult, _Mapping]] = ..., error: _Optional[str] = ..., seconds: _Optional[float] = ...) -> None: ...
+    duration: _duration_pb2.Duration
+    origin: ItemOrigin
+    def __init__(self, index: _Optional[int] = ..., problem: _Optional[_Union[_problem_pb2.Problem, _Mapping]] = ..., solve_result: _Optional[_Union[_solve_pb2.SolveResult, _Mapping]] = ..., certify_result: _Optional[_Union[_solve_pb2.CertifyResult, _Mapping]] = ..., error: _Optional[str] = ..., seconds: _Optional[float] = ..., duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., origin: _Optional[_Union[ItemOrigin, _Mapping]] = ...) -> None: ...
 
 class GetJobRequest(_message.Message):
     __slots__ = ("id",)
