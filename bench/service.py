@@ -4,6 +4,8 @@
 2. Overhead of a remote solve versus the same solve in-process, on paper-family instances,
    interleaved in the same process; CP-SAT runs with one thread and a fixed seed so that both
    sides do the same search.
+3. The solve queue: QUEUED_CLIENTS solves sent at once to 2 solver processes (queue of 4):
+   each call's wait as its reply reports it (SolveStats.queue_wait_seconds), and GetServerInfo's.
 """
 
 from __future__ import annotations
@@ -11,15 +13,21 @@ from __future__ import annotations
 import statistics
 import sys
 import time
+from concurrent import futures
 
+import grpc
 import numpy as np
 
+from prunecert.v1 import service_pb2, service_pb2_grpc
 from prunecert_client import Client
 from solver.core.parameters import SolveParameters
 from solver.core.problem import Activation, Network, Neuron, PointSet, Problem, PruningMode
 from solver.engine import solve
 from solver.instances.generate import paper_problem
+from solver.io import convert
 from solver.service.server import ServerConfig, create_server
+
+QUEUED_CLIENTS = 6
 
 
 def trivial_problem() -> Problem:
@@ -76,9 +84,44 @@ def main() -> int:
                 h, t = statistics.median(here), statistics.median(there)
                 name = f"{mode.name.lower()} n={n}"
                 print(f"{name:24s} {h:10.3f}s {t:8.3f}s {100 * (t - h) / h:8.1f}%")
+        queueing(address)
     finally:
         running.stop(0)
     return 0
+
+
+def queueing(address: str) -> None:
+    problem = paper_problem(2, 16, 1, PruningMode.NEURONS)
+    request = service_pb2.SolveRequest(
+        problem=convert.problem_to_proto(problem),
+        parameters=convert.parameters_to_proto(SolveParameters(threads=1, seed=1)),
+    )
+    print(
+        f"\nQueueing: {QUEUED_CLIENTS} Solves at once (neurons n=16) on 2 solver processes, "
+        "queue of 4"
+    )
+    with (
+        grpc.insecure_channel(address) as channel,
+        futures.ThreadPoolExecutor(QUEUED_CLIENTS) as pool,
+    ):
+        stub = service_pb2_grpc.PruningSolverStub(channel)
+
+        def one() -> tuple[str, float, float]:
+            start = time.perf_counter()
+            try:
+                reply = stub.Solve(request, timeout=120)
+            except grpc.RpcError as err:
+                return err.code().name, 0.0, time.perf_counter() - start
+            return "OK", reply.stats.queue_wait_seconds, time.perf_counter() - start
+
+        outcomes = list(pool.map(lambda _: one(), range(QUEUED_CLIENTS)))
+        info = stub.GetServerInfo(service_pb2.GetServerInfoRequest(), timeout=10)
+    for code, wait, took in sorted(outcomes, key=lambda o: o[2]):
+        print(f"  {code:18s} waited {wait:6.3f} s   answered after {took:6.3f} s")
+    print(
+        f"  GetServerInfo: mean wait {info.mean_queue_wait_seconds:.3f} s over every call served, "
+        f"recent {info.recent_queue_wait_seconds:.3f} s, refusals {info.queue_refusals}"
+    )
 
 
 if __name__ == "__main__":

@@ -3,12 +3,15 @@ assertions.
 
 Phases, each bounded in calls and in time:
 1. fuzz: random bytes, truncated and bit-flipped requests to every method (unary and streaming);
-2. load: THREADS clients calling Solve on a small problem for LOAD_SECONDS;
+2. load: THREADS clients calling Solve on a small problem for LOAD_SECONDS, on 2 solver
+   processes with the default queue (4 calls): most calls wait their turn, the rest are refused;
 3. Watch storm: short grpc.health.v1 Watch calls from 8 threads;
 4. cancel storm: SolveStream calls cancelled after their first event;
 5. stream flood: more WatchJob streams than the budget, with health and info checked meanwhile.
 
-Prints the status-code histogram per phase, Solve p50/p99, and the server's RSS before and after.
+Prints the status-code histogram per phase, Solve p50/p99 and the queue waits the replies
+report (SolveStats.queue_wait_seconds), GetServerInfo's queue figures, the server's own
+Prometheus counts (--metrics-port) and its RSS before and after.
 Run: .venv/bin/python bench/soak.py [--quick]
 """
 
@@ -24,11 +27,13 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.request
 from pathlib import Path
 
 import grpc
 import psutil
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from prometheus_client.parser import text_string_to_metric_families
 
 from prunecert.v1 import jobs_pb2, service_pb2, service_pb2_grpc
 from solver.core.problem import MinError, PruningMode
@@ -105,6 +110,9 @@ def fuzz(channel: grpc.Channel) -> collections.Counter:
     return codes
 
 
+QUEUE_WAITS: list[float] = []  # ms, from the load phase's replies
+
+
 def load(channel: grpc.Channel) -> tuple[collections.Counter, list[float]]:
     stub = service_pb2_grpc.PruningSolverStub(channel)
     request = small_request()
@@ -116,11 +124,16 @@ def load(channel: grpc.Channel) -> tuple[collections.Counter, list[float]]:
     def client() -> None:
         while time.monotonic() < stop_at:
             start = time.perf_counter()
-            code = code_of(lambda: stub.Solve(request, timeout=30))
+            try:
+                reply = stub.Solve(request, timeout=30)
+                code = "OK"
+            except grpc.RpcError as err:
+                reply, code = None, err.code().name
             with lock:
                 codes[code] += 1
-                if code == "OK":
+                if reply is not None:
                     latencies.append((time.perf_counter() - start) * 1000)
+                    QUEUE_WAITS.append(reply.stats.queue_wait_seconds * 1000)
 
     threads = [threading.Thread(target=client) for _ in range(THREADS)]
     for t in threads:
@@ -199,18 +212,58 @@ def stream_flood(channel: grpc.Channel) -> collections.Counter:
     return codes
 
 
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * q))]
+
+
+def print_queue(channel: grpc.Channel) -> None:
+    waited = [w for w in QUEUE_WAITS if w > 0]
+    if QUEUE_WAITS:
+        print(
+            f"    queue: {len(waited)} of {len(QUEUE_WAITS)} answered Solves waited; "
+            f"wait p50 {percentile(QUEUE_WAITS, 0.5):.1f} ms, "
+            f"p99 {percentile(QUEUE_WAITS, 0.99):.1f} ms, max {max(QUEUE_WAITS):.1f} ms"
+        )
+    stub = service_pb2_grpc.PruningSolverStub(channel)
+    info = stub.GetServerInfo(service_pb2.GetServerInfoRequest(), timeout=10)
+    print(
+        f"    GetServerInfo: queue limit {info.queue_limit}, max wait "
+        f"{info.max_queue_wait_seconds:g} s, mean wait {info.mean_queue_wait_seconds * 1000:.1f} "
+        f"ms, recent {info.recent_queue_wait_seconds * 1000:.1f} ms, refusals "
+        f"{info.queue_refusals}"
+    )
+
+
+def print_metrics(url: str) -> None:
+    """The server's own counts: RPCs by code, and calls by what the queue did with them."""
+    with urllib.request.urlopen(url, timeout=10) as response:
+        text = response.read().decode()
+    codes: collections.Counter = collections.Counter()
+    queue: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == "grpc_server_handled_total":
+                codes[sample.labels["grpc_code"]] += int(sample.value)
+            if sample.name == "prunecert_solve_queue_wait_seconds_count":
+                queue[sample.labels["outcome"]] = sample.value
+    print(f"  metrics: RPCs by code {dict(sorted(codes.items()))}")
+    print(f"  metrics: solver-process requests by outcome {queue}")
+
+
 def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
-        port = free_port()
+        port, metrics_port = free_port(), free_port()
         log = Path(tmp) / "serve.log"
         with log.open("w") as err:
             proc = subprocess.Popen(
                 [sys.executable, "-m", "solver.cli", "serve", "--port", str(port),
-                 "--data-dir", str(Path(tmp) / "data"), "--max-concurrent", "2"],
+                 "--data-dir", str(Path(tmp) / "data"), "--max-concurrent", "2",
+                 "--metrics-port", str(metrics_port)],
                 cwd=REPO, stdout=subprocess.DEVNULL, stderr=err, start_new_session=True,
             )  # fmt: skip
         try:
-            return soak(proc, f"127.0.0.1:{port}")
+            return soak(proc, f"127.0.0.1:{port}", f"http://127.0.0.1:{metrics_port}/metrics")
         finally:
             try:
                 os.killpg(proc.pid, signal.SIGKILL)
@@ -219,7 +272,7 @@ def main() -> int:
             proc.wait()
 
 
-def soak(proc: subprocess.Popen, address: str) -> int:
+def soak(proc: subprocess.Popen, address: str, metrics_url: str) -> int:
     with grpc.insecure_channel(address) as channel:
         grpc.channel_ready_future(channel).result(timeout=60)
         health = health_pb2_grpc.HealthStub(channel)
@@ -247,8 +300,10 @@ def soak(proc: subprocess.Popen, address: str) -> int:
                 p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
                 rate = len(latencies) / LOAD_SECONDS
                 print(f"    Solve: {rate:.0f}/s, p50 {p50:.1f} ms, p99 {p99:.1f} ms")
+                print_queue(channel)
         time.sleep(2)
         print(f"  server RSS after: {server.memory_info().rss / mib:.0f} MiB")
+        print_metrics(metrics_url)
     start = time.monotonic()
     proc.send_signal(signal.SIGTERM)
     try:

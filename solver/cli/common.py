@@ -9,6 +9,8 @@ without a cycle. Nothing here imports grpc or prunecert_client at module load: a
 from __future__ import annotations
 
 import argparse
+import math
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,6 +20,12 @@ from solver.core.errors import FieldViolation, InvalidProblemError
 from solver.core.problem import MinError, MinKept, Objective, Pareto
 from solver.core.result import SolveStatus
 from solver.core.validate import PARAMETER_FLAGS
+
+# grpc's C core writes TLS handshake failures to stderr at INFO ("Handshake failed with error
+# SSL_ERROR_SSL ..."), above the one-line error with its hint that `connect` gives. It reads the
+# level once, when grpc is first imported; nothing imports it before this module (see above). A
+# user's own GRPC_VERBOSITY wins.
+os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
 
 # Exit codes. A solve exits by its result's status, so that a script can tell a proof from a
 # time-out without parsing the output; the codes avoid 1 (a bug or a failed server) and 2 (a
@@ -89,6 +97,23 @@ def violation_line(violation: FieldViolation) -> str:
     return error_line(violation.field, violation.description, flag)
 
 
+# The environment variable a bearer token may come from, when no --token-file is given.
+TOKEN_VARIABLE = "PRUNECERT_TOKEN"
+# `--wait` without a value: the client's DEFAULT_WAIT_SECONDS (not imported from it: that would
+# load grpc for every command; tests/cli/test_wait.py checks that the two agree).
+DEFAULT_WAIT_SECONDS = 300.0
+
+
+def _wait_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value >= 0):
+        raise argparse.ArgumentTypeError(f"must be a finite number of seconds >= 0, got {text!r}")
+    return value
+
+
 def remote_flags(parser: argparse.ArgumentParser, default: str | None = None) -> None:
     where = f"default {default}" if default else "default: run locally"
     parser.add_argument(
@@ -96,48 +121,122 @@ def remote_flags(parser: argparse.ArgumentParser, default: str | None = None) ->
     )
     parser.add_argument(
         "--token-file",
+        "--tokens-file",  # the server's spelling (`serve --tokens-file`), accepted here too
+        dest="token_file",
         metavar="FILE",
-        help="file holding the bearer token (with --remote; default: no token)",
+        help="file holding the bearer token: its first line that is neither blank nor a # "
+        "comment, so one line of the server's tokens file works (with --remote; default: the "
+        f"{TOKEN_VARIABLE} environment variable, else no token)",
+    )
+    parser.add_argument(
+        "--tls",
+        action="store_true",
+        help="speak TLS, trusting the system's CA roots (with --remote; default: plaintext, "
+        "unless --tls-ca or --tls-server-name is given)",
     )
     parser.add_argument(
         "--tls-ca",
         metavar="PEM",
-        help="certificate to trust for TLS (with --remote; default: no TLS)",
+        help="speak TLS, trusting this CA or self-signed server certificate instead of the "
+        "system's roots (with --remote; default: none)",
+    )
+    parser.add_argument(
+        "--tls-server-name",
+        metavar="NAME",
+        help="speak TLS and check the server's certificate for NAME instead of the --remote "
+        "host, e.g. localhost for a localhost certificate reached at 127.0.0.1 (default: the "
+        "--remote host)",
+    )
+    parser.add_argument(
+        "--wait",
+        nargs="?",
+        type=_wait_seconds,
+        const=DEFAULT_WAIT_SECONDS,
+        default=None,
+        metavar="SECONDS",
+        help="while the server is busy, retry solve, certify and job submissions with "
+        f"growing pauses for up to SECONDS in all ({DEFAULT_WAIT_SECONDS:g} without a "
+        "value: put a bare --wait after the file arguments); default: fail at once",
     )
 
 
-def read_text(path: str) -> str:
-    """A file's text, or stdin for ``-``; an unreadable file is a usage error naming it."""
+def token_from(args: argparse.Namespace) -> str | None:
+    """The bearer token: --token-file's first line that is neither blank nor a comment (as the
+    server reads its tokens file), else $PRUNECERT_TOKEN, else None."""
+    if args.token_file:
+        text = read_text(args.token_file, flag="--token-file")
+        for line in text.splitlines():
+            if line.strip() and not line.strip().startswith("#"):
+                return line.strip()
+        raise InvalidProblemError(
+            FieldViolation("--token-file", f"{args.token_file} holds no token")
+        )
+    return os.environ.get(TOKEN_VARIABLE, "").strip() or None
+
+
+def tls_from(args: argparse.Namespace):
+    """The client's Tls from --tls, --tls-ca and --tls-server-name (either of the last two
+    implies --tls), or None for plaintext."""
+    from prunecert_client import Tls
+
+    if args.tls_ca:
+        try:
+            return Tls.from_file(args.tls_ca, args.tls_server_name)
+        except OSError as exc:
+            reason = exc.strerror or str(exc)
+            raise InvalidProblemError(
+                FieldViolation("--tls-ca", f"cannot read {args.tls_ca}: {reason}")
+            ) from exc
+        except ValueError as exc:
+            raise InvalidProblemError(FieldViolation("--tls-ca", str(exc))) from exc
+    if args.tls or args.tls_server_name:
+        return Tls(server_name=args.tls_server_name)
+    return None
+
+
+def say_busy(seconds: float, refusal) -> None:
+    """One stderr line per wait for a busy server (--wait). On a terminal the progress line is
+    cleared first; it is redrawn below."""
+    from solver.cli.progress import CLEAR_LINE
+
+    start = CLEAR_LINE if sys.stderr.isatty() else ""
+    print(f"{start}server busy, retrying in {seconds:.1f} s ({refusal})", file=sys.stderr)
+
+
+def read_text(path: str, flag: str = "file") -> str:
+    """A file's text, or stdin for ``-``; an unreadable file is a usage error naming it (and the
+    flag that gave it, when one did)."""
     if path == "-":
         return sys.stdin.read()
     try:
         return Path(path).read_text(encoding="utf-8")
     except OSError as exc:
         reason = exc.strerror or str(exc)
-        raise InvalidProblemError(FieldViolation("file", f"cannot read {path}: {reason}")) from exc
+        raise InvalidProblemError(FieldViolation(flag, f"cannot read {path}: {reason}")) from exc
     except UnicodeDecodeError as exc:
-        raise InvalidProblemError(FieldViolation("file", f"{path} is not UTF-8 text")) from exc
+        raise InvalidProblemError(FieldViolation(flag, f"{path} is not UTF-8 text")) from exc
 
 
 @contextmanager
 def connect(args: argparse.Namespace) -> Iterator:
-    """A client from --remote/--token-file/--tls-ca. A ClientError raised inside the block leaves
-    it as RemoteFailure: exit 2 for the statuses that mean "your input", as locally, else 1."""
+    """A client from the remote flags (``remote_flags``). A ClientError raised inside the block
+    leaves it as RemoteFailure: exit 2 for the statuses that mean "your input", as locally,
+    else 1 (a connection failure's line carries its hint, e.g. the TLS flag to use)."""
     import grpc
 
-    from prunecert_client import Client, ClientError, Tls
+    from prunecert_client import Client, ClientError
 
     input_errors = (
         grpc.StatusCode.INVALID_ARGUMENT,
         grpc.StatusCode.NOT_FOUND,
         grpc.StatusCode.FAILED_PRECONDITION,
     )
-    token = None
-    if args.token_file:
-        token = read_text(args.token_file).strip().splitlines()[0].strip()
-    tls = Tls.from_file(args.tls_ca) if args.tls_ca else None
+    token = token_from(args)
+    tls = tls_from(args)
     try:
-        with Client(args.remote, token=token, tls=tls) as client:
+        with Client(
+            args.remote, token=token, tls=tls, wait_seconds=args.wait or 0.0, on_wait=say_busy
+        ) as client:
             yield client
     except ClientError as exc:
         code = EXIT_USAGE if exc.code in input_errors else EXIT_FAILURE

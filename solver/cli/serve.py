@@ -4,19 +4,32 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
 
 from solver.io.wire import MAX_MESSAGE_BYTES
 
+DEFAULT_DATA_DIR = Path("~") / ".local" / "share" / "prunecert"
+
+
+def quiet_dask() -> None:
+    """Dask's own loggers at WARNING: its INFO lines (about 50 as a local cluster starts, an
+    advert for jupyter-server-proxy among them) would drown the server's own. Dask applies its
+    ``logging`` config when `distributed` is imported, here and in every worker process it
+    spawns, resetting levels set before; the config's environment form reaches them all."""
+    os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "warning")
+    logging.getLogger("distributed").setLevel(logging.WARNING)
+
 
 def run(args: argparse.Namespace) -> int:
     # The safety checks (no tokens off loopback without --insecure, TLS certificate and key
     # together) are the server's own, so a server started from Python gets them too.
+    quiet_dask()
     from solver.service.server import load_config, serve
 
     config = load_config(
-        tokens_file=args.tokens_file,
+        tokens_file=args.token_file,
         tls_cert_file=args.tls_cert,
         tls_key_file=args.tls_key,
         host=args.host,
@@ -33,11 +46,14 @@ def run(args: argparse.Namespace) -> int:
         max_streams_per_tenant=args.max_streams_per_tenant,
         max_request_bytes=args.max_request_bytes,
         worker_memory_bytes=args.worker_memory,
+        queue_limit=args.queue_limit,
+        max_queue_wait_seconds=args.max_queue_wait,
+        metrics_port=args.metrics_port,
+        metrics_host=args.metrics_host,
     )
     logging.basicConfig(
         level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(name)s %(message)s"
     )
-    logging.getLogger("distributed").setLevel(logging.WARNING)
     return serve(config)
 
 
@@ -46,19 +62,39 @@ def add_parser(subparsers) -> None:
     srv.add_argument(
         "--host",
         default="127.0.0.1",
-        help="address to listen on (default 127.0.0.1; off loopback needs --tokens-file or "
+        help="address to listen on (default 127.0.0.1; off loopback needs --token-file or "
         "--insecure)",
     )
     srv.add_argument("--port", type=int, default=50051, help="port (default 50051; 0: any free)")
     srv.add_argument(
+        "--token-file",
         "--tokens-file",
-        help="bearer tokens, one per line; required off loopback (default: none, no auth)",
+        dest="token_file",
+        help="bearer tokens, one per line; required off loopback (default: none, no auth). "
+        "--tokens-file is the old name",
     )
     srv.add_argument(
         "--tls-cert", help="PEM certificate chain, with --tls-key (default: none, plaintext)"
     )
     srv.add_argument("--tls-key", help="PEM private key, with --tls-cert (default: none)")
     srv.add_argument("--max-concurrent", type=int, default=2, help="solver processes (default 2)")
+    srv.add_argument(
+        "--queue-limit",
+        type=int,
+        default=None,
+        metavar="N",
+        help="calls that may wait at once for a busy solver process, first come first served; "
+        "past it a call gets RESOURCE_EXHAUSTED at once (default 2 x --max-concurrent; "
+        "0: no queue)",
+    )
+    srv.add_argument(
+        "--max-queue-wait",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="longest a call waits in that queue (it also stops just before its own deadline), "
+        "then it gets RESOURCE_EXHAUSTED (default 30; 0: no queue)",
+    )
     srv.add_argument(
         "--max-time-limit",
         type=float,
@@ -116,14 +152,15 @@ def add_parser(subparsers) -> None:
     )
     srv.add_argument(
         "--data-dir",
-        default=str(Path.home() / ".local" / "share" / "prunecert"),
-        help="the job store's directory, SQLite (default ~/.local/share/prunecert)",
+        default=str(Path.home() / DEFAULT_DATA_DIR.relative_to("~")),
+        help=f"the job store's directory, SQLite (default {DEFAULT_DATA_DIR}, printed at start)",
     )
     srv.add_argument(
         "--dask-scheduler",
         default=None,
         metavar="ADDRESS",
-        help="use this Dask scheduler (default: a local cluster sized to the machine)",
+        help="run job items on this Dask scheduler (default: a local cluster of one worker "
+        "process per core, on loopback, started with the first job; printed at start)",
     )
     srv.add_argument(
         "--dask-dashboard",
@@ -131,5 +168,19 @@ def add_parser(subparsers) -> None:
         metavar="HOST:PORT",
         help="serve the local cluster's Dask dashboard there (loopback unless --insecure; "
         "default: no dashboard)",
+    )
+    srv.add_argument(
+        "--metrics-port",
+        type=int,
+        default=None,
+        metavar="PORT",
+        help="serve Prometheus metrics over HTTP on this port (/metrics; 0: any free port, "
+        "printed at start; default: no metrics endpoint)",
+    )
+    srv.add_argument(
+        "--metrics-host",
+        default="127.0.0.1",
+        metavar="HOST",
+        help="address of the metrics endpoint, which has no authentication (default 127.0.0.1)",
     )
     srv.set_defaults(func=run)

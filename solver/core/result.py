@@ -47,6 +47,7 @@ class SolveStats:
     binary_variables: int = 0
     scale: float = 0.0
     solver_calls: int = 0
+    queue_wait_seconds: float = 0.0  # a server's: how long the call waited for a solver process
 
 
 @dataclass(frozen=True)

@@ -19,15 +19,15 @@ def read_tokens(path: str | Path) -> frozenset[str]:
     """One token per line; blank lines and lines starting with # are ignored.
 
     A file that cannot be read, or holds no token, is a ConfigurationError naming the
-    ``tokens`` setting and its ``--tokens-file`` flag.
+    ``tokens`` setting and its ``--token-file`` flag (old name --tokens-file).
     """
     try:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
-        raise ConfigurationError(FieldViolation("tokens", str(exc), "--tokens-file")) from exc
+        raise ConfigurationError(FieldViolation("tokens", str(exc), "--token-file")) from exc
     except UnicodeDecodeError as exc:
         raise ConfigurationError(
-            FieldViolation("tokens", f"{path}: not UTF-8 text", "--tokens-file")
+            FieldViolation("tokens", f"{path}: not UTF-8 text", "--token-file")
         ) from exc
     tokens = {
         line.strip()
@@ -36,7 +36,7 @@ def read_tokens(path: str | Path) -> frozenset[str]:
     }
     if not tokens:
         raise ConfigurationError(
-            FieldViolation("tokens", f"{path}: no tokens (one per line)", "--tokens-file")
+            FieldViolation("tokens", f"{path}: no tokens (one per line)", "--token-file")
         )
     return frozenset(tokens)
 

@@ -38,6 +38,7 @@ from solver.service.admission import (
 )
 from solver.service.auth import TokenInterceptor, read_tokens
 from solver.service.health import HealthServicer
+from solver.service.metrics import Exporter, MetricsInterceptor, ServiceMetrics, SlotFigures
 from solver.service.servicer import (
     DEFAULT_WORKER_MEMORY_BYTES,
     PruningSolverServicer,
@@ -46,6 +47,9 @@ from solver.service.servicer import (
 from solver.service.workers import WorkerPool
 
 log = logging.getLogger("prunecert.server")
+
+# Each waiting call holds an RPC thread, so the queue is bounded by what threads can be had.
+MAX_QUEUE_LIMIT = 1024
 
 
 def is_loopback(host: str) -> bool:
@@ -92,6 +96,23 @@ class ServerConfig:
     # A solver process's memory budget: a problem whose model is estimated past it is refused
     # (RESOURCE_EXHAUSTED naming the domain) before it is built (solver.service.sizing).
     worker_memory_bytes: int = DEFAULT_WORKER_MEMORY_BYTES
+    # Calls that may wait at once for a busy solver process (None: 2 x max_concurrent; 0: no
+    # queue, a call finding every process busy is refused at once), and the longest one waits
+    # (0: no queue). Each waiting call holds an RPC thread (solver.service.slots).
+    queue_limit: int | None = None
+    max_queue_wait_seconds: float = 30.0
+    # Prometheus metrics over HTTP on metrics_host:metrics_port (None: off; 0: any free port).
+    metrics_port: int | None = None
+    metrics_host: str = "127.0.0.1"
+
+    @property
+    def solve_queue(self) -> tuple[int, float]:
+        """(queue limit, longest wait) in effect: ``queue_limit``'s default resolved, and
+        (0, 0) when either setting turns the queue off."""
+        limit = 2 * self.max_concurrent if self.queue_limit is None else self.queue_limit
+        if limit <= 0 or self.max_queue_wait_seconds <= 0:
+            return 0, 0.0
+        return limit, self.max_queue_wait_seconds
 
     def violations(self) -> list[FieldViolation]:
         """Every unsafe or inconsistent setting, each naming its field and `serve` flag."""
@@ -101,7 +122,7 @@ class ServerConfig:
                 FieldViolation(
                     "host",
                     f"refusing to serve on non-loopback address {self.host} without tokens "
-                    "(--tokens-file); pass insecure (--insecure) to do it anyway",
+                    "(--token-file); pass insecure (--insecure) to do it anyway",
                     "--host",
                 )
             )
@@ -114,6 +135,9 @@ class ServerConfig:
         if not self.max_time_limit > 0:
             bad.append(FieldViolation("max_time_limit", "must be > 0", "--max-time-limit"))
         bad += self._admission_violations()
+        bad += self._queue_violations()
+        if self.metrics_port is not None and not 0 <= self.metrics_port <= 65535:
+            bad.append(FieldViolation("metrics_port", "must be in [0, 65535]", "--metrics-port"))
         if not (self.solve_margin_seconds > 0 and math.isfinite(self.solve_margin_seconds)):
             bad.append(
                 FieldViolation(
@@ -129,6 +153,21 @@ class ServerConfig:
         if self.worker_memory_bytes < 1:
             bad.append(
                 FieldViolation("worker_memory_bytes", "must be at least 1", "--worker-memory")
+            )
+        return bad
+
+    def _queue_violations(self) -> list[FieldViolation]:
+        bad = []
+        if self.queue_limit is not None and not 0 <= self.queue_limit <= MAX_QUEUE_LIMIT:
+            bad.append(
+                FieldViolation("queue_limit", f"must be in [0, {MAX_QUEUE_LIMIT}]", "--queue-limit")
+            )
+        wait = self.max_queue_wait_seconds
+        if not (wait >= 0 and math.isfinite(wait)):
+            bad.append(
+                FieldViolation(
+                    "max_queue_wait_seconds", "must be a finite number >= 0", "--max-queue-wait"
+                )
             )
         return bad
 
@@ -201,8 +240,10 @@ class RunningServer:
     pool: WorkerPool
     health: HealthServicer
     admission: Admission
+    metrics: ServiceMetrics
 
     jobs: JobManager | None = None
+    exporter: Exporter | None = None  # the metrics endpoint, when asked for
     _closed: bool = False
 
     def stop(self, grace: float | None = 0, bound: float | None = None) -> bool:
@@ -217,6 +258,8 @@ class RunningServer:
         if self._closed:
             return
         self._closed = True
+        if self.exporter is not None:
+            self.exporter.close()
         self.pool.close()
         if self.jobs is not None:
             self.jobs.close()
@@ -256,23 +299,42 @@ def create_server(config: ServerConfig) -> RunningServer:
     """
     config.check()
     _check_port_free(config.host, config.port)
-    jobs = None
-    if config.data_dir is not None:
-        jobs = JobManager(
-            config.data_dir,
-            config.limits,
-            config.max_time_limit,
-            config.dask_scheduler,
-            dask_dashboard=config.dask_dashboard,
-            precheck=functools.partial(
-                sizing.check_problem, limits=config.limits, budget=config.worker_memory_bytes
-            ),
-        )
-    pool = None
+    metrics = ServiceMetrics()
+    exporter = jobs = pool = None
     try:
-        pool = WorkerPool(config.max_concurrent, config.limits, config.solve_margin_seconds)
-        return _start(config, pool, jobs)
+        if config.metrics_port is not None:
+            exporter = Exporter(metrics.registry, config.metrics_host, config.metrics_port)
+        if config.data_dir is not None:
+            jobs = JobManager(
+                config.data_dir,
+                config.limits,
+                config.max_time_limit,
+                config.dask_scheduler,
+                dask_dashboard=config.dask_dashboard,
+                precheck=functools.partial(
+                    sizing.check_problem, limits=config.limits, budget=config.worker_memory_bytes
+                ),
+            )
+            metrics.watch_job_store(jobs.store.path)
+        queue_limit, max_wait = config.solve_queue
+        pool = WorkerPool(
+            config.max_concurrent,
+            config.limits,
+            config.solve_margin_seconds,
+            queue_limit=queue_limit,
+            observer=metrics.observe_queue,
+        )
+        metrics.watch_slots(
+            lambda: SlotFigures(
+                pool.size, pool.busy(), pool.queue().queued(), queue_limit, max_wait
+            )
+        )
+        running = _start(config, pool, jobs, metrics)
+        running.exporter = exporter
+        return running
     except BaseException:
+        if exporter is not None:
+            exporter.close()
         if pool is not None:
             pool.close()
         if jobs is not None:
@@ -280,19 +342,27 @@ def create_server(config: ServerConfig) -> RunningServer:
         raise
 
 
-def _start(config: ServerConfig, pool: WorkerPool, jobs: JobManager | None) -> RunningServer:
+def _start(
+    config: ServerConfig, pool: WorkerPool, jobs: JobManager | None, metrics: ServiceMetrics
+) -> RunningServer:
     admission = Admission(
         AdmissionLimits(config.max_streams, config.max_streams_per_tenant, config.max_request_bytes)
     )
-    # Admission first (outermost), so its byte cap also covers calls that authentication
-    # refuses; authentication then replaces the handler of an unidentified caller.
-    interceptors: list[grpc.ServerInterceptor] = [AdmissionInterceptor(admission, config.tokens)]
+    # Metrics outermost, so that every refusal below is counted with its code; then admission,
+    # so its byte cap also covers calls that authentication refuses; authentication then
+    # replaces the handler of an unidentified caller.
+    interceptors: list[grpc.ServerInterceptor] = [
+        MetricsInterceptor(metrics),
+        AdmissionInterceptor(admission, config.tokens),
+    ]
     if config.tokens:
         interceptors.append(TokenInterceptor(config.tokens))
-    # A thread per solve slot (a solve holds its RPC thread; more are refused at once), one per
-    # stream of the budget, and UNARY_THREADS that neither can take: info, jobs, health Check
-    # and refusals always find one (issue 15, item 3).
-    threads = config.max_concurrent + config.max_streams + UNARY_THREADS
+    # A thread per solve slot and per place in the solve queue (a solve, running or waiting,
+    # holds its RPC thread; past the queue a call is refused at once), one per stream of the
+    # budget, and UNARY_THREADS that none of them can take: info, jobs, health Check and
+    # refusals always find one (issue 15, item 3; issue 13, item 6).
+    queue_limit, max_wait = config.solve_queue
+    threads = config.max_concurrent + queue_limit + config.max_streams + UNARY_THREADS
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=threads, thread_name_prefix="prunecert-rpc"),
         interceptors=interceptors,
@@ -311,10 +381,13 @@ def _start(config: ServerConfig, pool: WorkerPool, jobs: JobManager | None) -> R
             config.max_concurrent,
             config.max_time_limit,
             config.worker_memory_bytes,
+            queue_limit,
+            max_wait,
         ),
         requires_token=bool(config.tokens),
         jobs=jobs,
         tokens=config.tokens,
+        metrics=metrics,
     )
     service_pb2_grpc.add_PruningSolverServicer_to_server(servicer, server)
     # Our own health servicer: the stock one deadlocks under a Watch storm (issue 15).
@@ -342,7 +415,7 @@ def _start(config: ServerConfig, pool: WorkerPool, jobs: JobManager | None) -> R
     server.start()
     for name in ("", SERVICE_NAME):
         health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-    return RunningServer(server, port, pool, health_servicer, admission, jobs)
+    return RunningServer(server, port, pool, health_servicer, admission, metrics, jobs)
 
 
 # How long after the grace a stopping server waits for gRPC to finish the calls it cancelled.
@@ -351,19 +424,50 @@ def _start(config: ServerConfig, pool: WorkerPool, jobs: JobManager | None) -> R
 STOP_MARGIN_SECONDS = 5.0
 
 
+def describe(config: ServerConfig, running: RunningServer) -> list[str]:
+    """What a started server says about itself, one line each (issue 13, item 9): where it
+    listens, where jobs are stored, where they run, and where its metrics are."""
+    queue_limit, max_wait = config.solve_queue
+    queue = (
+        f"a queue of {queue_limit} calls waiting up to {max_wait:g} s"
+        if queue_limit
+        else "no queue"
+    )
+    lines = [
+        f"serving {SERVICE_NAME} on {config.host}:{running.port} "
+        f"({'tls' if config.tls_cert else 'plaintext'}, "
+        f"{'tokens required' if config.tokens else 'no tokens'}; "
+        f"{config.max_concurrent} solver process{'es' if config.max_concurrent != 1 else ''}, "
+        f"{queue})"
+    ]
+    if running.jobs is None:
+        lines += ["data dir: none (no job store: jobs are off)", "job cluster: none (jobs are off)"]
+    else:
+        lines.append(
+            f"data dir: {Path(config.data_dir).resolve()} (job store {running.jobs.store.path.name})"
+        )
+        if config.dask_scheduler:
+            lines.append(f"job cluster: the Dask scheduler at {config.dask_scheduler}")
+        else:
+            # As solver.jobs.manager starts it: one single-threaded worker process per core.
+            cluster = (
+                f"job cluster: a local Dask cluster of {os.cpu_count() or 1} worker processes "
+                "on loopback, started with the first job"
+            )
+            if config.dask_dashboard:
+                cluster += f" (dashboard on {config.dask_dashboard})"
+            lines.append(cluster)
+    if running.exporter is not None:
+        lines.append(f"metrics: {running.exporter.url}")
+    return lines
+
+
 def serve(config: ServerConfig) -> int:
     """Run until SIGTERM or SIGINT; then drain gracefully and return 0. The process ends
     within the grace plus STOP_MARGIN_SECONDS whatever its clients did."""
     running = create_server(config)
-    scheme = "tls" if config.tls_cert else "plaintext"
-    log.info(
-        "serving prunecert.v1.PruningSolver on %s:%d (%s, %s, %d workers)",
-        config.host,
-        running.port,
-        scheme,
-        "tokens required" if config.tokens else "no tokens",
-        config.max_concurrent,
-    )
+    for line in describe(config, running):
+        log.info("%s", line)
     stopping = threading.Event()
     stopped = threading.Event()
     clean = [True]

@@ -33,6 +33,8 @@ from solver.io.wire import MAX_MESSAGE_BYTES
 from solver.jobs.manager import JobManager
 from solver.service import sizing
 from solver.service.auth import identity, owner_of
+from solver.service.metrics import ServiceMetrics
+from solver.service.slots import FULL, QueueRefusal
 from solver.service.status import RpcError, to_status
 from solver.service.workers import WorkerError, WorkerPool
 
@@ -40,6 +42,11 @@ log = logging.getLogger("prunecert.rpc")
 
 # Time kept back from the client's deadline for certification and the reply.
 DEADLINE_MARGIN_SECONDS = 0.25
+# A queued call stops waiting this long before its deadline: a solve started later would
+# have next to no time, and the client hears RESOURCE_EXHAUSTED, not only a deadline.
+QUEUE_DEADLINE_RESERVE_SECONDS = 2 * DEADLINE_MARGIN_SECONDS
+# The shortest time limit a solve is given (0 would mean no limit to the engine).
+MIN_TIME_LIMIT_SECONDS = 0.01
 
 
 # A solver process's memory budget unless the server sets its own (ServerConfig).
@@ -52,6 +59,9 @@ class ServiceLimits:
     max_concurrent: int
     max_time_limit: float
     worker_memory_bytes: int = DEFAULT_WORKER_MEMORY_BYTES
+    # Calls that may wait for a solver process at once, and for how long (solver.service.slots).
+    queue_limit: int = 0
+    max_queue_wait: float = 0.0
 
 
 def version() -> str:
@@ -69,12 +79,14 @@ class PruningSolverServicer(service_pb2_grpc.PruningSolverServicer):
         requires_token: bool,
         jobs: JobManager | None = None,
         tokens: frozenset[str] = frozenset(),
+        metrics: ServiceMetrics | None = None,
     ):
         self.pool = pool
         self.limits = limits
         self.requires_token = requires_token
         self.jobs = jobs
         self._tokens = tokens
+        self.metrics = metrics
 
     def _owner(self, context: grpc.ServicerContext) -> str:
         """The owner of the caller's jobs, from the same parse that authenticated it
@@ -138,39 +150,73 @@ class PruningSolverServicer(service_pb2_grpc.PruningSolverServicer):
     def _time_limit(
         self, params: solve_pb2.SolveParameters, context: grpc.ServicerContext
     ) -> float:
+        """The solve's time limit: the request's, capped by the server's and by the deadline
+        left (asked once a solver process is had, so a wait in the queue comes off it)."""
         limit = self.limits.max_time_limit
         if params.time_limit_seconds > 0:
             limit = min(limit, params.time_limit_seconds)
-        remaining = context.time_remaining()
-        if remaining is not None and math.isfinite(remaining):
-            limit = min(limit, max(0.0, remaining - DEADLINE_MARGIN_SECONDS))
-        return limit
+        remaining = _remaining(context)
+        if remaining is not None:
+            limit = min(limit, remaining - DEADLINE_MARGIN_SECONDS)
+        return max(limit, MIN_TIME_LIMIT_SECONDS)
+
+    def _queue_wait(self, context: grpc.ServicerContext) -> tuple[float, bool]:
+        """How long this call may wait for a solver process, and whether its deadline (rather
+        than the server's queue wait limit) sets it."""
+        wait = self.limits.max_queue_wait if self.limits.queue_limit > 0 else 0.0
+        remaining = _remaining(context)
+        if remaining is not None and remaining - QUEUE_DEADLINE_RESERVE_SECONDS < wait:
+            return max(0.0, remaining - QUEUE_DEADLINE_RESERVE_SECONDS), True
+        return wait, False
 
     def _jobs(self, kind: str, request, context, stream: bool) -> Iterator[tuple[str, object]]:
-        time_limit = self._time_limit(request.parameters, context)
+        """The pool's messages for this call's job: ("started", seconds queued) first."""
+        max_wait, by_deadline = self._queue_wait(context)
         try:
             yield from self.pool.run(
                 kind,
                 request.SerializeToString(),
-                time_limit,
+                lambda: self._time_limit(request.parameters, context),
                 lambda: not context.is_active(),
                 stream,
+                max_wait,
             )
-        except PoolBusyError as exc:
-            raise PoolBusyError(
-                f"all {self.limits.max_concurrent} solver slots are busy (max concurrent solves "
-                f"{self.limits.max_concurrent}); retry later"
-            ) from exc
+        except QueueRefusal as exc:
+            raise PoolBusyError(self._refusal_message(exc, max_wait, by_deadline)) from exc
         except WorkerCrashedError as exc:
             raise WorkerCrashedError(f"the solve was aborted: {exc}") from exc
+
+    def _refusal_message(self, refusal: QueueRefusal, max_wait: float, by_deadline: bool) -> str:
+        """What a refused call is told: the slots are busy, and why it could not wait."""
+        slots = self.limits.max_concurrent
+        busy = f"all {slots} solver slots are busy (max concurrent solves {slots})"
+        queue = self.limits.queue_limit
+        if refusal.reason == FULL:
+            if queue <= 0 or self.limits.max_queue_wait <= 0:
+                return f"{busy}; retry later"
+            if by_deadline and max_wait <= 0:
+                return f"{busy} and the call's deadline leaves no time to wait; retry later"
+            return f"{busy} and the queue is full ({queue} calls waiting); retry later"
+        if by_deadline:
+            return (
+                f"{busy}: waited {refusal.waited:.1f} s in the queue until just before the "
+                "call's deadline; retry later or with a longer deadline"
+            )
+        return (
+            f"{busy}: waited {refusal.waited:.1f} s in the queue, the server's limit "
+            f"(max queue wait {self.limits.max_queue_wait:g} s); retry later"
+        )
 
     @staticmethod
     def _raise(error: WorkerError) -> None:
         """End the RPC with the status the worker's error carried (its class's, not its name)."""
         raise RpcError(error.status, error.message, error.violations)
 
-    def _unary(self, kind: str, request, context, reply_type):
+    def _unary(self, kind: str, request, context, reply_type, record: dict):
+        """The worker's reply to a unary call (its seconds queued in ``record``)."""
         for tag, payload in self._jobs(kind, request, context, stream=False):
+            if tag == "started":
+                record["queue_wait_seconds"] = payload
             if tag == "error":
                 self._raise(payload)  # type: ignore[arg-type]
             if tag == "reply":
@@ -178,13 +224,22 @@ class PruningSolverServicer(service_pb2_grpc.PruningSolverServicer):
         # Cancelled before the worker answered: the client is gone, any reply will do.
         return reply_type()
 
+    def _solved(self, method: str, result: solve_pb2.SolveResult, record: dict) -> None:
+        """Stamp a solve's result with its wait in the queue, and count its outcome."""
+        result.stats.queue_wait_seconds = record.get("queue_wait_seconds", 0.0)
+        status = solve_pb2.SolveStatus.Name(result.status)
+        record["status"] = status
+        if self.metrics is not None:
+            self.metrics.observe_solve(method, status.removeprefix("SOLVE_STATUS_"))
+
     # -- RPCs ----------------------------------------------------------------------------------
     def Solve(self, request, context):
         with self._rpc("Solve", request, context) as record:
             self._check(request.problem, request.parameters)
-            reply = self._unary("solve", request, context, solve_pb2.SolveResult)
+            reply = self._unary("solve", request, context, solve_pb2.SolveResult, record)
+            if context.is_active():
+                self._solved("Solve", reply, record)
             record["response_bytes"] = reply.ByteSize()
-            record["status"] = solve_pb2.SolveStatus.Name(reply.status)
             return reply
 
     def SolveStream(self, request, context):
@@ -192,6 +247,8 @@ class PruningSolverServicer(service_pb2_grpc.PruningSolverServicer):
             self._check(request.problem, request.parameters)
             events = 0
             for tag, payload in self._jobs("solve", request, context, stream=True):
+                if tag == "started":
+                    record["queue_wait_seconds"] = payload
                 if tag == "error":
                     self._raise(payload)  # type: ignore[arg-type]
                 if tag == "event":
@@ -199,7 +256,9 @@ class PruningSolverServicer(service_pb2_grpc.PruningSolverServicer):
                     yield service_pb2.SolveEvent.FromString(payload)  # type: ignore[arg-type]
                 elif tag == "reply":
                     result = solve_pb2.SolveResult.FromString(payload)  # type: ignore[arg-type]
-                    record["status"] = solve_pb2.SolveStatus.Name(result.status)
+                    if not context.is_active():  # the client is gone: nothing is answered
+                        break
+                    self._solved("SolveStream", result, record)
                     record["response_bytes"] = result.ByteSize()
                     yield service_pb2.SolveEvent(
                         elapsed_seconds=result.stats.wall_time_seconds, result=result
@@ -209,7 +268,9 @@ class PruningSolverServicer(service_pb2_grpc.PruningSolverServicer):
     def Certify(self, request, context):
         with self._rpc("Certify", request, context) as record:
             self._check(request.problem, request.parameters, request.mask)
-            reply = self._unary("certify", request, context, solve_pb2.CertifyResult)
+            reply = self._unary("certify", request, context, solve_pb2.CertifyResult, record)
+            if reply.HasField("optimum") and context.is_active():
+                self._solved("Certify", reply.optimum, record)
             record["response_bytes"] = reply.ByteSize()
             return reply
 
@@ -236,7 +297,15 @@ class PruningSolverServicer(service_pb2_grpc.PruningSolverServicer):
                 max_time_limit_seconds=self.limits.max_time_limit,
                 requires_token=self.requires_token,
                 max_message_bytes=MAX_MESSAGE_BYTES,
+                busy_solves=self.pool.busy(),
+                queue_limit=self.limits.queue_limit,
+                max_queue_wait_seconds=self.limits.max_queue_wait,
             )
+            queue = self.pool.queue().figures()
+            reply.queued_solves = queue.queued
+            reply.mean_queue_wait_seconds = queue.mean_wait_seconds
+            reply.recent_queue_wait_seconds = queue.recent_wait_seconds
+            reply.queue_refusals = queue.refusals
             record["response_bytes"] = reply.ByteSize()
             return reply
 
@@ -274,3 +343,11 @@ class PruningSolverServicer(service_pb2_grpc.PruningSolverServicer):
     def GetJobResults(self, request, context):
         with self._rpc("GetJobResults", request, context):
             yield from self._job_manager().results(self._owner(context), request.id, request.offset)
+
+
+def _remaining(context: grpc.ServicerContext) -> float | None:
+    """Seconds to the call's deadline; None without one."""
+    remaining = context.time_remaining()
+    if remaining is None or not math.isfinite(remaining):
+        return None
+    return remaining

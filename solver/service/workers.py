@@ -1,16 +1,17 @@
 """A fixed pool of solver processes, started (spawn) before the server accepts RPCs.
 
 Solves never run in an RPC thread: a solve that crashes or hangs takes down only its worker,
-which is replaced. One worker serves one RPC at a time; when none is free the RPC is refused
-at once (the server never queues unboundedly). Cancellation is a message on the worker's control pipe; a
-worker that has not answered within CANCEL_GRACE_SECONDS is killed and replaced.
+which is replaced. One worker serves one RPC at a time; when none is free the RPC waits its
+turn in a bounded, first-come-first-served queue (solver.service.slots), or is refused when the
+queue is full or its wait runs out: the server never queues unboundedly. Cancellation is a
+message on the worker's control pipe; a worker that has not answered within
+CANCEL_GRACE_SECONDS is killed and replaced.
 """
 
 from __future__ import annotations
 
 import logging
 import multiprocessing as mp
-import queue
 import resource
 import threading
 import time
@@ -19,12 +20,12 @@ from dataclasses import dataclass
 
 from solver.core.errors import (
     FieldViolation,
-    PoolBusyError,
     WorkerCrashedError,
     status_name,
     violations_of,
 )
 from solver.core.validate import Limits
+from solver.service.slots import Observer, SlotQueue
 
 log = logging.getLogger("prunecert.workers")
 
@@ -154,11 +155,20 @@ class Worker:
 
 
 class WorkerPool:
-    def __init__(self, size: int, limits: Limits, deadline_margin: float = DEADLINE_MARGIN_SECONDS):
+    def __init__(
+        self,
+        size: int,
+        limits: Limits,
+        deadline_margin: float = DEADLINE_MARGIN_SECONDS,
+        queue_limit: int = 0,
+        observer: Observer | None = None,
+    ):
+        """``size`` workers; ``queue_limit`` calls may wait for one at once (0: none may),
+        each reported to ``observer`` (solver.service.slots)."""
         self._ctx = mp.get_context("spawn")
         self._limits = limits
         self.deadline_margin = deadline_margin
-        self._free: queue.SimpleQueue[Worker] = queue.SimpleQueue()
+        self._free: SlotQueue[Worker] = SlotQueue(queue_limit, observer)
         self._lock = threading.Lock()
         self._all: list[Worker] = []
         self.size = size
@@ -199,31 +209,37 @@ class WorkerPool:
         self,
         kind: str,
         payload: bytes,
-        time_limit: float,
+        time_limit: Callable[[], float],
         cancelled: Callable[[], bool],
         stream: bool = False,
+        max_wait: float = 0.0,
     ) -> Iterator[tuple[str, object]]:
-        """Run one job on a free worker; yields ("event", bytes)* then ("reply", bytes) or
-        ("error", WorkerError).
+        """Run one job on a worker, waiting up to ``max_wait`` seconds for one to be free;
+        yields ("started", seconds waited), then ("event", bytes)* and ("reply", bytes) or
+        ("error", WorkerError). Yields nothing if ``cancelled()`` while waiting.
 
-        Raises PoolBusyError when no worker is free and WorkerCrashedError if the worker dies
-        or has not answered ``time_limit`` plus the pool's deadline margin after the job was
-        sent (the server's own deadline: a stopped or hung worker is never waited on forever,
-        whether or not the client set one). If the caller stops iterating early, the job is
-        cancelled; the worker returns to the pool only once it is idle again, or is replaced in
-        the background.
+        ``time_limit()`` is asked once a worker is had, so that time spent waiting comes off
+        a deadline. Raises QueueRefusal (a PoolBusyError) when no worker is free and the queue
+        is full or the wait runs out (solver.service.slots), and WorkerCrashedError if the
+        worker dies or has not answered the time limit plus the pool's deadline margin after
+        the job was sent (the server's own deadline: a stopped or hung worker is never waited
+        on forever, whether or not the client set one). If the caller stops iterating early,
+        the job is cancelled; the worker returns to the pool only once it is idle again, or is
+        replaced in the background.
         """
-        try:
-            worker = self._free.get_nowait()
-        except queue.Empty:
-            raise PoolBusyError(f"all {self.size} solver processes are busy") from None
+        taken = self._free.take(max_wait, cancelled)
+        if taken is None:
+            return
+        worker, waited = taken
         idle = False  # the worker finished this job and can serve the next
         replace = False  # the worker must go (crashed, ignored a cancel, or recycles itself)
         try:
             if not worker.alive():
                 worker = self._replace(worker)
-            worker.send_job((kind, payload, time_limit, stream))
-            overdue_at = time.monotonic() + time_limit + self.deadline_margin
+            time_limit_now = time_limit()
+            worker.send_job((kind, payload, time_limit_now, stream))
+            yield ("started", waited)
+            overdue_at = time.monotonic() + time_limit_now + self.deadline_margin
             cancel_sent_at: float | None = None
             overdue = False
             while True:
@@ -240,7 +256,7 @@ class WorkerPool:
                     log.warning("worker %s overran its deadline; replacing it", worker.pid)
                     raise WorkerCrashedError(
                         f"the solver process did not answer within the time limit "
-                        f"({time_limit:g} s) plus {self.deadline_margin:g} s; it was replaced"
+                        f"({time_limit_now:g} s) plus {self.deadline_margin:g} s; it was replaced"
                     )
                 try:
                     message = self._receive(worker)
@@ -298,7 +314,12 @@ class WorkerPool:
         return False
 
     def busy(self) -> int:
-        return self.size - self._free.qsize()
+        """Workers not free now: running a job, or being replaced."""
+        return self.size - self._free.free()
+
+    def queue(self) -> SlotQueue[Worker]:
+        """The free workers and the calls waiting for one (for the server's figures)."""
+        return self._free
 
     def close(self) -> None:
         with self._lock:

@@ -686,7 +686,7 @@ def cancel_scenario(server, client) -> dict:
     job = client.submit_problems(problems, params, request_id=rid())
     wait_until(lambda: client.get_job(job.id).finished_items >= 1, 90, "first result")
     procs = worker_processes(server)
-    busy_before = workers_cpu(procs, 0.3)
+    busy_before = workers_cpu(procs, 1.0)  # CPU % summed over workers; shared machine
     start = time.monotonic()
     cancelled = client.cancel_job(job.id)
     cancel_seconds = time.monotonic() - start
@@ -715,7 +715,9 @@ def cancel_scenario(server, client) -> dict:
 
 def test_cancel_is_quick_and_final(cancel_scenario):
     s = cancel_scenario
-    assert s["busy_before"] > 25.0, "the slow items were not running when cancelled"
+    # Running items use a core each when the machine is free; 10 % tells them from idle workers
+    # (about 0) even when other work shares the 2 cores (23 % was measured under load).
+    assert s["busy_before"] > 10.0, "the slow items were not running when cancelled"
     assert s["cancel_seconds"] < 2.0
     assert s["cancelled"].state == "JOB_STATE_CANCELLED"
     assert s["cancelled"].detail

@@ -43,7 +43,7 @@ def test_public_address_without_tokens_is_refused():
     [violation] = info.value.violations
     assert (violation.field, violation.flag) == ("host", "--host")
     assert PUBLIC in violation.description
-    assert "--insecure" in violation.description and "--tokens-file" in violation.description
+    assert "--insecure" in violation.description and "--token-file" in violation.description
 
 
 def test_public_address_with_tokens_or_insecure_is_allowed():
@@ -95,7 +95,7 @@ def test_unusable_tokens_file(tmp_path, content):
     with pytest.raises(ConfigurationError) as info:
         load_config(tokens_file=path)
     [violation] = info.value.violations
-    assert (violation.field, violation.flag) == ("tokens", "--tokens-file")
+    assert (violation.field, violation.flag) == ("tokens", "--token-file")
     assert str(path) in violation.description
 
 

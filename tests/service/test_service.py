@@ -164,7 +164,7 @@ def auth_server():
 @pytest.fixture(scope="module")
 def busy_server():
     """One solver slot and a small unit limit: for refusals and cancellation."""
-    config = ServerConfig(port=0, max_concurrent=1, limits=Limits(max_units=64))
+    config = ServerConfig(port=0, max_concurrent=1, limits=Limits(max_units=64), queue_limit=0)
     with running(config) as srv:
         yield srv
 

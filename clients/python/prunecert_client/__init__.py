@@ -14,6 +14,7 @@ from prunecert_client._exceptions import (
     NotFound,
     ResourceExhausted,
     ServerError,
+    TlsHandshakeFailed,
     Unauthenticated,
 )
 from prunecert_client._types import (
@@ -30,6 +31,7 @@ from prunecert_client._types import (
     SolveEvent,
     Tls,
 )
+from prunecert_client._waiting import DEFAULT_WAIT_SECONDS
 
 __all__ = [
     "BackendInfo",
@@ -39,6 +41,7 @@ __all__ = [
     "Client",
     "ClientError",
     "ConnectionFailed",
+    "DEFAULT_WAIT_SECONDS",
     "DeadlineExceeded",
     "Finished",
     "Incumbent",
@@ -53,5 +56,6 @@ __all__ = [
     "ServerInfo",
     "SolveEvent",
     "Tls",
+    "TlsHandshakeFailed",
     "Unauthenticated",
 ]

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import itertools
 import json
+import threading
 from collections.abc import Iterator
 
 import grpc
 
 from prunecert.v1 import jobs_pb2, service_pb2, service_pb2_grpc
-from prunecert_client._exceptions import from_rpc_error
+from prunecert_client._connection import split_address
+from prunecert_client._exceptions import ClientError, from_rpc_error
 from prunecert_client._types import (
     BackendInfo,
     BoundUpdate,
@@ -26,6 +29,7 @@ from prunecert_client._types import (
     job_from_message,
     job_item_from_message,
 )
+from prunecert_client._waiting import BusyWait, OnWait
 from solver.core.parameters import SolveParameters
 from solver.core.problem import Mask, Problem
 from solver.core.result import SolveResult
@@ -56,32 +60,91 @@ _SERVICE_CONFIG = json.dumps(
     }
 )
 
+# Looking into a refused connection address by address (prunecert_client._connection): any
+# method will do, the connection fails before it is looked up; health needs no token.
+HEALTH_CHECK = "/grpc.health.v1.Health/Check"
+PROBE_SECONDS = 5.0
+
 
 class Client:
     """A connection to a PruneCert server.
 
     >>> with Client("127.0.0.1:50051") as client:
     ...     result = client.solve(problem, time_limit=30)
+
+    ``tls``: a Tls, or True for TLS with the system's CA roots (Tls()); None or False for
+    plaintext. ``wait_seconds``: while the server is busy (RESOURCE_EXHAUSTED for its load), send
+    Solve, Certify, SolveStream (before its first event) and SubmitJob again with exponential
+    backoff, for up to this many seconds in all (default 0: fail at once); ``on_wait(seconds,
+    refusal)`` is called before each wait (default: a log record on the "prunecert_client"
+    logger). A call's ``timeout`` applies to each attempt.
     """
 
-    def __init__(self, address: str, token: str | None = None, tls: Tls | bool | None = None):
+    def __init__(
+        self,
+        address: str,
+        token: str | None = None,
+        tls: Tls | bool | None = None,
+        *,
+        wait_seconds: float = 0.0,
+        on_wait: OnWait | None = None,
+    ):
         options = [
             ("grpc.enable_retries", 1),
             ("grpc.service_config", _SERVICE_CONFIG),
             *MESSAGE_SIZE_OPTIONS,  # the server's limit, so large problems and results pass
         ]
-        if tls:
-            settings = tls if isinstance(tls, Tls) else Tls()
-            if settings.server_name:
-                options.append(("grpc.ssl_target_name_override", settings.server_name))
-            credentials = grpc.ssl_channel_credentials(root_certificates=settings.root_certificate)
+        self._address = address
+        self._tls = (tls if isinstance(tls, Tls) else Tls()) if tls else None
+        self._closed = threading.Event()
+        self._busy = BusyWait(wait_seconds, on_wait, self._closed)
+        if self._tls is not None:
+            if self._tls.server_name:
+                options.append(("grpc.ssl_target_name_override", self._tls.server_name))
+            credentials = grpc.ssl_channel_credentials(
+                root_certificates=self._tls.root_certificates()
+            )
             self._channel = grpc.secure_channel(address, credentials, options=options)
         else:
             self._channel = grpc.insecure_channel(address, options=options)
         self._stub = service_pb2_grpc.PruningSolverStub(self._channel)
         self._metadata = ((AUTHORIZATION_KEY, f"{BEARER_PREFIX}{token}"),) if token else ()
 
+    def _error(self, exc: grpc.RpcError) -> ClientError:
+        """The ClientError for a failed call on this channel (a connection failure's cause and
+        hint need the address and the TLS settings)."""
+        return from_rpc_error(exc, self._address, self._tls, self._failure_at)
+
+    def _failure_at(self, target: str) -> str | None:
+        """grpc's UNAVAILABLE text for one health check at ``target`` (one resolved address, as
+        "ipv4:IP:PORT"), on a channel of its own without retries, the certificate checked
+        against the name this client checks; None when it got through."""
+        host, _ = split_address(self._address)
+        options = [("grpc.enable_retries", 0)]
+        if self._tls is not None:
+            options.append(("grpc.ssl_target_name_override", self._tls.server_name or host))
+            credentials = grpc.ssl_channel_credentials(self._tls.root_certificates())
+            channel = grpc.secure_channel(target, credentials, options=options)
+        else:
+            channel = grpc.insecure_channel(target, options=options)
+        try:
+            channel.unary_unary(HEALTH_CHECK)(b"", timeout=PROBE_SECONDS)
+        except grpc.RpcError as exc:
+            if exc.code() == grpc.StatusCode.UNAVAILABLE:
+                return exc.details()
+        finally:
+            channel.close()
+        return None
+
+    def _unary(self, method, request, timeout: float | None):
+        try:
+            return method(request, timeout=timeout, metadata=self._metadata)
+        except grpc.RpcError as exc:
+            raise self._error(exc) from exc
+
     def close(self) -> None:
+        """Close the channel: cancels calls in flight and ends a wait for a busy server."""
+        self._closed.set()
         self._channel.close()
 
     def __enter__(self) -> Client:
@@ -125,10 +188,7 @@ class Client:
         """Solve remotely. Parameters as a SolveParameters or keywords (time_limit,
         backend, threads, seed, tolerance, row_generation); ``timeout`` is the RPC deadline."""
         request = self._request(problem, self._parameters(parameters, params), request_id)
-        try:
-            reply = self._stub.Solve(request, timeout=timeout, metadata=self._metadata)
-        except grpc.RpcError as exc:
-            raise from_rpc_error(exc) from exc
+        reply = self._busy.run(lambda: self._unary(self._stub.Solve, request, timeout))
         return convert.parse_result(reply)
 
     def solve_stream(
@@ -143,9 +203,22 @@ class Client:
         """Solve remotely, yielding progress events and finally ``Finished``. Leaving the loop
         early cancels the solve on the server."""
         request = self._request(problem, self._parameters(parameters, params), request_id)
-        call = self._stub.SolveStream(request, timeout=timeout, metadata=self._metadata)
+
+        def start():
+            """The call and its first event (None: it ended without one). Until an event has
+            arrived the server has done nothing for the call, so a busy refusal is retried."""
+            call = self._stub.SolveStream(request, timeout=timeout, metadata=self._metadata)
+            try:
+                return call, next(call, None)
+            except grpc.RpcError as exc:
+                call.cancel()
+                raise self._error(exc) from exc
+
+        call, first = self._busy.run(start)
         try:
-            for event in call:
+            if first is None:
+                return
+            for event in itertools.chain([first], call):
                 kind = event.WhichOneof("kind")
                 t = event.elapsed_seconds
                 if kind == "incumbent":
@@ -157,7 +230,7 @@ class Client:
                 elif kind == "result":
                     yield Finished(t, convert.parse_result(event.result))
         except grpc.RpcError as exc:
-            raise from_rpc_error(exc) from exc
+            raise self._error(exc) from exc
         finally:
             call.cancel()
 
@@ -180,19 +253,11 @@ class Client:
             parameters=convert.parameters_to_proto(parameters or SolveParameters()),
             request_id=request_id,
         )
-        try:
-            reply = self._stub.Certify(request, timeout=timeout, metadata=self._metadata)
-        except grpc.RpcError as exc:
-            raise from_rpc_error(exc) from exc
+        reply = self._busy.run(lambda: self._unary(self._stub.Certify, request, timeout))
         return certify_result_from_message(reply)
 
     def server_info(self, *, timeout: float | None = 10.0) -> ServerInfo:
-        try:
-            reply = self._stub.GetServerInfo(
-                service_pb2.GetServerInfoRequest(), timeout=timeout, metadata=self._metadata
-            )
-        except grpc.RpcError as exc:
-            raise from_rpc_error(exc) from exc
+        reply = self._unary(self._stub.GetServerInfo, service_pb2.GetServerInfoRequest(), timeout)
         return ServerInfo(
             version=reply.version,
             backends=[
@@ -209,16 +274,15 @@ class Client:
 
     # -- jobs ----------------------------------------------------------------------------------
     def _call(self, method, request, timeout: float | None = 30.0):
-        try:
-            return method(request, timeout=timeout, metadata=self._metadata)
-        except grpc.RpcError as exc:
-            raise from_rpc_error(exc) from exc
+        return self._unary(method, request, timeout)
 
     def submit_job(self, request: jobs_pb2.SubmitJobRequest | str) -> Job:
-        """Submit a job from a SubmitJobRequest or its proto3 JSON (a spec file's text)."""
+        """Submit a job from a SubmitJobRequest or its proto3 JSON (a spec file's text). A
+        submission refused as busy stored nothing, so it is sent again as it is (with its
+        request_id, if any: that makes even a repeated success return the one job)."""
         if isinstance(request, str):
             request = convert.parse_json(request, jobs_pb2.SubmitJobRequest, what="spec")
-        return job_from_message(self._call(self._stub.SubmitJob, request))
+        return job_from_message(self._busy.run(lambda: self._call(self._stub.SubmitJob, request)))
 
     def submit_problems(
         self,
@@ -289,7 +353,7 @@ class Client:
                 )
                 yield JobEvent(job_from_message(event.job), item)
         except grpc.RpcError as exc:
-            raise from_rpc_error(exc) from exc
+            raise self._error(exc) from exc
         finally:
             call.cancel()
 
@@ -303,7 +367,7 @@ class Client:
         try:
             yield from call
         except grpc.RpcError as exc:
-            raise from_rpc_error(exc) from exc
+            raise self._error(exc) from exc
         finally:
             call.cancel()
 

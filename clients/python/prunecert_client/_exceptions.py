@@ -1,9 +1,11 @@
 """The client's exceptions, one per gRPC status a caller can act on.
 
 ClientError
-├── ConnectionFailed     UNAVAILABLE (after the automatic retries)
+├── ConnectionFailed     UNAVAILABLE (after the automatic retries); .hint names the setting
+│   │                    that fixes a known cause (prunecert_client._connection)
+│   └── TlsHandshakeFailed   the TLS handshake failed (untrusted CA, wrong name, no TLS)
 ├── InvalidRequest       INVALID_ARGUMENT; .violations lists (field, description)
-├── ResourceExhausted    RESOURCE_EXHAUSTED: server busy or problem over its size limits
+├── ResourceExhausted    RESOURCE_EXHAUSTED: server busy (.busy) or a request over its limits
 ├── NotFound             NOT_FOUND: unknown backend or name
 ├── Unauthenticated      UNAUTHENTICATED / PERMISSION_DENIED: missing or wrong token
 ├── DeadlineExceeded     DEADLINE_EXCEEDED
@@ -13,9 +15,14 @@ ClientError
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import grpc
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
+
+from prunecert_client._connection import diagnose, refusal_elsewhere
+from prunecert_client._types import Tls
 
 
 class ClientError(Exception):
@@ -28,7 +35,16 @@ class ClientError(Exception):
 
 
 class ConnectionFailed(ClientError):
-    pass
+    """No connection to the server. ``hint`` (or "") names the setting that fixes the cause."""
+
+    def __init__(self, message: str, code=None, violations=None, hint: str = ""):
+        super().__init__(f"{message}; hint: {hint}" if hint else message, code, violations)
+        self.hint = hint
+
+
+class TlsHandshakeFailed(ConnectionFailed):
+    """The TLS handshake failed: an untrusted certificate, one naming another host, or TLS on
+    one side only."""
 
 
 class InvalidRequest(ClientError):
@@ -36,7 +52,12 @@ class InvalidRequest(ClientError):
 
 
 class ResourceExhausted(ClientError):
-    pass
+    @property
+    def busy(self) -> bool:
+        """The server refused for its load (every slot busy, its queue full), which passes:
+        worth retrying (Client's wait_seconds). A refusal naming fields is about the request (a
+        problem over a size limit, a caller over its stream budget) and is not retried."""
+        return not self.violations
 
 
 class NotFound(ClientError):
@@ -83,10 +104,25 @@ def field_violations(error: grpc.RpcError) -> list[tuple[str, str]]:
     return out
 
 
-def from_rpc_error(error: grpc.RpcError) -> ClientError:
-    """The ClientError for a failed call, with its field violations."""
+def from_rpc_error(
+    error: grpc.RpcError,
+    address: str | None = None,
+    tls: Tls | None = None,
+    failure_at: Callable[[str], str | None] | None = None,
+) -> ClientError:
+    """The ClientError for a failed call, with its field violations; an UNAVAILABLE of a known
+    cause says it and what to change, given the call's ``address`` and ``tls`` (None:
+    plaintext). A refusal is looked into address by address with ``failure_at`` (see
+    prunecert_client._connection.refusal_elsewhere)."""
     code = error.code() if hasattr(error, "code") else None
     details = error.details() if hasattr(error, "details") else str(error)
+    if code == grpc.StatusCode.UNAVAILABLE and address is not None:
+        found = diagnose(details or "", address, tls)
+        if found is not None and found.refused and failure_at is not None:
+            found = refusal_elsewhere(address, tls, failure_at) or found
+        if found is not None:
+            cls = TlsHandshakeFailed if found.tls_handshake else ConnectionFailed
+            return cls(f"cannot connect to {address}: {found.message}", code, hint=found.hint)
     cls = _BY_CODE.get(code, ServerError)
     violations = field_violations(error) if isinstance(error, grpc.Call) else []
     return cls(details or str(code), code, violations)

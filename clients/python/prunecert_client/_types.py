@@ -147,14 +147,47 @@ def job_item_from_message(msg, with_problem: bool = True) -> JobItem:
     return JobItem(msg.index, problem, result, msg.error, msg.seconds)
 
 
+PEM_CERTIFICATE = b"-----BEGIN CERTIFICATE-----"
+
+
 @dataclass(frozen=True)
 class Tls:
-    """TLS settings: the CA (or self-signed server) certificate to trust, PEM; None uses the
-    system roots. ``server_name`` overrides the name checked against the certificate."""
+    """How the client speaks TLS; the CLI's flags in brackets.
+
+    - ``Tls()``: verify the server against the system's CA roots [--tls] (grpc's default roots:
+      the file named by GRPC_DEFAULT_SSL_ROOTS_FILE_PATH when set, else those grpc ships);
+    - ``Tls(ca_file="ca.pem")`` or ``Tls(root_certificate=pem_bytes)``: trust that CA, or that
+      self-signed server certificate, instead [--tls-ca FILE];
+    - ``server_name``: the name checked against the certificate, when it is not the host
+      connected to, e.g. "localhost" for a localhost certificate reached at 127.0.0.1
+      [--tls-server-name NAME].
+    """
 
     root_certificate: bytes | None = None
     server_name: str | None = None
+    ca_file: str | Path | None = None
+
+    def __post_init__(self) -> None:
+        if self.root_certificate is not None and self.ca_file is not None:
+            raise ValueError("Tls: give root_certificate or ca_file, not both")
 
     @staticmethod
     def from_file(path: str | Path, server_name: str | None = None) -> Tls:
-        return Tls(Path(path).read_bytes(), server_name)
+        """Trust the PEM certificate(s) in ``path``; OSError when it cannot be read, ValueError
+        when it holds no PEM certificate."""
+        return Tls(read_pem_certificates(path), server_name)
+
+    def root_certificates(self) -> bytes | None:
+        """The PEM to trust, None for the system's roots (``ca_file`` is read here)."""
+        if self.ca_file is not None:
+            return read_pem_certificates(self.ca_file)
+        return self.root_certificate
+
+
+def read_pem_certificates(path: str | Path) -> bytes:
+    """The bytes of a PEM certificate file. grpc takes any bytes as roots and only fails at the
+    handshake, with nothing naming the file, so a file that is not PEM is refused here."""
+    data = Path(path).read_bytes()
+    if PEM_CERTIFICATE not in data:
+        raise ValueError(f"{path} holds no PEM certificate (no '-----BEGIN CERTIFICATE-----' line)")
+    return data

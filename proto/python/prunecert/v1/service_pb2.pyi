@@ -70,7 +70,7 @@ class BackendInfo(_message.Message):
     def __init__(self, name: _Optional[str] = ..., version: _Optional[str] = ..., supports_early_stop: _Optional[bool] = ...) -> None: ...
 
 class ServerInfo(_message.Message):
-    __slots__ = ("version", "backends", "max_units", "max_input_dim", "max_points", "max_weight_candidates", "max_concurrent_solves", "max_time_limit_seconds", "requires_token", "max_message_bytes")
+    __slots__ = ("version", "backends", "max_units", "max_input_dim", "max_points", "max_weight_candidates", "max_concurrent_solves", "max_time_limit_seconds", "requires_token", "max_message_bytes", "busy_solves", "queued_solves", "queue_limit", "max_queue_wait_seconds", "mean_queue_wait_seconds", "recent_queue_wait_seconds", "queue_refusals")
     VERSION_FIELD_NUMBER: _ClassVar[int]
     BACKENDS_FIELD_NUMBER: _ClassVar[int]
     MAX_UNITS_FIELD_NUMBER: _ClassVar[int]
@@ -81,6 +81,13 @@ class ServerInfo(_message.Message):
     MAX_TIME_LIMIT_SECONDS_FIELD_NUMBER: _ClassVar[int]
     REQUIRES_TOKEN_FIELD_NUMBER: _ClassVar[int]
     MAX_MESSAGE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    BUSY_SOLVES_FIELD_NUMBER: _ClassVar[int]
+    QUEUED_SOLVES_FIELD_NUMBER: _ClassVar[int]
+    QUEUE_LIMIT_FIELD_NUMBER: _ClassVar[int]
+    MAX_QUEUE_WAIT_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    MEAN_QUEUE_WAIT_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    RECENT_QUEUE_WAIT_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    QUEUE_REFUSALS_FIELD_NUMBER: _ClassVar[int]
     version: str
     backends: _containers.RepeatedCompositeFieldContainer[BackendInfo]
     max_units: int
@@ -91,4 +98,11 @@ class ServerInfo(_message.Message):
     max_time_limit_seconds: float
     requires_token: bool
     max_message_bytes: int
-    def __init__(self, version: _Optional[str] = ..., backends: _Optional[_Iterable[_Union[BackendInfo, _Mapping]]] = ..., max_units: _Optional[int] = ..., max_input_dim: _Optional[int] = ..., max_points: _Optional[int] = ..., max_weight_candidates: _Optional[int] = ..., max_concurrent_solves: _Optional[int] = ..., max_time_limit_seconds: _Optional[float] = ..., requires_token: _Optional[bool] = ..., max_message_bytes: _Optional[int] = ...) -> None: ...
+    busy_solves: int
+    queued_solves: int
+    queue_limit: int
+    max_queue_wait_seconds: float
+    mean_queue_wait_seconds: float
+    recent_queue_wait_seconds: float
+    queue_refusals: int
+    def __init__(self, version: _Optional[str] = ..., backends: _Optional[_Iterable[_Union[BackendInfo, _Mapping]]] = ..., max_units: _Optional[int] = ..., max_input_dim: _Optional[int] = ..., max_points: _Optional[int] = ..., max_weight_candidates: _Optional[int] = ..., max_concurrent_solves: _Optional[int] = ..., max_time_limit_seconds: _Optional[float] = ..., requires_token: _Optional[bool] = ..., max_message_bytes: _Optional[int] = ..., busy_solves: _Optional[int] = ..., queued_solves: _Optional[int] = ..., queue_limit: _Optional[int] = ..., max_queue_wait_seconds: _Optional[float] = ..., mean_queue_wait_seconds: _Optional[float] = ..., recent_queue_wait_seconds: _Optional[float] = ..., queue_refusals: _Optional[int] = ...) -> None: ...

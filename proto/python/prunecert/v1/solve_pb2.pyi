@@ -124,7 +124,7 @@ class FrontierPoint(_message.Message):
     def __init__(self, kept: _Optional[int] = ..., error: _Optional[float] = ..., mask: _Optional[_Union[Mask, _Mapping]] = ..., error_bound: _Optional[float] = ..., certified: _Optional[bool] = ...) -> None: ...
 
 class SolveStats(_message.Message):
-    __slots__ = ("wall_time_seconds", "backend", "formulation", "points_used", "points_total", "active_points", "rounds", "binary_variables", "scale", "solver_calls")
+    __slots__ = ("wall_time_seconds", "backend", "formulation", "points_used", "points_total", "active_points", "rounds", "binary_variables", "scale", "solver_calls", "queue_wait_seconds")
     WALL_TIME_SECONDS_FIELD_NUMBER: _ClassVar[int]
     BACKEND_FIELD_NUMBER: _ClassVar[int]
     FORMULATION_FIELD_NUMBER: _ClassVar[int]
@@ -135,6 +135,7 @@ class SolveStats(_message.Message):
     BINARY_VARIABLES_FIELD_NUMBER: _ClassVar[int]
     SCALE_FIELD_NUMBER: _ClassVar[int]
     SOLVER_CALLS_FIELD_NUMBER: _ClassVar[int]
+    QUEUE_WAIT_SECONDS_FIELD_NUMBER: _ClassVar[int]
     wall_time_seconds: float
     backend: str
     formulation: str
@@ -145,7 +146,8 @@ class SolveStats(_message.Message):
     binary_variables: int
     scale: float
     solver_calls: int
-    def __init__(self, wall_time_seconds: _Optional[float] = ..., backend: _Optional[str] = ..., formulation: _Optional[str] = ..., points_used: _Optional[int] = ..., points_total: _Optional[int] = ..., active_points: _Optional[int] = ..., rounds: _Optional[int] = ..., binary_variables: _Optional[int] = ..., scale: _Optional[float] = ..., solver_calls: _Optional[int] = ...) -> None: ...
+    queue_wait_seconds: float
+    def __init__(self, wall_time_seconds: _Optional[float] = ..., backend: _Optional[str] = ..., formulation: _Optional[str] = ..., points_used: _Optional[int] = ..., points_total: _Optional[int] = ..., active_points: _Optional[int] = ..., rounds: _Optional[int] = ..., binary_variables: _Optional[int] = ..., scale: _Optional[float] = ..., solver_calls: _Optional[int] = ..., queue_wait_seconds: _Optional[float] = ...) -> None: ...
 
 class SolveResult(_message.Message):
     __slots__ = ("status", "solution", "objective_bound", "tolerance", "frontier", "stats", "detail", "cross_check", "continuous")
