@@ -32,6 +32,7 @@ bench: install
 	$(BIN)/python bench/heuristics.py
 	$(BIN)/python bench/large.py
 	$(BIN)/python bench/soak.py --quick
+	$(BIN)/python bench/real.py --time-limit 20
 
 # Regenerates the checked-in Python code from proto/; tests/test_proto.py fails when it is stale.
 proto: install
