@@ -7,8 +7,8 @@ bound T*/S on the exact optimum, whatever the rounding. For min_kept the same ro
 a relaxation (a rigorous bound on the count), and the opposite rounding a restriction (every
 choice truly meets the error bound).
 
-Per point k with pruned output o_k = sum_c h_kc x_c + c0 and target y_k, the error constraints
-are (docs/design.md §4 for a ReLU output):
+Per row k (a (point, output) pair) with pruned output o_k = sum_c h_kc x_c + c_k (c_k: the
+row's output bias) and target y_k, the error constraints are (docs/design.md §4 for a ReLU output):
     identity:  o_k - y_k <= t   and   y_k - o_k <= t
     relu:      o_k - y_k <= t;   y_k < 0: t >= -y_k;   y_k > 0: (b_k => y_k - o_k <= t) and
                (not b_k => t >= y_k)
@@ -54,7 +54,7 @@ CHECK_ROWS = 64
 def choose_scale(model: ColumnModel, rows: np.ndarray, extra: Fraction = Fraction(0)) -> int:
     """The largest integer S keeping every constraint's activity within ACTIVITY_BUDGET."""
     cols = model.columns[rows]
-    row_sums = np.abs(cols).sum(axis=1) + np.abs(model.target[rows]) + abs(model.bias)
+    row_sums = np.abs(cols).sum(axis=1) + np.abs(model.target[rows]) + np.abs(model.biases[rows])
     largest = int(max(row_sums.tolist(), default=0))
     largest_value = exact.to_fraction(largest, model.exp) + extra
     if largest_value == 0:
@@ -68,8 +68,9 @@ def _sides(model: ColumnModel, rows: np.ndarray, scale: int, restrict: bool):
     a relaxation (each side's integer value is at most scale times its exact value), inward
     for a restriction."""
     cols, y = model.columns[rows], model.target[rows]
-    bias_floor = int(_floor([model.bias], model, scale)[0])
-    bias_ceil = int(_ceil([model.bias], model, scale)[0])
+    # Each row's own output bias (rows are (point, output) pairs: solver/formulation/columns.py).
+    bias_floor = _floor(model.biases[rows], model, scale)
+    bias_ceil = _ceil(model.biases[rows], model, scale)
     if restrict:
         up = (_ceil(cols, model, scale), bias_ceil - _floor(y, model, scale))
         lo = (_floor(cols, model, scale), _ceil(y, model, scale) - bias_floor)

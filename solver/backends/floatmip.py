@@ -16,18 +16,19 @@ The model (the same constraints as CP-SAT's, on exact data rounded once to float
                                                                      t >= y_k)
                       sum_{c in g} x_c <= 1 per unit g,  sum_c cost_c x_c <= max_kept,
                       dn(t_low) <= t <= up(t_high)
-with r_k = y_k - c0 (target minus output bias), h_kc the float64 nearest the exact column
+with r_k = y_k - c0_k (target minus the row's output bias; a row is a (point, output) pair,
+solver/formulation/columns.py), h_kc the float64 nearest the exact column
 (model.float_data(), exact.Dyadic.to_float), and up/dn the outward roundings of an exact value
 to float64, so every right-hand side and bound relaxes the exact constraint. The big-M is exact
 from the data: when b_k = 0 the optimum has t >= y_k, so M_k = max(0, -min o_k) with
-min o_k = c0 + sum over units of min(0, min_c h_kc) suffices; a point with min o_k >= 0 has
+min o_k = c0_k + sum over units of min(0, min_c h_kc) suffices; a point with min o_k >= 0 has
 relu(o_k) = o_k and needs no disjunction, and one with y_k above the cap on t never takes b_k = 0.
 t_low = max(0, max over ReLU points with y_k < 0 of -y_k) is itself an exact lower bound.
 MinKeptTask: minimise sum_c cost_c x_c with t replaced by max_error + margin (relaxation,
 RHS rounded up) or max_error - margin (restriction, RHS rounded down).
 
 The safety margin. On the given points let
-    A = max_k ( sum over units g of max_{c in g} |h_kc| + |y_k| + |c0| )  (+ max_error, min_kept)
+    A = max_k ( sum over units g of max_{c in g} |h_kc| + |y_k| + |c0_k| )  (+ max_error, min_kept)
     H = max_k   sum over all candidates c of |h_kc|
 (A bounds every row's activity at a choice with at most one candidate per unit, H the change of
 a row when every x moves a little). Each backend states the tolerances it sets (Tolerances
@@ -233,9 +234,9 @@ def build(
     exp = model.exp
     ints = model.columns[rows].reshape(len(rows), num)
     y_ints = model.target[rows]
-    c0 = _frac(model.bias, exp)
+    c0 = [_frac(v, exp) for v in model.biases[rows].tolist()]  # each row's output bias
     y = [_frac(v, exp) for v in y_ints.tolist()]
-    r = [v - c0 for v in y]
+    r = [v - c for v, c in zip(y, c0, strict=True)]
     magnitudes = np.abs(ints)
     column_sum = _frac(max(magnitudes.sum(axis=1).tolist(), default=0) if num else 0, exp)
     # The largest output of a choice with at most one candidate per unit, per point.
@@ -244,7 +245,7 @@ def build(
         reach = [a + b for a, b in zip(reach, magnitudes[:, group].max(axis=1).tolist())]
     eps = task.max_error if isinstance(task, MinKeptTask) else Fraction(0)
     activity = max(
-        (_frac(o, exp) + abs(v) + abs(c0) for o, v in zip(reach, y, strict=True)),
+        (_frac(o, exp) + abs(v) + abs(c) for o, v, c in zip(reach, y, c0, strict=True)),
         default=Fraction(0),
     )
     activity += eps
@@ -312,7 +313,7 @@ def build(
         if model.output_relu and y[k] <= 0:
             continue  # y_k - relu(o_k) <= 0 <= t
         negated = [-v for v in vals]
-        lowest = c0 + _frac(
+        lowest = c0[k] + _frac(
             sum(min(0, min(ints[k, group].tolist())) for group in model.groups), exp
         )
         if not model.output_relu or lowest >= 0 or y[k] > t_cap:
@@ -342,7 +343,7 @@ def build(
         values = [1.0 if c in hinted else 0.0 for c in range(num)]
         values.append(exact.round_up(min(t_high, t_hint + margin / 2)))
         for k, _ in disjunctions:
-            o_k = _frac(int(pre[k]), exp) + c0
+            o_k = _frac(int(pre[k]), exp) + c0[k]
             values.append(1.0 if y[k] - o_k <= t_hint else 0.0)
         mip.hint = values
     return mip

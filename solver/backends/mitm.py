@@ -40,7 +40,9 @@ SUBNORMAL_SPACING = Fraction(1, 2**1074)  # the spacing of doubles below 2^-1022
 
 
 def separable_points(model: ColumnModel) -> list[list[int]] | None:
-    """Candidates by the one point they act on, or None if the model is not separable."""
+    """Candidates by the one row they act on, or None if the model is not separable. Rows are
+    (point, output) pairs, so with several outputs a unit acting on two outputs (at any point)
+    makes the model not separable, and "auto" asks the MIP backends."""
     if model.problem.pruning != PruningMode.NEURONS:
         return None
     by_point: list[list[int]] = [[] for _ in range(model.num_points)]
@@ -98,12 +100,12 @@ def solve_separable(
     """(chosen candidates, rigorous lower bound on the optimal error over the model's points
     ``rows``, default all). A candidate acting on a point outside ``rows`` is not chosen."""
     cols, target = model.float_data()
-    bias = model.float_bias()
+    biases = model.float_bias()  # per row: a row is a (point, output) pair
     chosen: list[int] = []
     bound = Fraction(0)
     points = range(model.num_points) if rows is None else sorted(int(k) for k in rows)
     for k in points:
-        cands = by_point[k]
+        cands, bias = by_point[k], float(biases[k])
         values = np.array([cols[k, c] for c in cands], dtype=float)
         err, bits = _best_subset(values, float(target[k]), model.output_relu, bias)
         chosen += [c for i, c in enumerate(cands) if bits >> i & 1]

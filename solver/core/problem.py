@@ -1,9 +1,15 @@
 """The pruning problem as plain dataclasses over numpy arrays (no protobuf, no solver).
 
 Semantics (docs/design.md §1):
-    f(x) = act_out(sum_i v_i * relu(u_i . x + b_i) + c)
-Pruning neurons keeps a subset of units; pruning weights keeps a subset of the u_ij and v_i
-(biases follow their unit; a unit whose v_i is removed is removed entirely).
+    f_o(x) = act_out(sum_i v_oi * relu(u_i . x + b_i) + c_o),   o = 1..k outputs
+Pruning neurons keeps a subset of units (each with all its output weights); pruning weights keeps
+a subset of the u_ij and v_oi (biases follow their unit; a unit with no kept output weight is
+dead and its hidden weights count as not kept). The error is the max over outputs and points.
+
+One output (k = 1) keeps the shapes it always had: output weights (n,), a float output bias,
+sample values (m,), a weights-mode mask's output flags (n,). k > 1 uses (k, n), (k,), (m, k) and
+(k, n); ``Network.output_matrix``, ``Network.output_biases`` and ``Mask.output_matrix`` give
+the (k, ...) form for either.
 """
 
 from __future__ import annotations
@@ -36,17 +42,46 @@ def _apply(activation: Activation, z: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True, eq=False)
 class Network:
-    """A two-layer network. ``hidden_biases`` None means bias-free (all zero)."""
+    """A two-layer network with k >= 1 outputs. ``hidden_biases`` None means bias-free (all
+    zero). One output: ``output_weights`` (n,) and a float ``output_bias``; k outputs:
+    (k, n) and (k,) (a (1, n) matrix and a one-element bias are stored as one output)."""
 
     hidden_weights: np.ndarray  # (n, d)
-    output_weights: np.ndarray  # (n,)
+    output_weights: np.ndarray  # (n,), or (k, n) for k > 1 outputs
     hidden_biases: np.ndarray | None = None  # (n,) or None
-    output_bias: float = 0.0
+    output_bias: float | np.ndarray = 0.0  # a float, or (k,) for k > 1 outputs
     output_activation: Activation = Activation.IDENTITY
+
+    def __post_init__(self) -> None:
+        # One output has one canonical form, so every k = 1 caller sees the shapes it always did.
+        weights = self.output_weights
+        if isinstance(weights, np.ndarray) and weights.ndim == 2 and weights.shape[0] == 1:
+            object.__setattr__(self, "output_weights", weights[0])
+        bias = self.output_bias
+        if not isinstance(bias, int | float) and np.ndim(bias) >= 1 and np.size(bias) == 1:
+            object.__setattr__(self, "output_bias", float(np.ravel(bias)[0]))
 
     @property
     def n(self) -> int:
         return int(np.shape(self.hidden_weights)[0])
+
+    @property
+    def outputs(self) -> int:
+        """k, the number of outputs."""
+        shape = np.shape(self.output_weights)
+        return int(shape[0]) if len(shape) == 2 else 1
+
+    @property
+    def output_matrix(self) -> np.ndarray:
+        """The output weights as a (k, n) float array, whatever k."""
+        return np.asarray(self.output_weights, dtype=float).reshape(self.outputs, -1)
+
+    @property
+    def output_biases(self) -> np.ndarray:
+        """The output biases as a (k,) float array, whatever k."""
+        return np.broadcast_to(
+            np.asarray(self.output_bias, dtype=float).ravel(), (self.outputs,)
+        ).copy()
 
     @property
     def d(self) -> int:
@@ -62,20 +97,22 @@ class Network:
 
     @property
     def is_bias_free(self) -> bool:
-        return not np.any(self.biases) and self.output_bias == 0.0
+        return not np.any(self.biases) and not np.any(self.output_biases)
 
     def evaluate(self, points: np.ndarray, mask: Mask | None = None) -> np.ndarray:
-        """Float64 outputs at ``points`` (m, d), optionally pruned by ``mask``.
+        """Float64 outputs at ``points`` (m, d), optionally pruned by ``mask``: (m,) for one
+        output, (m, k) for k.
 
         For heuristics and plots; certificates use solver.exact.certify's exact arithmetic instead.
         """
         u = np.asarray(self.hidden_weights, dtype=float)
-        v = np.asarray(self.output_weights, dtype=float)
+        v = self.output_matrix
         if mask is not None:
             u = u * mask.hidden_matrix(self.n, self.d)
-            v = v * mask.unit_vector(self.n)
+            v = v * mask.output_matrix(self.n, self.outputs)
         hidden = np.maximum(points @ u.T + self.biases, 0.0)
-        return _apply(self.output_activation, hidden @ v + self.output_bias)
+        out = _apply(self.output_activation, hidden @ v.T + self.output_biases)
+        return out[:, 0] if self.outputs == 1 else out
 
 
 @dataclass(frozen=True, eq=False)
@@ -92,10 +129,17 @@ class Neuron:
 
 @dataclass(frozen=True, eq=False)
 class Samples:
-    """Explicit target values at explicit points; the points are the domain."""
+    """Explicit target values at explicit points; the points are the domain. One column of
+    values per network output: (m,) for one output, (m, k) for k (an (m, 1) column is stored
+    as (m,))."""
 
     points: np.ndarray  # (m, d)
-    values: np.ndarray  # (m,)
+    values: np.ndarray  # (m,), or (m, k) for k > 1 outputs
+
+    def __post_init__(self) -> None:
+        values = self.values
+        if isinstance(values, np.ndarray) and values.ndim == 2 and values.shape[1] == 1:
+            object.__setattr__(self, "values", values[:, 0])
 
 
 Target = Neuron | Network | Samples
@@ -167,7 +211,8 @@ class Problem:
         return np.asarray(self.domain.points, dtype=float)
 
     def target_values(self, points: np.ndarray) -> np.ndarray:
-        """Float64 target values at ``points`` (for heuristics; certificates are exact)."""
+        """Float64 target values at ``points``, shaped like Network.evaluate's (for heuristics;
+        certificates are exact)."""
         if isinstance(self.target, Samples):
             return np.asarray(self.target.values, dtype=float)
         return self.target.evaluate(points)
@@ -186,16 +231,17 @@ class Problem:
         """The kept count of the full network."""
         if self.pruning == PruningMode.NEURONS:
             return self.network.n
-        return self.network.n * (self.network.d + 1)
+        return self.network.n * (self.network.d + self.network.outputs)
 
 
 @dataclass(frozen=True, eq=False)
 class Mask:
-    """Which parameters stay. Neurons mode fills ``neurons``; weights mode the other two."""
+    """Which parameters stay. Neurons mode fills ``neurons``; weights mode the other two. A
+    unit is live when it keeps at least one output weight (weights mode)."""
 
     neurons: np.ndarray | None = None  # (n,) bool
     hidden_weights: np.ndarray | None = None  # (n, d) bool
-    output_weights: np.ndarray | None = None  # (n,) bool
+    output_weights: np.ndarray | None = None  # (n,) bool, or (k, n) for k > 1 outputs
 
     @staticmethod
     def full(problem: Problem) -> Mask:
@@ -203,7 +249,8 @@ class Mask:
         if problem.pruning == PruningMode.NEURONS:
             return Mask(neurons=np.ones(n, dtype=bool))
         return Mask(
-            hidden_weights=np.ones((n, d), dtype=bool), output_weights=np.ones(n, dtype=bool)
+            hidden_weights=np.ones((n, d), dtype=bool),
+            output_weights=np.ones(np.shape(problem.network.output_weights), dtype=bool),
         )
 
     @property
@@ -211,10 +258,16 @@ class Mask:
         return PruningMode.NEURONS if self.neurons is not None else PruningMode.WEIGHTS
 
     def unit_vector(self, n: int) -> np.ndarray:
-        """Which units are live (bool, n)."""
+        """Which units are live (bool, n): kept, or keeping at least one output weight."""
         if self.neurons is not None:
             return np.asarray(self.neurons, dtype=bool)
-        return np.asarray(self.output_weights, dtype=bool)
+        return np.asarray(self.output_weights, dtype=bool).reshape(-1, n).any(axis=0)
+
+    def output_matrix(self, n: int, k: int) -> np.ndarray:
+        """Which output weights act (bool, k x n); a removed neuron keeps none."""
+        if self.neurons is not None:
+            return np.repeat(np.asarray(self.neurons, dtype=bool)[None, :], k, axis=0)
+        return np.asarray(self.output_weights, dtype=bool).reshape(k, n)
 
     def hidden_matrix(self, n: int, d: int) -> np.ndarray:
         """Which hidden weights act (bool, n x d); a removed neuron keeps none."""
@@ -226,9 +279,10 @@ class Mask:
         """The same pruning with no weight of a removed unit marked kept."""
         if self.neurons is not None:
             return self
-        live = np.asarray(self.output_weights, dtype=bool)
-        hidden = np.asarray(self.hidden_weights, dtype=bool) & live[:, None]
-        return Mask(hidden_weights=hidden, output_weights=live.copy())
+        output = np.asarray(self.output_weights, dtype=bool)
+        hidden = np.asarray(self.hidden_weights, dtype=bool)
+        live = output.reshape(-1, hidden.shape[0]).any(axis=0)
+        return Mask(hidden_weights=hidden & live[:, None], output_weights=output.copy())
 
     def kept(self) -> int:
         """Units (neurons mode) or weights of live units (weights mode)."""

@@ -37,15 +37,25 @@ class Limits:
     """Size limits; a server may configure its own. Over a limit is ProblemTooLargeError."""
 
     max_units: int = 1024
-    max_input_dim: int = 16
+    # Realistic inputs (issue 11: up to d = 30); weights mode's patterns are capped below.
+    max_input_dim: int = 32
     max_points: int = 200_000
-    # Weights mode enumerates the 2^d hidden masks of each unit (docs/design.md §3).
+    # Weights mode enumerates, per unit, its 2^d hidden masks times the 2^k - 1 non-empty sets
+    # of output weights (docs/design.md §3): n * 2^d * (2^k - 1) patterns at most.
     max_weight_candidates: int = 65_536
+    # Outputs k of the network (neurons mode's rows grow as k, weights mode's patterns as 2^k).
+    max_outputs: int = 64
 
 
 DEFAULT_LIMITS = Limits()
 # For reading problems that a server already accepted under its own limits (client side).
-NO_LIMITS = Limits(10**15, 10**15, 10**15, 10**15)
+NO_LIMITS = Limits(10**15, 10**15, 10**15, 10**15, 10**15)
+
+
+def weight_patterns(n: int, d: int, k: int) -> int:
+    """The most patterns weights mode enumerates for n units of input dimension d with k outputs
+    (docs/design.md §3): every hidden mask times every non-empty set of output weights."""
+    return n * 2**d * (2**k - 1)
 
 
 class _Collector:
@@ -115,10 +125,17 @@ def _check_network(c: _Collector, prefix: str, net: Network, d: int | None, limi
             f"{prefix}.hidden_weights",
             f"input dimension {nd} exceeds the limit of {limits.max_input_dim}",
         )
-    c.vector(f"{prefix}.output_weights", net.output_weights, n)
+    if np.ndim(net.output_weights) == 2:  # k > 1 outputs
+        k = int(np.shape(net.output_weights)[0])
+        if k > limits.max_outputs:
+            c.over(f"{prefix}.outputs", f"{k} outputs exceed the limit of {limits.max_outputs}")
+        c.matrix(f"{prefix}.output_weights", net.output_weights, k, n)
+        c.vector(f"{prefix}.output_biases", np.ravel(net.output_bias), k)
+    else:
+        c.vector(f"{prefix}.output_weights", net.output_weights, n)
+        c.finite(f"{prefix}.output_bias", [net.output_bias])
     if net.hidden_biases is not None and np.size(net.hidden_biases) > 0:
         c.vector(f"{prefix}.hidden_biases", net.hidden_biases, n)
-    c.finite(f"{prefix}.output_bias", [net.output_bias])
     c.activation(f"{prefix}.output_activation", net.output_activation)
     return True
 
@@ -132,7 +149,7 @@ def validate_problem(problem: Problem, limits: Limits = DEFAULT_LIMITS) -> None:
         raise InvalidProblemError(c.violations)
     if not _check_network(c, "network", net, None, limits):
         raise InvalidProblemError(c.violations)  # without n and d nothing else can be checked
-    n, d = net.n, net.d
+    n, d, k = net.n, net.d, net.outputs
 
     target = problem.target
     m: int | None = None
@@ -140,12 +157,25 @@ def validate_problem(problem: Problem, limits: Limits = DEFAULT_LIMITS) -> None:
         c.vector("target.neuron.weights", target.weights, d)
         c.finite("target.neuron.bias", [target.bias])
         c.activation("target.neuron.activation", target.activation)
+        if k > 1:
+            c.add(
+                "target.neuron",
+                f"a neuron has one output and the network {k}: use a {k}-output network or "
+                f"samples with {k} values per point",
+            )
     elif isinstance(target, Network):
-        _check_network(c, "target.network", target, d, limits)
+        if _check_network(c, "target.network", target, d, limits) and target.outputs != k:
+            c.add(
+                "target.network.outputs",
+                f"expected {k} outputs like network, got {target.outputs}",
+            )
     elif isinstance(target, Samples):
         if c.matrix("target.samples.points", target.points, None, d):
             m = int(np.shape(target.points)[0])
-            c.vector("target.samples.values", target.values, m)
+            if k == 1:
+                c.vector("target.samples.values", target.values, m)
+            else:
+                c.matrix("target.samples.values", target.values, m, k)
     else:
         c.add("target", "is required (one of neuron, network, samples)")
 
@@ -184,11 +214,19 @@ def validate_problem(problem: Problem, limits: Limits = DEFAULT_LIMITS) -> None:
 
     if problem.pruning not in (PruningMode.NEURONS, PruningMode.WEIGHTS):
         c.add("pruning", "must be PRUNING_MODE_NEURONS or PRUNING_MODE_WEIGHTS")
-    elif problem.pruning == PruningMode.WEIGHTS and n * 2**d > limits.max_weight_candidates:
+    elif (
+        problem.pruning == PruningMode.WEIGHTS
+        and weight_patterns(n, d, k) > limits.max_weight_candidates
+    ):
+        counted = (
+            f"n * 2^d = {n * 2**d} hidden masks"
+            if k == 1
+            else f"n * 2^d * (2^k - 1) = {weight_patterns(n, d, k)} patterns (hidden masks "
+            "times non-empty sets of output weights)"
+        )
         c.over(
             "network.hidden_weights",
-            f"weights mode enumerates n * 2^d = {n * 2**d} hidden masks, over the limit of "
-            f"{limits.max_weight_candidates}",
+            f"weights mode enumerates {counted}, over the limit of {limits.max_weight_candidates}",
         )
 
     objective = problem.objective
@@ -227,8 +265,8 @@ def _output_reach(net: Network, radius: float) -> float:
     with np.errstate(over="ignore", invalid="ignore"):
         u = np.abs(np.asarray(net.hidden_weights, dtype=float))
         pre = np.abs(np.asarray(net.biases, dtype=float)) + radius * u.sum(axis=1)
-        total = float(np.sum(np.abs(np.asarray(net.output_weights, dtype=float)) * pre))
-    return total + abs(float(net.output_bias))
+        total = np.abs(net.output_matrix) @ pre + np.abs(net.output_biases)
+    return float(np.max(total))
 
 
 def _check_magnitudes(c: _Collector, problem: Problem) -> None:

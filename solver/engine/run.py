@@ -169,7 +169,7 @@ class Run:
         self.stats = SolveStats(
             backend=backend.name,
             formulation=formulation,
-            points_used=self.model.num_points,
+            points_used=len(self.model.point_index),  # points, not (point, output) rows
             points_total=self.model.total_points,
         )
 
@@ -279,7 +279,8 @@ class Run:
             self.stats.solver_calls += 1
             self.stats.scale = stats_scale(outcome.scale)
             self.stats.binary_variables = outcome.binary_variables
-            self.stats.active_points = len(self.active)
+            # Points with at least one active (point, output) row (docs/design.md §3).
+            self.stats.active_points = len(np.unique(self.active // self.model.num_outputs))
             status = outcome.status
             if outcome.error_bound is not None:
                 bound = outcome.error_bound if bound is None else max(bound, outcome.error_bound)

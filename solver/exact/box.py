@@ -123,6 +123,9 @@ def unsupported(problem: Problem) -> str | None:
     if not isinstance(problem.domain, BoxGrid):
         return "domain: the continuous certificate needs a box_grid domain (a box)"
     net = problem.network
+    if net.outputs != 1:
+        # The cell enumeration follows one output's kinks and sign changes (docs/design.md §11).
+        return f"network.outputs: the continuous box supports one output, not {net.outputs}"
     if np.any(net.biases):
         return "network.hidden_biases: must be zero (bias-free problems only)"
     if net.output_bias != 0.0:

@@ -24,7 +24,7 @@ class MaskCertificate:
 
     mask: Mask
     kept: int
-    error: Fraction  # exact max_k |pruned(x_k) - target(x_k)|
+    error: Fraction  # exact max over points k and outputs o of |pruned_o(x_k) - target_o(x_k)|
     error_upper: float  # the smallest double >= error
     worst_point: int  # a domain point where the error is attained
 
@@ -39,9 +39,15 @@ class ExactDomain:
         self.target: Dyadic = target_values(problem, self.points)
 
     def errors(self, mask: Mask) -> Dyadic:
-        """Exact |pruned - target| at every domain point."""
+        """Exact |pruned - target| at every domain point (m,): with several outputs, the
+        largest over the outputs (the error is the max over outputs and points, §1)."""
         out = network_outputs(self.problem.network, self.points, mask)
-        return exact.absolute(exact.sub(out, self.target))
+        errors = exact.absolute(exact.sub(out, self.target))
+        if errors.ints.ndim == 2:
+            width = errors.ints.shape[1]
+            ints = errors.ints.max(axis=1) if width else np.zeros(errors.ints.shape[0], object)
+            return exact.Dyadic(np.asarray(ints, dtype=object), errors.exp)
+        return errors
 
     def certify(self, mask: Mask) -> MaskCertificate:
         errors = self.errors(mask)

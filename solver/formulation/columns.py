@@ -1,13 +1,16 @@
 """Problem -> exact 0-1 column model (+ the map back to masks).
 
 Both pruning modes become the same structure (docs/design.md §3): a list of
-candidates, each a constant column of contributions at the domain points, with at most one
-candidate chosen per hidden unit and a kept-cost per candidate.
-  * neurons mode: one candidate per unit, column v_i relu(u_i . x_k + b_i), cost 1;
-  * weights mode: one candidate per hidden mask m of the unit, column
-    v_i relu((m * u_i) . x_k + b_i), cost |m| + 1 (the output weight).
-The pruned output at point k is act_out(sum of the chosen columns + c). All coefficients are
-exact dyadic integers at one common exponent; backends scale them as they must.
+candidates, each a constant column of contributions at the model's rows, with at most one
+candidate chosen per hidden unit and a kept-cost per candidate. A row is a (point, output)
+pair, point-major (row j * k + o is output o at point j): with one output the rows are the
+points, and every backend, written over generic rows, covers k outputs unchanged.
+  * neurons mode: one candidate per unit, column v_oi relu(u_i . x_j + b_i), cost 1;
+  * weights mode: one candidate per hidden mask m of the unit and non-empty set S of its
+    output weights, column [o in S] v_oi relu((m * u_i) . x_j + b_i), cost |m| + |S| (one
+    output: S = {1}, cost |m| + 1). No kept output weight is no candidate: the unit is dead.
+The pruned output at row (j, o) is act_out(sum of the chosen columns + c_o). All coefficients
+are exact dyadic integers at one common exponent; backends scale them as they must.
 """
 
 from __future__ import annotations
@@ -26,11 +29,17 @@ from solver.formulation.deadline import NO_DEADLINE, Deadline
 
 @dataclass(frozen=True)
 class Candidate:
-    """One way of keeping hidden unit ``unit``: its hidden mask (weights mode) and kept cost."""
+    """One way of keeping hidden unit ``unit``: its hidden mask and kept output weights (weights
+    mode; None in neurons mode) and kept cost."""
 
     unit: int
     hidden: tuple[bool, ...] | None
     cost: int
+    outputs: tuple[bool, ...] | None = None
+
+
+# A candidate's key in ColumnModel.lookup: (unit, hidden mask, kept output weights).
+PatternKey = tuple[int, tuple[bool, ...] | None, tuple[bool, ...] | None]
 
 
 @dataclass(eq=False)
@@ -40,20 +49,29 @@ class ColumnModel:
     problem: Problem
     candidates: list[Candidate]
     groups: list[list[int]]  # candidate indices per unit; at most one chosen from each
-    point_index: np.ndarray  # rows of problem.points() that the model uses
-    columns: np.ndarray  # object (m, C): exact contributions at the common exponent
-    target: np.ndarray  # object (m,): exact target values
-    bias: int  # exact output bias
+    point_index: np.ndarray  # the points of problem.points() that the model uses
+    columns: np.ndarray  # object (rows, C): exact contributions at the common exponent
+    target: np.ndarray  # object (rows,): exact target values
+    biases: np.ndarray  # object (rows,): the exact output bias of each row's output
     exp: int  # every integer above means value * 2**exp
     output_relu: bool
-    total_points: int
-    # (unit, hidden mask) -> candidate index, or None when that choice contributes nothing.
-    lookup: dict[tuple[int, tuple[bool, ...] | None], int | None] = field(default_factory=dict)
+    total_points: int  # the domain's points (rows: times outputs)
+    # (unit, hidden mask, output set) -> candidate index, or None when it contributes nothing.
+    lookup: dict[PatternKey, int | None] = field(default_factory=dict)
+    num_outputs: int = 1  # k: rows are (point, output) pairs, point-major
     _float_cache: tuple[np.ndarray, np.ndarray] | None = None
 
     @property
     def num_points(self) -> int:
+        """The model's rows: its points times the outputs ((point, output) pairs)."""
         return int(self.columns.shape[0])
+
+    @property
+    def bias(self) -> int:
+        """The exact output bias of a one-output model (every row's)."""
+        if self.num_outputs != 1:
+            raise ValueError("a model of several outputs has one bias per output: use biases")
+        return int(self.biases[0]) if len(self.biases) else 0
 
     @property
     def costs(self) -> np.ndarray:
@@ -65,7 +83,8 @@ class ColumnModel:
         total = (
             cols[:, list(chosen)].sum(axis=1) if chosen else np.zeros(cols.shape[0], dtype=object)
         )
-        out = np.asarray(total, dtype=object) + self.bias
+        biases = self.biases if rows is None else self.biases[rows]
+        out = np.asarray(total, dtype=object) + biases
         if self.output_relu:
             out = np.where(out > 0, out, 0).astype(object)
         return out
@@ -84,39 +103,47 @@ class ColumnModel:
             )
         return self._float_cache
 
-    def float_bias(self) -> float:
-        return float(exact.to_fraction(self.bias, self.exp))
+    def float_bias(self) -> np.ndarray:
+        """Each row's output bias in float64 (rows,)."""
+        return nearest_floats(self.biases, self.exp)
 
     def mask(self, chosen: list[int]) -> Mask:
         """The canonical mask of a choice of candidates."""
-        n, d = self.problem.network.n, self.problem.network.d
+        net = self.problem.network
+        n, d, k = net.n, net.d, net.outputs
         if self.problem.pruning == PruningMode.NEURONS:
             neurons = np.zeros(n, dtype=bool)
             for c in chosen:
                 neurons[self.candidates[c].unit] = True
             return Mask(neurons=neurons)
         hidden = np.zeros((n, d), dtype=bool)
-        output = np.zeros(n, dtype=bool)
+        output = np.zeros((k, n), dtype=bool)
         for c in chosen:
             cand = self.candidates[c]
-            output[cand.unit] = True
+            output[:, cand.unit] = cand.outputs
             hidden[cand.unit] = cand.hidden
-        return Mask(hidden_weights=hidden, output_weights=output)
+        return Mask(hidden_weights=hidden, output_weights=output[0] if k == 1 else output)
 
     def choice(self, mask: Mask) -> list[int]:
         """Candidates reproducing ``mask`` on the model's points (for solution hints)."""
-        n, d = self.problem.network.n, self.problem.network.d
+        net = self.problem.network
+        n, d, k = net.n, net.d, net.outputs
         live = mask.unit_vector(n)
         hidden = mask.hidden_matrix(n, d)
-        u = np.asarray(self.problem.network.hidden_weights)
+        kept_out = mask.output_matrix(n, k)
+        u = np.asarray(net.hidden_weights)
+        v = net.output_matrix
         chosen = []
         for i in np.flatnonzero(live):
-            key = (
-                None
-                if self.problem.pruning == PruningMode.NEURONS
-                else tuple(bool(h and u[i, j] != 0) for j, h in enumerate(hidden[i]))
-            )
-            c = self.lookup.get((int(i), key))
+            key: PatternKey = (int(i), None, None)
+            if self.problem.pruning == PruningMode.WEIGHTS:
+                # Keeping a zero weight changes nothing: the key is over the non-zero ones.
+                key = (
+                    int(i),
+                    tuple(bool(h and u[i, j] != 0) for j, h in enumerate(hidden[i])),
+                    tuple(bool(kept_out[o, i] and v[o, i] != 0) for o in range(k)),
+                )
+            c = self.lookup.get(key)
             if c is not None:
                 chosen.append(c)
         return chosen
@@ -158,22 +185,32 @@ def undominated_points(points: np.ndarray) -> np.ndarray:
     return np.array(sorted(k for _, k in keep.values()), dtype=np.int64)
 
 
-def _candidate_hidden_masks(problem: Problem) -> list[tuple[int, tuple[bool, ...] | None, int]]:
+def _subsets(items: list[int], width: int, least: int = 0):
+    """Every subset of ``items`` with at least ``least`` members as a width-long flag tuple and
+    its size, smaller subsets first."""
+    for size in range(least, len(items) + 1):
+        for subset in itertools.combinations(items, size):
+            yield tuple(j in subset for j in range(width)), size
+
+
+def _candidate_patterns(problem: Problem) -> list[tuple[int, tuple | None, tuple | None, int]]:
+    """(unit, hidden mask, output set, cost) of every candidate, before deduplication."""
     net = problem.network
     u = np.asarray(net.hidden_weights, dtype=float)
-    out: list[tuple[int, tuple[bool, ...] | None, int]] = []
+    v = net.output_matrix
+    out: list[tuple[int, tuple | None, tuple | None, int]] = []
     for i in range(net.n):
-        if net.output_weights[i] == 0:
-            continue  # a zero output weight contributes nothing under any mask
+        live_outputs = [o for o in range(net.outputs) if v[o, i] != 0]
+        if not live_outputs:
+            continue  # zero output weights contribute nothing under any mask
         if problem.pruning == PruningMode.NEURONS:
-            out.append((i, None, 1))
+            out.append((i, None, None, 1))
             continue
         # Keeping a zero weight changes nothing and costs one: only subsets of nonzero weights.
         nonzero = [j for j in range(net.d) if u[i, j] != 0]
-        for size in range(len(nonzero) + 1):
-            for subset in itertools.combinations(nonzero, size):
-                hidden = tuple(j in subset for j in range(net.d))
-                out.append((i, hidden, size + 1))
+        for hidden, size in _subsets(nonzero, net.d):
+            for kept, count in _subsets(live_outputs, net.outputs, least=1):
+                out.append((i, hidden, kept, size + count))
     return out
 
 
@@ -187,33 +224,45 @@ BLOCK_ENTRIES = 1 << 16
 def _exact_columns(
     points: exact.Dyadic, raw: list, problem: Problem, deadline: Deadline
 ) -> tuple[np.ndarray, int]:
-    """The exact contributions (object ints, m x len(raw)) of every raw candidate at every
-    point, and their exponent: v_i relu((m * u_i) . x_k + b_i), computed per block of rows."""
+    """The exact contributions (object ints, rows x len(raw)) of every raw candidate at every
+    (point, output) row, and their exponent: [o in S] v_oi relu((m * u_i) . x_j + b_i),
+    computed per block of points. The hidden activation is computed once per (unit, hidden
+    mask) and shared by the candidates that differ only in their output set."""
     net = problem.network
-    m = points.shape[0]
+    m, k = points.shape[0], net.outputs
     u = np.asarray(net.hidden_weights, dtype=float)
+    hidden_keys: dict[tuple[int, tuple | None], int] = {}
+    for i, hidden, _, _ in raw:
+        hidden_keys.setdefault((i, hidden), len(hidden_keys))
+    activation_of = np.array([hidden_keys[(i, hidden)] for i, hidden, _, _ in raw], np.int64)
+    pattern_units = np.array([i for i, _ in hidden_keys], dtype=np.int64)
     weights = exact.from_floats(
-        np.array([u[i] if hidden is None else np.where(hidden, u[i], 0.0) for i, hidden, _ in raw])
-        .reshape(len(raw), net.d)
+        np.array([u[i] if h is None else np.where(h, u[i], 0.0) for i, h in hidden_keys])
+        .reshape(len(hidden_keys), net.d)
         .T
     )
-    units = np.array([i for i, _, _ in raw], dtype=np.int64)
-    biases = exact.from_floats(np.asarray(net.biases, dtype=float)[units])
-    outputs = exact.from_floats(np.asarray(net.output_weights, dtype=float)[units])
+    biases = exact.from_floats(np.asarray(net.biases, dtype=float)[pattern_units])
+    units = np.array([i for i, _, _, _ in raw], dtype=np.int64)
+    # (k, len(raw)): each candidate's output weight per output, zero outside its output set.
+    kept = np.array([[True] * k if s is None else list(s) for _, _, s, _ in raw], dtype=bool).T
+    outputs = exact.from_floats(np.where(kept, net.output_matrix[:, units], 0.0).reshape(k, -1))
     with_bias = bool(np.any(biases.ints != 0))  # bias-free (the paper's): no add, no shift
     exp = points.exp + weights.exp + outputs.exp
     if with_bias:
         exp = min(exp, biases.exp + outputs.exp)
-    out = np.empty((m, len(raw)), dtype=object)
-    step = max(1, BLOCK_ENTRIES // max(1, len(raw)))
+    out = np.empty((m * k, len(raw)), dtype=object)
+    step = max(1, BLOCK_ENTRIES // max(1, len(raw) * k))
     for begin in range(0, m, step):
         deadline.check(f"building the column model ({begin} of {m} points done)")
         block = points[begin : begin + step]
         pre = exact.matmul(block, weights)
         if with_bias:
             pre = exact.add(pre, biases)
-        cols = exact.mul(exact.relu(pre), outputs)
-        out[begin : begin + step] = cols.ints if cols.exp == exp else cols.at(exp)
+        active = exact.relu(pre)[:, activation_of]
+        for o in range(k):
+            cols = exact.mul(active, outputs[o])
+            rows = slice(begin * k + o, (begin + len(block.ints)) * k, k)
+            out[rows] = cols.ints if cols.exp == exp else cols.at(exp)
     return out, exp
 
 
@@ -230,33 +279,36 @@ def build_column_model(
         point_index = np.arange(all_points.shape[0])
     points = exact.from_floats(all_points[point_index].reshape(len(point_index), net.d))
 
-    raw = _candidate_hidden_masks(problem)
+    k = net.outputs
+    rows = len(point_index) * k
+    raw = _candidate_patterns(problem)
     if raw:
         col_ints, cols_exp = _exact_columns(points, raw, problem, deadline)
     else:
-        col_ints, cols_exp = np.empty((len(point_index), 0), dtype=object), 0
+        col_ints, cols_exp = np.empty((rows, 0), dtype=object), 0
     deadline.check("building the column model (the target)")
     if isinstance(problem.target, Samples):
         target = exact.from_floats(np.asarray(problem.target.values, dtype=float)[point_index])
     else:
         target = target_values(problem, points)
-    bias = exact.constant(net.output_bias)
+    bias = exact.from_floats(np.tile(net.output_biases, len(point_index)))  # per row
     e = min(cols_exp, target.exp, bias.exp)
     if e != cols_exp:
         col_ints = col_ints * (1 << (cols_exp - e))
-    target_ints, bias_int = target.at(e), int(bias.at(e))
+    target_ints = np.asarray(target.at(e), dtype=object).reshape(rows)
+    bias_ints = np.asarray(bias.at(e), dtype=object).reshape(rows)
 
     candidates: list[Candidate] = []
     groups: dict[int, list[int]] = {}
     keep_cols: list[int] = []
-    lookup: dict[tuple[int, tuple[bool, ...] | None], int | None] = {}
+    lookup: dict[PatternKey, int | None] = {}
     # Identical columns of one unit (weights mode): the first (cheapest, subsets come by size)
     # stands for the others. Found by a hash of the column, confirmed entry by entry.
     seen: dict[tuple[int, int], list[int]] = {}
     nonzero = (col_ints != 0).any(axis=0) if raw else np.zeros(0, dtype=bool)
-    for r, (i, hidden, cost) in enumerate(raw):
+    for r, (i, hidden, kept, cost) in enumerate(raw):
         if not nonzero[r]:
-            lookup[(i, hidden)] = None  # contributes nothing: same as removing the unit
+            lookup[(i, hidden, kept)] = None  # contributes nothing: same as removing the unit
             continue
         column = col_ints[:, r]
         if problem.pruning == PruningMode.WEIGHTS:
@@ -266,12 +318,12 @@ def build_column_model(
                 None,
             )
             if same is not None:
-                lookup[(i, hidden)] = same
+                lookup[(i, hidden, kept)] = same
                 continue
             seen.setdefault(key, []).append(len(candidates))
         index = len(candidates)
-        lookup[(i, hidden)] = index
-        candidates.append(Candidate(unit=i, hidden=hidden, cost=cost))
+        lookup[(i, hidden, kept)] = index
+        candidates.append(Candidate(unit=i, hidden=hidden, cost=cost, outputs=kept))
         groups.setdefault(i, []).append(index)
         keep_cols.append(r)
     columns = col_ints if len(keep_cols) == len(raw) else col_ints[:, keep_cols]
@@ -280,11 +332,12 @@ def build_column_model(
         candidates=candidates,
         groups=list(groups.values()),
         point_index=point_index,
-        columns=np.asarray(columns, dtype=object).reshape(len(point_index), len(keep_cols)),
-        target=np.asarray(target_ints, dtype=object),
-        bias=bias_int,
+        columns=np.asarray(columns, dtype=object).reshape(rows, len(keep_cols)),
+        target=target_ints,
+        biases=bias_ints,
         exp=e,
         output_relu=net.output_activation == Activation.RELU,
         total_points=int(all_points.shape[0]),
         lookup=lookup,
+        num_outputs=k,
     )

@@ -35,7 +35,7 @@ def greedy_forward(
     cols, target = model.float_data()
     costs = model.costs
     unit_of = np.array([c.unit for c in model.candidates], dtype=np.int64)
-    out = np.full(model.num_points, model.float_bias())
+    out = model.float_bias().copy()
     chosen: list[int] = []
     kept = 0
     allowed = np.ones(len(model.candidates), dtype=bool)

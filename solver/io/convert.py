@@ -77,11 +77,44 @@ def _network(
     if weights is None:
         return None
     biases = np.asarray(msg.hidden_biases, dtype=float) if len(msg.hidden_biases) else None
+    k, n = int(msg.outputs), int(weights.shape[0])
+    output_weights = np.asarray(msg.output_weights, dtype=float)
+    output_bias: float | np.ndarray = float(msg.output_bias)
+    if k <= 1:
+        if len(msg.output_biases):
+            bad.append(
+                FieldViolation(
+                    f"{field}.output_biases", "must be empty with one output (use output_bias)"
+                )
+            )
+            return None
+    else:
+        # k > 1 outputs (docs/design.md §1): output_weights row-major k x n, output_biases k.
+        if output_weights.size != k * n:
+            bad.append(
+                FieldViolation(
+                    f"{field}.output_weights",
+                    f"expected k x n = {k} x {n} values, got {output_weights.size}",
+                )
+            )
+            return None
+        if msg.output_bias != 0.0:
+            bad.append(
+                FieldViolation(
+                    f"{field}.output_bias",
+                    f"must be 0 with {k} outputs (their biases go in output_biases)",
+                )
+            )
+            return None
+        output_weights = output_weights.reshape(k, n)
+        output_bias = (
+            np.asarray(msg.output_biases, dtype=float) if len(msg.output_biases) else np.zeros(k)
+        )
     return Network(
         hidden_weights=weights,
-        output_weights=np.asarray(msg.output_weights, dtype=float),
+        output_weights=output_weights,
         hidden_biases=biases,
-        output_bias=float(msg.output_bias),
+        output_bias=output_bias,
         output_activation=_enum(Activation, msg.output_activation),
     )
 
@@ -122,7 +155,21 @@ def parse_problem(msg: problem_pb2.Problem, limits: Limits = DEFAULT_LIMITS) -> 
     elif kind == "samples":
         # A malformed points matrix still makes a samples target (so no domain is expected).
         points = _matrix(msg.target.samples.points, "target.samples.points", bad)
-        target = Samples(points=points, values=np.asarray(msg.target.samples.values, dtype=float))  # type: ignore[arg-type]
+        values = np.asarray(msg.target.samples.values, dtype=float)
+        k = network.outputs if network is not None else 1
+        if k > 1 and points is not None:
+            # m * k values, row-major m x k (problem.proto Samples).
+            m = points.shape[0]
+            if values.size == m * k:
+                values = values.reshape(m, k)
+            else:
+                bad.append(
+                    FieldViolation(
+                        "target.samples.values",
+                        f"expected m x k = {m} x {k} values, got {values.size}",
+                    )
+                )
+        target = Samples(points=points, values=values)  # type: ignore[arg-type]
 
     domain = None
     dkind = msg.domain.WhichOneof("kind") if msg.HasField("domain") else None
@@ -169,8 +216,12 @@ def _network_to_proto(net: Network, out: problem_pb2.TwoLayerNetwork) -> None:
     _matrix_to_proto(net.hidden_weights, out.hidden_weights)
     if net.hidden_biases is not None:
         out.hidden_biases[:] = np.asarray(net.hidden_biases, dtype=float).tolist()
-    out.output_weights[:] = np.asarray(net.output_weights, dtype=float).tolist()
-    out.output_bias = float(net.output_bias)
+    out.output_weights[:] = np.asarray(net.output_weights, dtype=float).ravel().tolist()
+    if net.outputs == 1:
+        out.output_bias = float(net.output_bias)  # outputs unset: v1's one-output form
+    else:
+        out.outputs = net.outputs
+        out.output_biases[:] = net.output_biases.tolist()
     out.output_activation = int(net.output_activation)
 
 
@@ -186,7 +237,7 @@ def problem_to_proto(problem: Problem) -> problem_pb2.Problem:
         _network_to_proto(target, msg.target.network)
     elif isinstance(target, Samples):
         _matrix_to_proto(target.points, msg.target.samples.points)
-        msg.target.samples.values[:] = np.asarray(target.values, dtype=float).tolist()
+        msg.target.samples.values[:] = np.asarray(target.values, dtype=float).ravel().tolist()
     if isinstance(problem.domain, BoxGrid):
         g = msg.domain.box_grid
         g.low, g.high, g.points_per_axis = (
@@ -245,8 +296,11 @@ def mask_to_proto(mask: Mask) -> solve_pb2.Mask:
     if mask.neurons is not None:
         msg.neurons[:] = [bool(b) for b in np.asarray(mask.neurons).ravel()]
     else:
+        output = np.asarray(mask.output_weights)
         msg.hidden_weights[:] = [bool(b) for b in np.asarray(mask.hidden_weights).ravel()]
-        msg.output_weights[:] = [bool(b) for b in np.asarray(mask.output_weights).ravel()]
+        msg.output_weights[:] = [bool(b) for b in output.ravel()]
+        if output.ndim == 2:  # k > 1 outputs: k x n flags, row-major
+            msg.outputs = output.shape[0]
     return msg
 
 
@@ -270,10 +324,16 @@ def parse_mask(msg: solve_pb2.Mask, problem: Problem, field: str = "mask") -> Ma
                 f"{field}.hidden_weights", f"expected {n * d} values, got {len(msg.hidden_weights)}"
             )
         )
-    if len(msg.output_weights) != n:
+    k = problem.network.outputs
+    if msg.outputs not in (0, k) and not (k == 1 and msg.outputs == 1):
+        bad.append(
+            FieldViolation(f"{field}.outputs", f"expected {k} (the network's), got {msg.outputs}")
+        )
+    if len(msg.output_weights) != k * n:
+        expected = f"{n} values" if k == 1 else f"k x n = {k} x {n} values"
         bad.append(
             FieldViolation(
-                f"{field}.output_weights", f"expected {n} values, got {len(msg.output_weights)}"
+                f"{field}.output_weights", f"expected {expected}, got {len(msg.output_weights)}"
             )
         )
     if len(msg.neurons):
@@ -284,9 +344,10 @@ def parse_mask(msg: solve_pb2.Mask, problem: Problem, field: str = "mask") -> Ma
         )
     if bad:
         raise InvalidProblemError(bad)
+    output = np.asarray(msg.output_weights, dtype=bool)
     return Mask(
         hidden_weights=np.asarray(msg.hidden_weights, dtype=bool).reshape(n, d),
-        output_weights=np.asarray(msg.output_weights, dtype=bool),
+        output_weights=output if k == 1 else output.reshape(k, n),
     )
 
 
@@ -305,7 +366,9 @@ def parameters_to_proto(params: SolveParameters) -> solve_pb2.SolveParameters:
         msg.drop_dominated_points = params.drop_dominated_points
     if params.continuous not in _CONTINUOUS_TO_PROTO:
         modes = ", ".join(CONTINUOUS_MODES)
-        raise InvalidProblemError([parameter_violation("parameters.continuous", f"must be one of {modes}")])
+        raise InvalidProblemError(
+            [parameter_violation("parameters.continuous", f"must be one of {modes}")]
+        )
     msg.continuous = _CONTINUOUS_TO_PROTO[params.continuous]
     msg.heuristic = params.heuristic or ""
     if params.heuristic_start is not None:
@@ -399,11 +462,13 @@ def result_to_proto(result: SolveResult) -> solve_pb2.SolveResult:
 def _mask_from_message(msg: solve_pb2.Mask) -> Mask:
     if len(msg.neurons):
         return Mask(neurons=np.asarray(msg.neurons, dtype=bool))
-    n = len(msg.output_weights)
+    k = max(1, msg.outputs)
+    n = len(msg.output_weights) // k
     d = len(msg.hidden_weights) // n if n else 0
+    output = np.asarray(msg.output_weights, dtype=bool)
     return Mask(
         hidden_weights=np.asarray(msg.hidden_weights, dtype=bool).reshape(n, d),
-        output_weights=np.asarray(msg.output_weights, dtype=bool),
+        output_weights=output if k == 1 else output.reshape(k, n),
     )
 
 

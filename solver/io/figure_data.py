@@ -23,8 +23,9 @@ from solver.core.result import FrontierPoint, SolveResult
 from solver.exact.certify import ExactDomain
 from solver.exact.evaluate import network_outputs
 
-# Domain panels (values over the inputs) are drawn up to this input dimension; above it the
-# figure shows the kept panel and a histogram of the errors over the points instead.
+# Domain panels (values over the inputs) are drawn up to this input dimension, for one output;
+# above it, or with several outputs, the figure shows the kept panel and a histogram of the
+# errors over the points (each point's error the largest over the outputs) instead.
 MAX_DOMAIN_DIM = 2
 
 
@@ -47,14 +48,15 @@ class FigureData:
     mask: Mask  # the drawn mask: the result's solution (for pareto, its best point)
     points: np.ndarray  # (m, d) the domain points
     grid_shape: tuple[int, ...] | None  # (K,) * d for a box grid (points in numpy "ij" order)
-    target: np.ndarray  # (m,) target values (exact values to nearest double)
-    pruned: np.ndarray  # (m,) the pruned network's values (exact values to nearest double)
-    errors: np.ndarray  # (m,) each point's exact error rounded up: max(errors) == error_max
+    target: np.ndarray  # (m,) or (m, k) target values (exact values to nearest double)
+    pruned: np.ndarray  # (m,) or (m, k) the pruned network's values (exact, to nearest double)
+    errors: np.ndarray  # (m,) each point's exact error (max over outputs) rounded up:
+    # max(errors) == error_max
     worst: np.ndarray  # (m,) bool: where the exact maximum error is attained
     error_exact: Fraction  # the exact maximum error over the points
     error_max: float  # error_exact rounded up: the certified error on the points
     live_units: np.ndarray  # (n,) bool: units the mask keeps (neurons) or keeps alive (weights)
-    kept_matrix: np.ndarray  # (n, d + 1) bool: kept hidden weights, then the output weight
+    kept_matrix: np.ndarray  # (n, d + k) bool: kept hidden weights, then the output weights
     kinks: tuple[KinkLine, ...]  # the live units' kinks, for the domain panels
     frontier: tuple[FrontierPoint, ...]  # a Pareto result's points (else empty)
 
@@ -63,8 +65,12 @@ class FigureData:
         return self.problem.network.d
 
     @property
+    def outputs(self) -> int:
+        return self.problem.network.outputs
+
+    @property
     def draws_domain(self) -> bool:
-        return self.d <= MAX_DOMAIN_DIM
+        return self.d <= MAX_DOMAIN_DIM and self.outputs == 1
 
     @property
     def kept(self) -> int:
@@ -176,7 +182,11 @@ def figure_data(problem: Problem, result: SolveResult, where: str = "") -> Figur
     net = problem.network
     live = mask.unit_vector(net.n).copy()
     kept_matrix = np.concatenate(
-        [mask.hidden_matrix(net.n, net.d) & live[:, None], live[:, None]], axis=1
+        [
+            mask.hidden_matrix(net.n, net.d) & live[:, None],
+            mask.output_matrix(net.n, net.outputs).T,
+        ],
+        axis=1,
     )
     grid_shape = None
     if isinstance(problem.domain, BoxGrid):

@@ -192,7 +192,9 @@ def _histogram(data: FigureData, ax) -> None:
 def _kept_panel(data: FigureData, ax) -> None:
     n = data.problem.network.n
     if data.problem.pruning == PruningMode.NEURONS:
-        v = np.asarray(data.problem.network.output_weights, dtype=float)
+        v = data.problem.network.output_matrix
+        # One output: its signed weights; several: each unit's largest in magnitude.
+        v = v[0] if data.outputs == 1 else np.abs(v).max(axis=0)
         colors = np.where(data.live_units, "tab:blue", "lightgray")
         from matplotlib.ticker import MaxNLocator
 
@@ -200,7 +202,7 @@ def _kept_panel(data: FigureData, ax) -> None:
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.axhline(0.0, color="black", linewidth=0.5)
         ax.set_xlabel("hidden unit")
-        ax.set_ylabel("output weight")
+        ax.set_ylabel("output weight" if data.outputs == 1 else "largest |output weight|")
         ax.set_title(f"kept units (blue): {data.kept} of {n}")
         return
     from matplotlib.colors import ListedColormap
@@ -214,8 +216,13 @@ def _kept_panel(data: FigureData, ax) -> None:
         aspect="auto",
         interpolation="nearest",
     )
-    ax.set_xticks(range(d + 1), [f"x{j + 1}" for j in range(d)] + ["out"])
-    ax.set_xlabel("hidden weights from each input, then the output weight")
+    k = data.outputs
+    outs = ["out"] if k == 1 else [f"out{o + 1}" for o in range(k)]
+    ax.set_xticks(range(d + k), [f"x{j + 1}" for j in range(d)] + outs)
+    ax.set_xlabel(
+        "hidden weights from each input, then the output weight"
+        + ("" if k == 1 else "s (a unit keeping none is dead)")
+    )
     ax.set_ylabel("hidden unit")
     ax.set_title(f"kept weights (blue): {data.kept} of {data.total}")
 
@@ -301,7 +308,12 @@ def draw(data: FigureData):
         f"{mode} pruning, {type(p.objective).__name__}, n = {p.network.n}, d = {data.d}, "
         f"{data.points.shape[0]} {data.domain_word} points; errors exact, rounded up"
     )
-    if not data.draws_domain:
+    if not data.draws_domain and data.outputs > 1:
+        second += (
+            f"\n{data.outputs} outputs: each point's error is the largest over the outputs, "
+            "shown as a histogram (the domain panels draw one output)"
+        )
+    elif not data.draws_domain:
         second += (
             f"\nthe domain panels need d <= {MAX_DOMAIN_DIM} (here d = {data.d}): the errors "
             "over the points are shown as a histogram"

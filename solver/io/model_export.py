@@ -1,11 +1,11 @@
 """Writing a pruned network out: the same architecture, in the formats `prunecert import` reads.
 
-    f(x) = [relu](W2 relu(W1 x + b1) + b2)      W1: n x d, b1: n, W2: 1 x n, b2: 1
+    f(x) = [relu](W2 relu(W1 x + b1) + b2)      W1: n x d, b1: n, W2: k x n, b2: k
 
 The pruned network is the problem's network with the mask applied (docs/design.md §1):
 
 - neurons mode: a removed unit's hidden row, bias and output weight are zero;
-- weights mode: each removed weight is zero, and a unit whose output weight is removed is dead
+- weights mode: each removed weight is zero, and a unit with no kept output weight is dead
   (it contributes nothing, whatever its other weights): its hidden row and bias are zero too, so
   that the file holds no weight the mask does not keep (``Mask.canonical``);
 - ``drop_dead_units``: removed and dead units are left out instead (n shrinks; the function is
@@ -15,7 +15,7 @@ The pruned network is the problem's network with the mask applied (docs/design.m
 Formats, by the file's suffix, each one `prunecert import` (solver/io/model_import.py) reads back
 into exactly the pruned network when written in float64:
 
-- ``.npz``: arrays ``W1`` (n x d), ``b1`` (n), ``W2`` (1 x n), ``b2`` (1);
+- ``.npz``: arrays ``W1`` (n x d), ``b1`` (n), ``W2`` (k x n), ``b2`` (k);
 - ``.safetensors``: a PyTorch ``state_dict`` of ``nn.Sequential(Linear, ReLU, Linear)``: keys
   ``0.weight``, ``0.bias``, ``2.weight``, ``2.bias``, or ``<hidden>.*`` and ``<output>.*`` for
   named modules (``layers``);
@@ -77,10 +77,11 @@ def _invalid(field: str, description: str, flag: str | None = None) -> InvalidPr
 def prune_network(network: Network, mask: Mask, drop_dead_units: bool = False) -> PrunedNetwork:
     """``network`` with ``mask`` applied: removed weights zero, dead units zero or left out."""
     mask = mask.canonical()
-    n, d = network.n, network.d
+    n, d, k = network.n, network.d, network.outputs
     live = mask.unit_vector(n)
     hidden = np.where(mask.hidden_matrix(n, d), np.asarray(network.hidden_weights, float), 0.0)
-    output = np.where(live, np.asarray(network.output_weights, float), 0.0)
+    # (k, n): each output weight kept or not (neurons mode: with its unit).
+    output = np.where(mask.output_matrix(n, k), network.output_matrix, 0.0)
     biases = None
     if network.hidden_biases is not None:
         biases = np.where(live, network.biases, 0.0)
@@ -94,13 +95,13 @@ def prune_network(network: Network, mask: Mask, drop_dead_units: bool = False) -
                 "--drop-dead-units (every weight zero: the output is the output bias)",
                 "--drop-dead-units",
             )
-        hidden, output = hidden[units], output[units]
+        hidden, output = hidden[units], output[:, units]
         biases = None if biases is None else biases[units]
     pruned = Network(
         hidden_weights=hidden,
-        output_weights=output,
+        output_weights=output[0] if k == 1 else output,
         hidden_biases=biases,
-        output_bias=float(network.output_bias),
+        output_bias=float(network.output_bias) if k == 1 else network.output_biases,
         output_activation=network.output_activation,
     )
     return PrunedNetwork(network=pruned, units=units, dead=int(n - np.count_nonzero(live)))
@@ -111,7 +112,7 @@ def _layer_names(layers: tuple[str, str] | None) -> tuple[str, str]:
 
 
 def _has_output_bias(network: Network) -> bool:
-    return network.hidden_biases is not None or network.output_bias != 0.0
+    return network.hidden_biases is not None or bool(np.any(network.output_biases != 0.0))
 
 
 def layer_tensors(
@@ -124,12 +125,12 @@ def layer_tensors(
     with np.errstate(over="ignore"):  # a value beyond float32's range: refused below
         tensors = {
             f"{hidden}.weight": np.asarray(network.hidden_weights, dtype=cast),
-            f"{output}.weight": np.asarray(network.output_weights, dtype=cast).reshape(1, -1),
+            f"{output}.weight": network.output_matrix.astype(cast),  # (k, n)
         }
         if network.hidden_biases is not None:
             tensors[f"{hidden}.bias"] = np.asarray(network.hidden_biases, dtype=cast)
         if _has_output_bias(network):
-            tensors[f"{output}.bias"] = np.array([network.output_bias], dtype=cast)
+            tensors[f"{output}.bias"] = network.output_biases.astype(cast)  # (k,)
     for name, values in tensors.items():
         if not np.all(np.isfinite(values)):
             raise _invalid(
@@ -170,7 +171,7 @@ def safetensors_bytes(tensors: dict[str, np.ndarray]) -> bytes:
 def onnx_model(network: Network, dtype: str = "float64", layers: tuple[str, str] | None = None):
     """The network as an ``onnx.ModelProto``: Gemm (transB: weights as (out, in)), Relu, Gemm,
     and a Relu when the output activation is one; input ``input`` (batch x d), output ``output``
-    (batch x 1), both of ``dtype``."""
+    (batch x k), both of ``dtype``."""
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
@@ -197,7 +198,7 @@ def onnx_model(network: Network, dtype: str = "float64", layers: tuple[str, str]
         nodes,
         "pruned",
         [helper.make_tensor_value_info(ONNX_INPUT, elem, ["batch", network.d])],
-        [helper.make_tensor_value_info(ONNX_OUTPUT, elem, ["batch", 1])],
+        [helper.make_tensor_value_info(ONNX_OUTPUT, elem, ["batch", network.outputs])],
         initializer=initializers,
     )
     model = helper.make_model(
@@ -230,18 +231,18 @@ def torch_masks(
     for each bias the model has (a removed or dead unit's hidden bias is masked; the output
     bias never is)."""
     mask = mask.canonical()
-    n, d = network.n, network.d
+    n, d, k = network.n, network.d, network.outputs
     hidden, output = _layer_names(layers)
     cast = DTYPES[dtype]
     live = mask.unit_vector(n)
     masks = {
         f"{hidden}.weight_mask": mask.hidden_matrix(n, d).astype(cast),
-        f"{output}.weight_mask": live.astype(cast).reshape(1, n),
+        f"{output}.weight_mask": mask.output_matrix(n, k).astype(cast),
     }
     if network.hidden_biases is not None:
         masks[f"{hidden}.bias_mask"] = live.astype(cast)
     if _has_output_bias(network):
-        masks[f"{output}.bias_mask"] = np.ones(1, dtype=cast)
+        masks[f"{output}.bias_mask"] = np.ones(k, dtype=cast)
     return masks
 
 

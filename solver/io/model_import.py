@@ -1,22 +1,24 @@
 """Bring your own trained network: a one-hidden-layer ReLU model in, a Problem out.
 
-    f(x) = [relu](W2 relu(W1 x + b1) + b2)      W1: n x d, b1: n, W2: 1 x n, b2: 1
+    f(x) = [relu](W2 relu(W1 x + b1) + b2)      W1: n x d, b1: n, W2: k x n, b2: k
 
 Models (``import_model``'s ``model``):
 
-- ``.npz``: arrays ``W1`` (n x d), ``W2`` (1 x n, or n), and optionally ``b1`` (n) and ``b2``
-  (1): PyTorch's (out x in) orientation, so ``W1 @ x``;
+- ``.npz``: arrays ``W1`` (n x d), ``W2`` (k x n, or n for one output), and optionally ``b1``
+  (n) and ``b2`` (k): PyTorch's (out x in) orientation, so ``W1 @ x``;
 - ``.safetensors``: a PyTorch ``state_dict`` of ``nn.Sequential(Linear, ReLU, Linear)`` (keys
   ``0.weight``, ``0.bias``, ``2.weight``, ``2.bias``), or two named modules (``layers``);
 - ``.onnx``: see solver/io/onnx_import.py;
 - a fitted scikit-learn ``MLPRegressor`` or ``MLPClassifier`` (Python only) with one hidden
-  layer and ``activation='relu'``. For a binary classifier the output is the logit, the value
-  before the logistic function (which is not a ReLU network's output).
+  layer and ``activation='relu'``. A multi-target regressor has one output per target. A
+  classifier's outputs are its logits, the values before the logistic function (binary: one
+  output; multi-label: one per label) or the softmax (multi-class: one per class); neither
+  function is a ReLU network's output, and the class ranking is the logits'.
 
 Every weight widens to float64 exactly (float16, float32, float64 accepted), so the problem's
 network is the model's network value for value and the certificate (docs/design.md §2) is about
-it. One output only: a model with k > 1 outputs is refused naming the tensor (several outputs are
-a later change of the problem itself).
+it. A model with k > 1 outputs becomes a k-output network (docs/design.md §1): the error is the
+largest over the outputs.
 
 Targets: ``network`` (the unpruned network itself, on the domain), ``labels`` (the samples'
 labels, a Samples target), ``neuron`` (a given Neuron, as ``generate`` uses). The domain is the
@@ -50,7 +52,6 @@ from solver.io.samples import SampleSet, as_float64, read_samples, refuse
 MODEL_SUFFIXES = (".npz", ".safetensors", ".onnx")
 TARGETS = ("network", "labels", "neuron")
 SEQUENTIAL_LAYERS = ("0", "2")  # nn.Sequential(Linear, ReLU, Linear): modules 0 and 2
-SEVERAL_OUTPUTS = "several outputs are not supported yet"
 
 
 def _assemble(
@@ -69,12 +70,9 @@ def _assemble(
     n, d = w1.shape
     if w2.ndim == 1:
         w2 = w2.reshape(1, -1)
-    if w2.ndim != 2:
-        raise refuse(where, f"{names[2]} must be a 1 x {n} matrix, got shape {w2.shape}")
-    if w2.shape[0] > 1:
-        raise refuse(
-            where, f"{names[2]} has {w2.shape[0]} outputs (shape {w2.shape}): {SEVERAL_OUTPUTS}"
-        )
+    if w2.ndim != 2 or w2.shape[0] == 0:
+        raise refuse(where, f"{names[2]} must be a k x {n} matrix, got shape {w2.shape}")
+    k = w2.shape[0]
     if w2.shape[1] != n:
         raise refuse(where, f"{names[2]} has {w2.shape[1]} inputs, the hidden layer {n} units")
     hidden_bias = None
@@ -82,15 +80,15 @@ def _assemble(
         if b1.size not in (1, n) or (b1.ndim > 1 and b1.shape[-1] != b1.size):
             raise refuse(where, f"{names[1]} must hold {n} values, got shape {b1.shape}")
         hidden_bias = np.broadcast_to(b1.reshape(-1), (n,)).copy()  # ONNX may broadcast one bias
-    output_bias = 0.0
+    output_bias: float | np.ndarray = 0.0 if k == 1 else np.zeros(k)
     if b2 is not None:
-        if b2.size != 1:
-            note = f": {SEVERAL_OUTPUTS}" if b2.size > 1 else ""
-            raise refuse(where, f"{names[3]} must hold 1 value, got shape {b2.shape}{note}")
-        output_bias = float(b2.reshape(-1)[0])
+        if b2.size != k:
+            values = "1 value" if k == 1 else f"{k} values (one per output)"
+            raise refuse(where, f"{names[3]} must hold {values}, got shape {b2.shape}")
+        output_bias = float(b2.reshape(-1)[0]) if k == 1 else b2.reshape(-1).copy()
     return Network(
         hidden_weights=w1,
-        output_weights=w2[0].copy(),
+        output_weights=w2[0].copy() if k == 1 else w2.copy(),
         hidden_biases=hidden_bias,
         output_bias=output_bias,
         output_activation=Activation.RELU if output_relu else Activation.IDENTITY,
@@ -110,7 +108,7 @@ def _read_npz(path: Path, where: str) -> Network:
         raise refuse(where, f"array '{unknown[0]}' is not one of W1, b1, W2, b2")
     for key in ("W1", "W2"):
         if key not in arrays:
-            raise refuse(where, f"has no array '{key}' (W1: n x d, W2: 1 x n; b1, b2 optional)")
+            raise refuse(where, f"has no array '{key}' (W1: n x d, W2: k x n; b1, b2 optional)")
     layers = {key: as_float64(where, f"array '{key}'", value) for key, value in arrays.items()}
     names = ("array 'W1'", "array 'b1'", "array 'W2'", "array 'b2'")
     return _assemble(where, names, layers["W1"], layers.get("b1"), layers["W2"], layers.get("b2"))
@@ -179,12 +177,10 @@ def _from_estimator(estimator: Any) -> Network:
         raise refuse(
             where, f"the {kind} has activation={estimator.activation!r}; only 'relu' is supported"
         )
-    outputs = np.shape(coefs[1])[1]
-    if outputs > 1:
-        raise refuse(where, f"the {kind} has {outputs} outputs (coefs_[1]): {SEVERAL_OUTPUTS}")
-    # identity: a regressor's output. logistic: a binary classifier, whose logit (the value
-    # before the sigmoid) is the network's output.
-    if estimator.out_activation_ not in ("identity", "logistic"):
+    # identity: a regressor's outputs (one per target). logistic (binary or multi-label) and
+    # softmax (multi-class): a classifier, whose logits (the values before that function) are
+    # the network's outputs, one per class or label.
+    if estimator.out_activation_ not in ("identity", "logistic", "softmax"):
         raise refuse(
             where, f"the {kind}'s output activation {estimator.out_activation_!r} is not supported"
         )
@@ -238,10 +234,11 @@ def _sample_set(samples, labels, label_columns) -> SampleSet | None:
     values = as_float64("labels", "the labels", np.asarray(labels))
     if values.ndim == 2 and values.shape[1] == 1:
         values = values[:, 0]
-    if values.ndim != 1 or values.shape[0] != points.shape[0]:
-        extra = f": {SEVERAL_OUTPUTS}" if values.ndim == 2 else ""
+    if values.ndim not in (1, 2) or values.shape[0] != points.shape[0] or 0 in values.shape:
         raise refuse(
-            "labels", f"expected {points.shape[0]} values, got shape {values.shape}{extra}"
+            "labels",
+            f"expected {points.shape[0]} values (m, or m x k for k outputs), got shape "
+            f"{values.shape}",
         )
     return SampleSet(points, values)
 
@@ -287,6 +284,12 @@ def import_model(
                 "labels needs samples with labels (.npz 'labels', .csv --label-columns, or "
                 "labels=)",
                 "--target",
+            )
+        k, columns = network.outputs, 1 if found.labels.ndim == 1 else found.labels.shape[1]
+        if columns != k:
+            raise refuse(
+                "labels",
+                f"{columns} label column(s) for a network with {k} output(s): one per output",
             )
         problem_target = Samples(points=found.points, values=found.labels)
     elif target == "neuron":

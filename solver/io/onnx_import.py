@@ -5,8 +5,10 @@ The graph must be one chain from its one input to its one output:
     [Cast | Identity]  Gemm | MatMul [+ Add]  Relu  Gemm | MatMul [+ Add]  [Relu]  [reshapes]
 
 Cast (to float or double) and Identity may appear anywhere and change no value of a float
-network; Reshape, Flatten, Squeeze and Unsqueeze only after the output layer, where the single
-output column makes them value-preserving. Weights and biases must be initializers (or Constant
+network; Reshape, Flatten, Squeeze and Unsqueeze only after the output layer, where they change
+the output's shape but not its values, in row-major order: point by point, and with k > 1 outputs
+output by output within a point (skl2onnx reshapes a multi-output regressor's batch x k to
+batch * k x 1). Weights and biases must be initializers (or Constant
 nodes), float16, float32 or float64: each widens to float64 exactly, so the imported network is
 the file's network bit for bit (docs/design.md §2 certifies those values). Any other node is
 refused with a message naming it, e.g. ``node 'Sigmoid_3' (Sigmoid): only Relu is supported

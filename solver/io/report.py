@@ -14,9 +14,17 @@ def describe_mask(mask: Mask) -> str:
         return f"units kept: {kept}"
     lines = []
     hidden = np.asarray(mask.hidden_weights, dtype=bool)
-    for i in np.flatnonzero(mask.output_weights):
+    output = np.asarray(mask.output_weights, dtype=bool)
+    several = output.ndim == 2
+    output = output.reshape(-1, hidden.shape[0])
+    for i in np.flatnonzero(output.any(axis=0)):
         inputs = np.flatnonzero(hidden[i]).tolist()
-        lines.append(f"unit {i}: output weight + hidden weights from inputs {inputs}")
+        kept = (
+            "output weight"
+            if not several
+            else f"output weights {np.flatnonzero(output[:, i]).tolist()}"
+        )
+        lines.append(f"unit {i}: {kept} + hidden weights from inputs {inputs}")
     return "\n".join(lines) if lines else "nothing kept"
 
 
@@ -28,6 +36,7 @@ def format_result(problem: Problem, result: SolveResult) -> str:
         lines.append(f"detail      {result.detail}")
     lines.append(
         f"problem     {mode} pruning, {objective}, n={problem.network.n}, d={problem.network.d}"
+        + (f", k={problem.network.outputs} outputs" if problem.network.outputs > 1 else "")
     )
     sol = result.solution
     if sol is not None:

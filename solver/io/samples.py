@@ -3,9 +3,10 @@
 Formats, chosen by the file's suffix:
 
 - ``.npy``: one float array, m x d points (no labels);
-- ``.npz``: ``points`` (m x d) and optionally ``labels`` (m, or m x 1);
+- ``.npz``: ``points`` (m x d) and optionally ``labels`` (m, or m x k: one column per output);
 - ``.csv``: a header row, then one row per point; the columns named by ``label_columns`` are the
-  labels, every other column is a coordinate, in file order.
+  labels (one per output, in the order given), every other column is a coordinate, in file
+  order.
 
 Values are used exactly as read (float64; a float32 or float16 file widens exactly): the
 certificate is about these points (docs/design.md §2), so nothing is rescaled or standardised
@@ -25,12 +26,12 @@ import numpy as np
 from solver.core.errors import FieldViolation, InvalidProblemError
 
 SAMPLE_SUFFIXES = (".npy", ".npz", ".csv")
-SEVERAL_OUTPUTS = "several outputs are not supported yet (one label column per point)"
 
 
 @dataclass(frozen=True, eq=False)
 class SampleSet:
-    """m points (m x d, float64) and their labels (m,), or None when the file has none."""
+    """m points (m x d, float64) and their labels (m,) or (m, k) for k outputs, or None when the
+    file has none."""
 
     points: np.ndarray
     labels: np.ndarray | None
@@ -62,11 +63,9 @@ def _points(where: str, name: str, array: np.ndarray) -> np.ndarray:
 
 def _labels(where: str, name: str, array: np.ndarray, m: int) -> np.ndarray:
     labels = as_float64(where, name, array)
-    if labels.ndim == 2 and labels.shape[1] > 1:
-        raise refuse(where, f"{name} has {labels.shape[1]} columns: {SEVERAL_OUTPUTS}")
-    labels = labels.reshape(-1) if labels.ndim == 2 else labels
-    if labels.ndim != 1 or labels.shape[0] != m:
-        raise refuse(where, f"{name} must hold one value per point ({m}), got shape {labels.shape}")
+    labels = labels.reshape(-1) if labels.ndim == 2 and labels.shape[1] == 1 else labels
+    if labels.ndim not in (1, 2) or labels.shape[0] != m:
+        raise refuse(where, f"{name} must hold one row per point ({m}), got shape {labels.shape}")
     return labels
 
 
@@ -112,10 +111,6 @@ def _read_csv(path: Path, where: str, label_columns: list[str]) -> SampleSet:
             f"no column '{missing[0]}' (the header has {', '.join(header)})",
             "--label-columns",
         )
-    if len(label_columns) > 1:
-        raise refuse(
-            where, f"{len(label_columns)} label columns: {SEVERAL_OUTPUTS}", "--label-columns"
-        )
     values = np.empty((len(rows) - 1, len(header)))
     for line, row in enumerate(rows[1:], start=2):
         if len(row) != len(header):
@@ -130,9 +125,10 @@ def _read_csv(path: Path, where: str, label_columns: list[str]) -> SampleSet:
     label_index = [header.index(name) for name in label_columns]
     point_index = [i for i in range(len(header)) if i not in label_index]
     points = _points(where, "the point columns", values[:, point_index])
-    labels = values[:, label_index[0]] if label_index else None
+    labels = values[:, label_index] if label_index else None
     if labels is not None:
-        labels = _labels(where, f"column '{label_columns[0]}'", labels, points.shape[0])
+        names = ", ".join(f"'{c}'" for c in label_columns)
+        labels = _labels(where, f"columns {names}", labels, points.shape[0])
     return SampleSet(points, labels)
 
 

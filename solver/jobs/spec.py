@@ -125,13 +125,17 @@ class JobSpec:
         problem = self.problem(index)  # validated at submission: the shape is consistent
         network = problem.network
         return _shape_origin(
-            network.hidden_weights.cols, len(network.output_weights), problem.pruning
+            network.hidden_weights.cols,
+            network.hidden_weights.rows,
+            problem.pruning,
+            outputs=max(1, network.outputs),
         )
 
 
-def _shape_origin(d: int, n: int, pruning: int) -> jobs_pb2.ItemOrigin:
-    """d, n and pruning, with the full network's kept count (Problem.max_kept_possible)."""
-    full = n * (d + 1) if pruning == problem_pb2.PRUNING_MODE_WEIGHTS else n
+def _shape_origin(d: int, n: int, pruning: int, outputs: int = 1) -> jobs_pb2.ItemOrigin:
+    """d, n and pruning, with the full network's kept count (Problem.max_kept_possible: in
+    weights mode every hidden weight and each of the k output weights of every unit)."""
+    full = n * (d + outputs) if pruning == problem_pb2.PRUNING_MODE_WEIGHTS else n
     return jobs_pb2.ItemOrigin(d=d, n=n, pruning=pruning, full_kept=full)
 
 

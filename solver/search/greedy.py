@@ -13,12 +13,12 @@ from solver.search.state_space import BLOCK, DEAD, Archive, Moves, SearchSpace
 
 
 def _magnitude_order(space: SearchSpace) -> np.ndarray:
-    """Parameters by decreasing magnitude (stable). Neurons mode: units by |v_i| * ||u_i||;
-    weights mode: parameter i * (d + 1) + j is u_ij for j < d and v_i for j = d."""
+    """Parameters by decreasing magnitude (stable). Neurons mode: units by max_o |v_oi| *
+    ||u_i||; weights mode: parameter i * (d + k) + j is u_ij for j < d and v_(j-d),i after."""
     if space.neurons:
         scores = np.abs(space.v) * np.linalg.norm(space.u, axis=1)
     else:
-        scores = np.abs(np.hstack([space.u, space.v[:, None]])).ravel()
+        scores = np.abs(np.hstack([space.u, space.v_matrix.T])).ravel()
     return np.argsort(-scores, kind="stable")
 
 
@@ -26,17 +26,19 @@ def magnitude_steps(space: SearchSpace, order: np.ndarray) -> tuple[np.ndarray, 
     """(unit, new state) as each parameter of ``order`` joins; state i+1 is prefix i+1."""
     if space.neurons:
         return order.astype(np.int64), np.zeros(order.size, dtype=np.int64)
-    width = space.d + 1
+    width = space.d + space.k
     units, states = np.empty(order.size, dtype=np.int64), np.empty(order.size, dtype=np.int64)
     pattern = np.zeros(space.n, dtype=np.int64)
-    live = np.zeros(space.n, dtype=bool)
+    sets = np.zeros(space.n, dtype=np.int64)  # kept output weights as bits
     for t, p in enumerate(order.tolist()):
         i, j = divmod(p, width)
-        if j == space.d:
-            live[i] = True
+        if j >= space.d:
+            sets[i] |= 1 << (j - space.d)
         else:
-            pattern[i] |= 1 << j  # a dead unit's hidden weights wait for its output weight
-        units[t], states[t] = i, pattern[i] if live[i] else DEAD
+            pattern[i] |= 1 << j  # a dead unit's hidden weights wait for an output weight
+        live = sets[i] > 0
+        units[t] = i
+        states[t] = pattern[i] + ((sets[i] - 1) << space.d) if live else DEAD
     return units, states
 
 

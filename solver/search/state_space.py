@@ -1,5 +1,6 @@
 """The heuristics' float search space: the state encoding (one entry per hidden unit: -1
-removed, else its hidden mask as a bit pattern), per-unit columns, vectorised error evaluation of
+removed, else its hidden mask as a bit pattern; with k > 1 outputs, plus (set of kept output
+weights - 1) << d), per-unit columns over (point, output) rows, vectorised error evaluation of
 single and paired moves, and the archive of the best state per kept count.
 
 Floats only steer the search (docs/design.md §10); returned masks are certified exactly.
@@ -46,19 +47,27 @@ class SearchSpace:
     def __init__(self, problem: Problem):
         net = problem.network
         self.neurons = problem.pruning == PruningMode.NEURONS
-        self.n, self.d = net.n, net.d
-        if not self.neurons and self.d > 62:
-            raise ValueError(f"weights-mode heuristics support d <= 62, got {self.d}")
+        self.n, self.d, self.k = net.n, net.d, net.outputs
+        if not self.neurons and self.d + self.k > 62:
+            raise ValueError(f"weights-mode heuristics support d + k <= 62, got {self.d + self.k}")
         self.points = np.asarray(problem.points(), dtype=float).reshape(-1, self.d)
-        self.m = int(self.points.shape[0])
+        points = int(self.points.shape[0])
+        # Rows are (point, output) pairs, point-major, as in the column model.
+        self.m = points * self.k
+        self._row_point = np.repeat(np.arange(points), self.k)
+        self._row_output = np.tile(np.arange(self.k), points)
         self.target = np.asarray(problem.target_values(self.points), dtype=float).reshape(self.m)
         self.u = np.asarray(net.hidden_weights, dtype=float).reshape(self.n, self.d)
-        self.v = np.asarray(net.output_weights, dtype=float).reshape(self.n)
+        self.v_matrix = net.output_matrix  # (k, n)
+        self.v = np.abs(self.v_matrix).max(axis=0)  # per unit, for magnitude scores
         self.b = np.asarray(net.biases, dtype=float).reshape(self.n)
-        self.c = float(net.output_bias)
+        self.c = np.tile(net.output_biases, points)  # each row's output bias
         self.relu = net.output_activation == Activation.RELU
-        self.full_pattern = 0 if self.neurons else (1 << self.d) - 1
-        self.patterns = 1 if self.neurons else 1 << self.d
+        self._out_sets = 1 if self.neurons else (1 << self.k) - 1  # non-empty output sets
+        self.full_pattern = (
+            0 if self.neurons else (1 << self.d) - 1 + ((self._out_sets - 1) << self.d)
+        )
+        self.patterns = 1 if self.neurons else (1 << self.d) * self._out_sets
         self._shifts = np.arange(self.d, dtype=np.int64)
         self.scale = self._scale()
         self._table = self._build_table()
@@ -74,13 +83,22 @@ class SearchSpace:
         """(len, d) bool: which hidden weights each pattern keeps (meaningless for -1)."""
         return ((np.asarray(states, dtype=np.int64)[:, None] >> self._shifts) & 1).astype(bool)
 
+    def output_bits(self, states: np.ndarray) -> np.ndarray:
+        """(len, k) bool: which output weights each pattern keeps (meaningless for -1)."""
+        states = np.asarray(states, dtype=np.int64)
+        if self.neurons:
+            return np.ones((states.size, self.k), dtype=bool)
+        sets = (np.maximum(states, 0) >> self.d) + 1
+        return ((sets[:, None] >> np.arange(self.k, dtype=np.int64)) & 1).astype(bool)
+
     def cost(self, states: np.ndarray) -> np.ndarray:
-        """Kept count of each unit state (Mask.kept: hidden weights of live units + output)."""
+        """Kept count of each unit state (Mask.kept: hidden weights of live units + outputs)."""
         states = np.asarray(states, dtype=np.int64)
         live = states >= 0
         if self.neurons:
             return live.astype(np.int64)
-        return np.where(live, self.bits(states).sum(axis=1) + 1, 0).astype(np.int64)
+        kept = self.bits(states).sum(axis=1) + self.output_bits(states).sum(axis=1)
+        return np.where(live, kept, 0).astype(np.int64)
 
     def kept(self, state: np.ndarray) -> int:
         return int(self.cost(state).sum())
@@ -90,7 +108,10 @@ class SearchSpace:
         if self.neurons:
             return Mask(neurons=live.copy())
         hidden = self.bits(state) & live[:, None]
-        return Mask(hidden_weights=hidden, output_weights=live.copy())
+        if self.k == 1:
+            return Mask(hidden_weights=hidden, output_weights=live.copy())
+        output = (self.output_bits(state) & live[:, None]).T
+        return Mask(hidden_weights=hidden, output_weights=output)
 
     def state_of(self, mask: Mask) -> np.ndarray:
         """The search state of a user's mask (ValueError when it does not fit the problem)."""
@@ -101,12 +122,15 @@ class SearchSpace:
         if (
             mask.neurons is not None
             or np.shape(mask.hidden_weights) != (self.n, self.d)
-            or np.shape(mask.output_weights) != (self.n,)
+            or np.size(mask.output_weights) != self.k * self.n
         ):
             raise ValueError(f"start must be a weights-mode mask of shape ({self.n}, {self.d})")
         hidden = np.asarray(mask.hidden_weights, dtype=bool).astype(np.int64)
         patterns = (hidden << self._shifts).sum(axis=1)
-        return np.where(np.asarray(mask.output_weights, dtype=bool), patterns, DEAD)
+        kept = np.asarray(mask.output_weights, dtype=bool).reshape(self.k, self.n)
+        sets = (kept.astype(np.int64) << np.arange(self.k, dtype=np.int64)[:, None]).sum(axis=0)
+        patterns = patterns + ((np.maximum(sets, 1) - 1) << self.d)
+        return np.where(sets > 0, patterns, DEAD)
 
     def targets(self, state: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(units, new states) of every single-unit move considered from ``state``."""
@@ -128,7 +152,15 @@ class SearchSpace:
         one_bit = np.int64(1) << self._shifts
         live_targets = np.hstack([np.full((live.size, 1), DEAD), state[live, None] ^ one_bit])
         revive = np.concatenate([[0], one_bit, [self.full_pattern]]).astype(np.int64)
-        units = np.concatenate([np.repeat(live, self.d + 1), np.repeat(dead, revive.size)])
+        if self.k > 1:
+            # And flip one output weight of a live unit (removing its last one kills it).
+            sets = (state[live, None] >> self.d) + 1
+            flipped = sets ^ (np.int64(1) << np.arange(self.k, dtype=np.int64))
+            hidden = state[live, None] & ((np.int64(1) << self.d) - 1)
+            moved = np.where(flipped > 0, hidden + ((np.maximum(flipped, 1) - 1) << self.d), DEAD)
+            live_targets = np.hstack([live_targets, moved])
+        per_live = live_targets.shape[1]
+        units = np.concatenate([np.repeat(live, per_live), np.repeat(dead, revive.size)])
         targets = np.concatenate([live_targets.ravel(), np.tile(revive, dead.size)])
         order = np.lexsort((targets, units))
         units, targets = units[order], targets[order]
@@ -151,19 +183,27 @@ class SearchSpace:
     # -- columns -----------------------------------------------------------------------------
     def _scale(self) -> float:
         """A bound on |output| + |target|: the unit of the search's float tolerances."""
-        reach = np.abs(self.points) @ np.abs(self.u).T + np.abs(self.b)  # (m, n)
+        reach = np.abs(self.points) @ np.abs(self.u).T + np.abs(self.b)  # (points, n)
         bound = float(np.abs(self.v) @ reach.max(axis=0)) if self.m else 0.0
-        bound += abs(self.c) + (float(np.abs(self.target).max()) if self.m else 0.0)
+        bound += float(np.abs(self.c).max(initial=0.0))
+        bound += float(np.abs(self.target).max()) if self.m else 0.0
         return bound if bound > 0 else 1.0
 
     def _compute(self, units: np.ndarray, states: np.ndarray, rows=None) -> np.ndarray:
-        """Columns v_i relu((m * u_i) . x_k + b_i) computed directly; removed units give 0."""
-        points = self.points if rows is None else self.points[rows]
+        """Columns [o in S] v_oi relu((m * u_i) . x_j + b_i) at rows (j, o) computed directly;
+        removed units give 0."""
         w = self.u[units]
         if not self.neurons:
             w = w * self.bits(states)
-        pre = points @ w.T + self.b[units]
-        return np.maximum(pre, 0.0) * np.where(states >= 0, self.v[units], 0.0)
+        if self.k == 1:
+            points = self.points if rows is None else self.points[rows]
+            pre = points @ w.T + self.b[units]
+            return np.maximum(pre, 0.0) * np.where(states >= 0, self.v_matrix[0, units], 0.0)
+        rows = np.arange(self.m) if rows is None else np.asarray(rows)
+        pre = self.points[self._row_point[rows]] @ w.T + self.b[units]
+        weights = self.v_matrix[:, units] * self.output_bits(states).T  # (k, C)
+        weights = np.where(states >= 0, weights, 0.0)
+        return np.maximum(pre, 0.0) * weights[self._row_output[rows]]
 
     def _build_table(self) -> np.ndarray | None:
         """Every (unit, state) column, plus a zero column for removed units, when it is small."""
@@ -198,11 +238,12 @@ class SearchSpace:
         return self.columns(live, state[live]).sum(axis=1)
 
     # -- errors ------------------------------------------------------------------------------
-    def _errors(self, sums: np.ndarray, target: np.ndarray) -> np.ndarray:
-        """max_k |act(sum_k + c) - y_k| per column of ``sums`` (overwritten)."""
+    def _errors(self, sums: np.ndarray, target: np.ndarray, rows=None) -> np.ndarray:
+        """max_k |act(sum_k + c_k) - y_k| per column of ``sums`` (overwritten), over every row
+        or ``rows`` (those of ``sums`` and ``target``)."""
         if sums.shape[0] == 0:
             return np.zeros(sums.shape[1])
-        sums += self.c
+        sums += (self.c if rows is None else self.c[rows])[:, None]
         if self.relu:
             np.maximum(sums, 0.0, out=sums)
         sums -= target[:, None]
@@ -243,7 +284,7 @@ class SearchSpace:
         step = max(1, BLOCK // max(rows.size * b.size, 1))
         for a0 in range(0, a.size, step):
             block = base[:, None, None] + da[:, a0 : a0 + step, None] + db[:, None, :]
-            out[a0 : a0 + step] = self._errors(block.reshape(rows.size, -1), target).reshape(
+            out[a0 : a0 + step] = self._errors(block.reshape(rows.size, -1), target, rows).reshape(
                 -1, b.size
             )
         return out

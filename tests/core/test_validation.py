@@ -560,11 +560,13 @@ def test_too_many_target_units():
 
 
 def test_input_dimension_over_limit():
-    msg = convert.problem_to_proto(paper_problem(17, 1, 1, PruningMode.NEURONS, points_per_axis=2))
-    violation = rejected(msg, Limits(max_points=1 << 20), ProblemTooLargeError)
+    # The default limit is 32 (issue 11: realistic inputs up to d = 30); 2^33 grid points are
+    # allowed here so that only the dimension is over.
+    msg = convert.problem_to_proto(paper_problem(33, 1, 1, PruningMode.NEURONS, points_per_axis=2))
+    violation = rejected(msg, Limits(max_points=1 << 40), ProblemTooLargeError)
     assert violation.field == "network.hidden_weights"
-    assert violation.description == "input dimension 17 exceeds the limit of 16"
-    convert.parse_problem(msg, Limits(max_points=1 << 20, max_input_dim=17))
+    assert violation.description == "input dimension 33 exceeds the limit of 32"
+    convert.parse_problem(msg, Limits(max_points=1 << 40, max_input_dim=33))
 
 
 def test_too_many_grid_points():

@@ -188,6 +188,21 @@ def test_a_binary_classifier_imports_its_logit():
     np.testing.assert_allclose(1 / (1 + np.exp(-logit)), model.predict_proba(x)[:, 1], rtol=1e-12)
 
 
+def test_multi_output_sklearn_models_import_every_output():
+    """A multi-target regressor has one output per target; a multi-class classifier's outputs
+    are its logits, the values before the softmax (docs/design.md §1: k outputs)."""
+    from scipy.special import softmax
+
+    regressor, x = fitted_mlp(outputs=3)
+    net = read_network(regressor)
+    assert net.outputs == 3 and np.shape(net.output_weights) == (3, N)
+    np.testing.assert_allclose(net.evaluate(x), regressor.predict(x), rtol=1e-12, atol=1e-12)
+    classifier, x = fitted_mlp("classifier", outputs=3)
+    logits = read_network(classifier).evaluate(x)
+    assert logits.shape == (len(x), 3)
+    np.testing.assert_allclose(softmax(logits, axis=1), classifier.predict_proba(x), rtol=1e-10)
+
+
 def float_rounding_bound(net: Network, x: np.ndarray, eps: float) -> np.ndarray:
     """A rigorous bound on the rounding of a dot-product evaluation in precision ``eps``: k
     roundings per length-k sum (Higham's gamma_k), on the absolute values of every term."""
@@ -374,9 +389,11 @@ def test_the_onnx_refusals_name_the_node(tmp_path):
     ]
     for nodes, message in expected:
         assert onnx_refusal(tmp_path, nodes, inits) == f"model.onnx: {message}", message
-    assert onnx_refusal(tmp_path, [gemm("X", "h", "fc1"), RELU, OUT], layer_inits(outputs=3)) == (
-        "model.onnx: node 'fc2' (Gemm) weights 'W2' has 3 outputs (shape (3, 5)): several outputs "
-        "are not supported yet"
+    three = layer_inits(outputs=3)
+    three[3] = tensor("B2", np.zeros(2, dtype=np.float32))
+    assert onnx_refusal(tmp_path, [gemm("X", "h", "fc1"), RELU, OUT], three) == (
+        "model.onnx: node 'fc2' (Gemm) bias 'B2' must hold 3 values (one per output), got shape "
+        "(2,)"
     )
     assert onnx_refusal(tmp_path, [gemm("X", "h", "fc1"), RELU, OUT], inits, inputs=("X", "Z")) == (
         "model.onnx: the graph has 2 inputs (X, Z); expected 1"
@@ -416,15 +433,16 @@ def test_the_npz_and_safetensors_refusals_name_the_array_or_key(tmp_path):
         return refusal(lambda: read_network(tmp_path / "m.npz")).replace(str(tmp_path) + "/", "")
 
     assert npz(W1=w1, W2=w2, W3=w2) == "m.npz: array 'W3' is not one of W1, b1, W2, b2"
-    assert npz(W1=w1) == "m.npz: has no array 'W2' (W1: n x d, W2: 1 x n; b1, b2 optional)"
+    assert npz(W1=w1) == "m.npz: has no array 'W2' (W1: n x d, W2: k x n; b1, b2 optional)"
     assert npz(W1=w1[0], W2=w2) == "m.npz: array 'W1' must be an n x d matrix, got shape (3,)"
-    assert npz(W1=w1, W2=np.ones((2, N))) == (
-        "m.npz: array 'W2' has 2 outputs (shape (2, 5)): several outputs are not supported yet"
+    assert npz(W1=w1, W2=np.ones((1, 2, N))) == (
+        "m.npz: array 'W2' must be a k x 5 matrix, got shape (1, 2, 5)"
     )
     assert npz(W1=w1, W2=w2[:, :2]) == "m.npz: array 'W2' has 2 inputs, the hidden layer 5 units"
     assert npz(W1=w1, b1=b1[:2], W2=w2) == "m.npz: array 'b1' must hold 5 values, got shape (2,)"
-    assert npz(W1=w1, W2=w2, b2=np.ones(2)) == (
-        "m.npz: array 'b2' must hold 1 value, got shape (2,): several outputs are not supported yet"
+    assert npz(W1=w1, W2=w2, b2=np.ones(2)) == "m.npz: array 'b2' must hold 1 value, got shape (2,)"
+    assert npz(W1=w1, W2=np.ones((2, N)), b2=np.ones(3)) == (
+        "m.npz: array 'b2' must hold 2 values (one per output), got shape (3,)"
     )
     assert npz(W1=np.full((N, D), np.nan), W2=w2) == (
         "m.npz: array 'W1' must be finite (NaN or infinity at flat index 0)"
@@ -475,14 +493,6 @@ def test_the_sklearn_refusals():
     assert refusal(lambda: read_network(tanh)) == (
         "model: the MLPRegressor has activation='tanh'; only 'relu' is supported"
     )
-    multi, _ = fitted_mlp(outputs=2)
-    assert refusal(lambda: read_network(multi)) == (
-        "model: the MLPRegressor has 2 outputs (coefs_[1]): several outputs are not supported yet"
-    )
-    three, _ = fitted_mlp("classifier", outputs=3)
-    assert refusal(lambda: read_network(three)) == (
-        "model: the MLPClassifier has 3 outputs (coefs_[1]): several outputs are not supported yet"
-    )
 
 
 def test_the_problem_refusals(tmp_path):
@@ -506,12 +516,29 @@ def test_the_problem_refusals(tmp_path):
     assert refusal(lambda: import_model(model, samples=points, box=BoxGrid(-1, 1, 3))) == (
         "domain: give samples or a box, not both"
     )
-    assert refusal(lambda: import_model(model, samples=points, labels=np.zeros((4, 2)))) == (
-        "labels: expected 4 values, got shape (4, 2): several outputs are not supported yet"
+    two_columns = np.zeros((4, 2))
+    assert refusal(
+        lambda: import_model(model, samples=points, labels=two_columns, target="labels")
+    ) == ("labels: 2 label column(s) for a network with 1 output(s): one per output")
+    assert refusal(lambda: import_model(model, samples=points, labels=np.zeros((3, 2)))) == (
+        "labels: expected 4 values (m, or m x k for k outputs), got shape (3, 2)"
     )
     assert refusal(lambda: import_model(model, labels=np.zeros(4))) == (
         "samples: labels need samples (the points they label)"
     )
+
+
+def test_samples_with_one_label_column_per_output(tmp_path):
+    from solver.io.samples import read_samples
+
+    (tmp_path / "c.csv").write_text("x,y,a,b\n1,2,3,4\n5,6,7,8\n")
+    csv_set = read_samples(tmp_path / "c.csv", ["b", "a"])  # the order given is the outputs'
+    assert csv_set.points.tolist() == [[1, 2], [5, 6]]
+    assert csv_set.labels.tolist() == [[4, 3], [8, 7]]
+    np.savez(tmp_path / "w.npz", points=np.zeros((2, 2)), labels=np.arange(6.0).reshape(2, 3))
+    assert read_samples(tmp_path / "w.npz").labels.shape == (2, 3)
+    np.savez(tmp_path / "one.npz", points=np.zeros((2, 2)), labels=np.ones((2, 1)))
+    assert read_samples(tmp_path / "one.npz").labels.shape == (2,)  # m x 1 is one output
 
 
 def test_the_samples_refusals(tmp_path):
@@ -539,17 +566,13 @@ def test_the_samples_refusals(tmp_path):
     )
     assert fails("u.npz", {"labels": np.zeros(2)}) == "u.npz: has no array 'points' (m x d)"
     assert fails("v.npz", {"points": np.zeros((2, 2)), "labels": np.zeros(3)}) == (
-        "v.npz: array 'labels' must hold one value per point (2), got shape (3,)"
+        "v.npz: array 'labels' must hold one row per point (2), got shape (3,)"
     )
-    assert fails("w.npz", {"points": np.zeros((2, 2)), "labels": np.zeros((2, 3))}) == (
-        "w.npz: array 'labels' has 3 columns: several outputs are not supported yet (one label "
-        "column per point)"
+    assert fails("w.npz", {"points": np.zeros((2, 2)), "labels": np.zeros((3, 3))}) == (
+        "w.npz: array 'labels' must hold one row per point (2), got shape (3, 3)"
     )
     assert fails("a.csv", "") == "a.csv: is empty (expected a header row, then one row per point)"
     assert fails("b.csv", "x,y\n1,2\n", ["z"]) == "b.csv: no column 'z' (the header has x, y)"
-    assert fails("c.csv", "x,y,z\n1,2,3\n", ["y", "z"]) == (
-        "c.csv: 2 label columns: several outputs are not supported yet (one label column per point)"
-    )
     assert fails("d.csv", "x,y\n1,2\n3\n") == "d.csv: line 3 has 1 fields, the header 2"
     assert fails("e.csv", "x,y\n1,two\n") == "e.csv: line 2, column 'y': 'two' is not a number"
     assert fails("g.txt") == "g.txt: unknown samples format '.txt'; expected .npy, .npz, .csv"

@@ -58,7 +58,7 @@ def test_model_entries_follow_the_column_model():
 def test_precheck_names_every_field_over_a_limit_from_lengths():
     msg = problem_msg()
     msg.network.hidden_weights.cols = 10**6
-    msg.target.neuron.weights[:] = [0.0] * 17
+    msg.target.neuron.weights[:] = [0.0] * (DEFAULT_LIMITS.max_input_dim + 1)
     with pytest.raises(ProblemTooLargeError) as info:
         sizing.precheck(msg, DEFAULT_LIMITS)
     fields = [v.field for v in info.value.violations]

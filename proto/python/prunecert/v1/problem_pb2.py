@@ -24,39 +24,39 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1aprunecert/v1/problem.proto\x12\x0cprunecert.v1\"4\n\x06Matrix\x12\x0c\n\x04rows\x18\x01 \x01(\r\x12\x0c\n\x04\x63ols\x18\x02 \x01(\r\x12\x0e\n\x06values\x18\x03 \x03(\x01\"\xb8\x01\n\x0fTwoLayerNetwork\x12,\n\x0ehidden_weights\x18\x01 \x01(\x0b\x32\x14.prunecert.v1.Matrix\x12\x15\n\rhidden_biases\x18\x02 \x03(\x01\x12\x16\n\x0eoutput_weights\x18\x03 \x03(\x01\x12\x13\n\x0boutput_bias\x18\x04 \x01(\x01\x12\x33\n\x11output_activation\x18\x05 \x01(\x0e\x32\x18.prunecert.v1.Activation\"U\n\x06Neuron\x12\x0f\n\x07weights\x18\x01 \x03(\x01\x12\x0c\n\x04\x62ias\x18\x02 \x01(\x01\x12,\n\nactivation\x18\x03 \x01(\x0e\x32\x18.prunecert.v1.Activation\"?\n\x07Samples\x12$\n\x06points\x18\x01 \x01(\x0b\x32\x14.prunecert.v1.Matrix\x12\x0e\n\x06values\x18\x02 \x03(\x01\"\x94\x01\n\x06Target\x12&\n\x06neuron\x18\x01 \x01(\x0b\x32\x14.prunecert.v1.NeuronH\x00\x12\x30\n\x07network\x18\x02 \x01(\x0b\x32\x1d.prunecert.v1.TwoLayerNetworkH\x00\x12(\n\x07samples\x18\x03 \x01(\x0b\x32\x15.prunecert.v1.SamplesH\x00\x42\x06\n\x04kind\"=\n\x07\x42oxGrid\x12\x0b\n\x03low\x18\x01 \x01(\x01\x12\x0c\n\x04high\x18\x02 \x01(\x01\x12\x17\n\x0fpoints_per_axis\x18\x03 \x01(\r\"c\n\x06\x44omain\x12)\n\x08\x62ox_grid\x18\x01 \x01(\x0b\x32\x15.prunecert.v1.BoxGridH\x00\x12&\n\x06points\x18\x02 \x01(\x0b\x32\x14.prunecert.v1.MatrixH\x00\x42\x06\n\x04kind\".\n\x08MinError\x12\x15\n\x08max_kept\x18\x01 \x01(\rH\x00\x88\x01\x01\x42\x0b\n\t_max_kept\"\x1c\n\x07MinKept\x12\x11\n\tmax_error\x18\x01 \x01(\x01\",\n\x06Pareto\x12\x15\n\x08max_kept\x18\x01 \x01(\rH\x00\x88\x01\x01\x42\x0b\n\t_max_kept\"\x93\x01\n\tObjective\x12+\n\tmin_error\x18\x01 \x01(\x0b\x32\x16.prunecert.v1.MinErrorH\x00\x12)\n\x08min_kept\x18\x02 \x01(\x0b\x32\x15.prunecert.v1.MinKeptH\x00\x12&\n\x06pareto\x18\x03 \x01(\x0b\x32\x14.prunecert.v1.ParetoH\x00\x42\x06\n\x04kind\"\xdd\x01\n\x07Problem\x12.\n\x07network\x18\x01 \x01(\x0b\x32\x1d.prunecert.v1.TwoLayerNetwork\x12$\n\x06target\x18\x02 \x01(\x0b\x32\x14.prunecert.v1.Target\x12$\n\x06\x64omain\x18\x03 \x01(\x0b\x32\x14.prunecert.v1.Domain\x12*\n\x07pruning\x18\x04 \x01(\x0e\x32\x19.prunecert.v1.PruningMode\x12*\n\tobjective\x18\x05 \x01(\x0b\x32\x17.prunecert.v1.Objective*V\n\nActivation\x12\x1a\n\x16\x41\x43TIVATION_UNSPECIFIED\x10\x00\x12\x17\n\x13\x41\x43TIVATION_IDENTITY\x10\x01\x12\x13\n\x0f\x41\x43TIVATION_RELU\x10\x02*_\n\x0bPruningMode\x12\x1c\n\x18PRUNING_MODE_UNSPECIFIED\x10\x00\x12\x18\n\x14PRUNING_MODE_NEURONS\x10\x01\x12\x18\n\x14PRUNING_MODE_WEIGHTS\x10\x02\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1aprunecert/v1/problem.proto\x12\x0cprunecert.v1\"4\n\x06Matrix\x12\x0c\n\x04rows\x18\x01 \x01(\r\x12\x0c\n\x04\x63ols\x18\x02 \x01(\r\x12\x0e\n\x06values\x18\x03 \x03(\x01\"\xe0\x01\n\x0fTwoLayerNetwork\x12,\n\x0ehidden_weights\x18\x01 \x01(\x0b\x32\x14.prunecert.v1.Matrix\x12\x15\n\rhidden_biases\x18\x02 \x03(\x01\x12\x16\n\x0eoutput_weights\x18\x03 \x03(\x01\x12\x13\n\x0boutput_bias\x18\x04 \x01(\x01\x12\x33\n\x11output_activation\x18\x05 \x01(\x0e\x32\x18.prunecert.v1.Activation\x12\x0f\n\x07outputs\x18\x06 \x01(\r\x12\x15\n\routput_biases\x18\x07 \x03(\x01\"U\n\x06Neuron\x12\x0f\n\x07weights\x18\x01 \x03(\x01\x12\x0c\n\x04\x62ias\x18\x02 \x01(\x01\x12,\n\nactivation\x18\x03 \x01(\x0e\x32\x18.prunecert.v1.Activation\"?\n\x07Samples\x12$\n\x06points\x18\x01 \x01(\x0b\x32\x14.prunecert.v1.Matrix\x12\x0e\n\x06values\x18\x02 \x03(\x01\"\x94\x01\n\x06Target\x12&\n\x06neuron\x18\x01 \x01(\x0b\x32\x14.prunecert.v1.NeuronH\x00\x12\x30\n\x07network\x18\x02 \x01(\x0b\x32\x1d.prunecert.v1.TwoLayerNetworkH\x00\x12(\n\x07samples\x18\x03 \x01(\x0b\x32\x15.prunecert.v1.SamplesH\x00\x42\x06\n\x04kind\"=\n\x07\x42oxGrid\x12\x0b\n\x03low\x18\x01 \x01(\x01\x12\x0c\n\x04high\x18\x02 \x01(\x01\x12\x17\n\x0fpoints_per_axis\x18\x03 \x01(\r\"c\n\x06\x44omain\x12)\n\x08\x62ox_grid\x18\x01 \x01(\x0b\x32\x15.prunecert.v1.BoxGridH\x00\x12&\n\x06points\x18\x02 \x01(\x0b\x32\x14.prunecert.v1.MatrixH\x00\x42\x06\n\x04kind\".\n\x08MinError\x12\x15\n\x08max_kept\x18\x01 \x01(\rH\x00\x88\x01\x01\x42\x0b\n\t_max_kept\"\x1c\n\x07MinKept\x12\x11\n\tmax_error\x18\x01 \x01(\x01\",\n\x06Pareto\x12\x15\n\x08max_kept\x18\x01 \x01(\rH\x00\x88\x01\x01\x42\x0b\n\t_max_kept\"\x93\x01\n\tObjective\x12+\n\tmin_error\x18\x01 \x01(\x0b\x32\x16.prunecert.v1.MinErrorH\x00\x12)\n\x08min_kept\x18\x02 \x01(\x0b\x32\x15.prunecert.v1.MinKeptH\x00\x12&\n\x06pareto\x18\x03 \x01(\x0b\x32\x14.prunecert.v1.ParetoH\x00\x42\x06\n\x04kind\"\xdd\x01\n\x07Problem\x12.\n\x07network\x18\x01 \x01(\x0b\x32\x1d.prunecert.v1.TwoLayerNetwork\x12$\n\x06target\x18\x02 \x01(\x0b\x32\x14.prunecert.v1.Target\x12$\n\x06\x64omain\x18\x03 \x01(\x0b\x32\x14.prunecert.v1.Domain\x12*\n\x07pruning\x18\x04 \x01(\x0e\x32\x19.prunecert.v1.PruningMode\x12*\n\tobjective\x18\x05 \x01(\x0b\x32\x17.prunecert.v1.Objective*V\n\nActivation\x12\x1a\n\x16\x41\x43TIVATION_UNSPECIFIED\x10\x00\x12\x17\n\x13\x41\x43TIVATION_IDENTITY\x10\x01\x12\x13\n\x0f\x41\x43TIVATION_RELU\x10\x02*_\n\x0bPruningMode\x12\x1c\n\x18PRUNING_MODE_UNSPECIFIED\x10\x00\x12\x18\n\x14PRUNING_MODE_NEURONS\x10\x01\x12\x18\n\x14PRUNING_MODE_WEIGHTS\x10\x02\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'prunecert.v1.problem_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_ACTIVATION']._serialized_start=1250
-  _globals['_ACTIVATION']._serialized_end=1336
-  _globals['_PRUNINGMODE']._serialized_start=1338
-  _globals['_PRUNINGMODE']._serialized_end=1433
+  _globals['_ACTIVATION']._serialized_start=1290
+  _globals['_ACTIVATION']._serialized_end=1376
+  _globals['_PRUNINGMODE']._serialized_start=1378
+  _globals['_PRUNINGMODE']._serialized_end=1473
   _globals['_MATRIX']._serialized_start=44
   _globals['_MATRIX']._serialized_end=96
   _globals['_TWOLAYERNETWORK']._serialized_start=99
-  _globals['_TWOLAYERNETWORK']._serialized_end=283
-  _globals['_NEURON']._serialized_start=285
-  _globals['_NEURON']._serialized_end=370
-  _globals['_SAMPLES']._serialized_start=372
-  _globals['_SAMPLES']._serialized_end=435
-  _globals['_TARGET']._serialized_start=438
-  _globals['_TARGET']._serialized_end=586
-  _globals['_BOXGRID']._serialized_start=588
-  _globals['_BOXGRID']._serialized_end=649
-  _globals['_DOMAIN']._serialized_start=651
-  _globals['_DOMAIN']._serialized_end=750
-  _globals['_MINERROR']._serialized_start=752
-  _globals['_MINERROR']._serialized_end=798
-  _globals['_MINKEPT']._serialized_start=800
-  _globals['_MINKEPT']._serialized_end=828
-  _globals['_PARETO']._serialized_start=830
-  _globals['_PARETO']._serialized_end=874
-  _globals['_OBJECTIVE']._serialized_start=877
-  _globals['_OBJECTIVE']._serialized_end=1024
-  _globals['_PROBLEM']._serialized_start=1027
-  _globals['_PROBLEM']._serialized_end=1248
+  _globals['_TWOLAYERNETWORK']._serialized_end=323
+  _globals['_NEURON']._serialized_start=325
+  _globals['_NEURON']._serialized_end=410
+  _globals['_SAMPLES']._serialized_start=412
+  _globals['_SAMPLES']._serialized_end=475
+  _globals['_TARGET']._serialized_start=478
+  _globals['_TARGET']._serialized_end=626
+  _globals['_BOXGRID']._serialized_start=628
+  _globals['_BOXGRID']._serialized_end=689
+  _globals['_DOMAIN']._serialized_start=691
+  _globals['_DOMAIN']._serialized_end=790
+  _globals['_MINERROR']._serialized_start=792
+  _globals['_MINERROR']._serialized_end=838
+  _globals['_MINKEPT']._serialized_start=840
+  _globals['_MINKEPT']._serialized_end=868
+  _globals['_PARETO']._serialized_start=870
+  _globals['_PARETO']._serialized_end=914
+  _globals['_OBJECTIVE']._serialized_start=917
+  _globals['_OBJECTIVE']._serialized_end=1064
+  _globals['_PROBLEM']._serialized_start=1067
+  _globals['_PROBLEM']._serialized_end=1288
 # @@protoc_insertion_point(module_scope)

@@ -36,18 +36,22 @@ class Matrix(_message.Message):
     def __init__(self, rows: _Optional[int] = ..., cols: _Optional[int] = ..., values: _Optional[_Iterable[float]] = ...) -> None: ...
 
 class TwoLayerNetwork(_message.Message):
-    __slots__ = ("hidden_weights", "hidden_biases", "output_weights", "output_bias", "output_activation")
+    __slots__ = ("hidden_weights", "hidden_biases", "output_weights", "output_bias", "output_activation", "outputs", "output_biases")
     HIDDEN_WEIGHTS_FIELD_NUMBER: _ClassVar[int]
     HIDDEN_BIASES_FIELD_NUMBER: _ClassVar[int]
     OUTPUT_WEIGHTS_FIELD_NUMBER: _ClassVar[int]
     OUTPUT_BIAS_FIELD_NUMBER: _ClassVar[int]
     OUTPUT_ACTIVATION_FIELD_NUMBER: _ClassVar[int]
+    OUTPUTS_FIELD_NUMBER: _ClassVar[int]
+    OUTPUT_BIASES_FIELD_NUMBER: _ClassVar[int]
     hidden_weights: Matrix
     hidden_biases: _containers.RepeatedScalarFieldContainer[float]
     output_weights: _containers.RepeatedScalarFieldContainer[float]
     output_bias: float
     output_activation: Activation
-    def __init__(self, hidden_weights: _Optional[_Union[Matrix, _Mapping]] = ..., hidden_biases: _Optional[_Iterable[float]] = ..., output_weights: _Optional[_Iterable[float]] = ..., output_bias: _Optional[float] = ..., output_activation: _Optional[_Union[Activation, str]] = ...) -> None: ...
+    outputs: int
+    output_biases: _containers.RepeatedScalarFieldContainer[float]
+    def __init__(self, hidden_weights: _Optional[_Union[Matrix, _Mapping]] = ..., hidden_biases: _Optional[_Iterable[float]] = ..., output_weights: _Optional[_Iterable[float]] = ..., output_bias: _Optional[float] = ..., output_activation: _Optional[_Union[Activation, str]] = ..., outputs: _Optional[int] = ..., output_biases: _Optional[_Iterable[float]] = ...) -> None: ...
 
 class Neuron(_message.Message):
     __slots__ = ("weights", "bias", "activation")

@@ -90,14 +90,16 @@ class ContinuousRound(_message.Message):
     def __init__(self, points: _Optional[int] = ..., lower_bound: _Optional[float] = ..., upper_bound: _Optional[float] = ..., seconds: _Optional[float] = ...) -> None: ...
 
 class Mask(_message.Message):
-    __slots__ = ("neurons", "hidden_weights", "output_weights")
+    __slots__ = ("neurons", "hidden_weights", "output_weights", "outputs")
     NEURONS_FIELD_NUMBER: _ClassVar[int]
     HIDDEN_WEIGHTS_FIELD_NUMBER: _ClassVar[int]
     OUTPUT_WEIGHTS_FIELD_NUMBER: _ClassVar[int]
+    OUTPUTS_FIELD_NUMBER: _ClassVar[int]
     neurons: _containers.RepeatedScalarFieldContainer[bool]
     hidden_weights: _containers.RepeatedScalarFieldContainer[bool]
     output_weights: _containers.RepeatedScalarFieldContainer[bool]
-    def __init__(self, neurons: _Optional[_Iterable[bool]] = ..., hidden_weights: _Optional[_Iterable[bool]] = ..., output_weights: _Optional[_Iterable[bool]] = ...) -> None: ...
+    outputs: int
+    def __init__(self, neurons: _Optional[_Iterable[bool]] = ..., hidden_weights: _Optional[_Iterable[bool]] = ..., output_weights: _Optional[_Iterable[bool]] = ..., outputs: _Optional[int] = ...) -> None: ...
 
 class Solution(_message.Message):
     __slots__ = ("mask", "kept", "error")
