@@ -7,12 +7,16 @@ Phases, each bounded in calls and in time:
    processes with the default queue (4 calls): most calls wait their turn, the rest are refused;
 3. Watch storm: short grpc.health.v1 Watch calls from 8 threads;
 4. cancel storm: SolveStream calls cancelled after their first event;
-5. stream flood: more WatchJob streams than the budget, with health and info checked meanwhile.
+5. stream flood: more WatchJob streams than the budget, with health and info checked meanwhile;
+6. slow loris: SLOW_CONNECTIONS connections each open SLOW_STREAMS unary calls (GetServerInfo
+   and Solve, sent as request streams) and never send their request; meanwhile health Check,
+   GetServerInfo and a small Solve are timed from a connection of their own (issue 15).
 
 Prints the status-code histogram per phase, Solve p50/p99 and the queue waits the replies
 report (SolveStats.queue_wait_seconds), GetServerInfo's queue figures, the server's own
 Prometheus counts (--metrics-port) and its RSS before and after.
-Run: .venv/bin/python bench/soak.py [--quick]
+Run: .venv/bin/python bench/soak.py [--quick] [--only PHASE] [-- SERVE FLAGS...]
+(e.g. `--only "slow loris"`; flags after `--` go to `prunecert serve`.)
 """
 
 from __future__ import annotations
@@ -47,6 +51,12 @@ LOAD_SECONDS = 3.0 if QUICK else 10.0
 FUZZ_CALLS = 200 if QUICK else 1000
 WATCH_CALLS = 400 if QUICK else 2000
 CANCELS = 20 if QUICK else 60
+SLOW_CONNECTIONS = 3
+SLOW_STREAMS = 4  # per connection
+SLOW_SECONDS = 12.0 if QUICK else 40.0  # how long the slow calls stay open at most
+ADDRESS: list[str] = []  # the server's, set by soak()
+ONLY = sys.argv[sys.argv.index("--only") + 1] if "--only" in sys.argv else None
+SERVE_FLAGS = sys.argv[sys.argv.index("--") + 1 :] if "--" in sys.argv else []
 METHODS = {
     "/prunecert.v1.PruningSolver/Solve": "unary",
     "/prunecert.v1.PruningSolver/Certify": "unary",
@@ -212,6 +222,90 @@ def stream_flood(channel: grpc.Channel) -> collections.Counter:
     return codes
 
 
+def _never_sends(release: threading.Event):
+    """A request iterator that sends nothing until ``release`` is set, then ends."""
+    release.wait(SLOW_SECONDS + 5)
+    return
+    yield  # pragma: no cover (a generator that yields nothing)
+
+
+def _slow_connection(address: str, index: int, release: threading.Event, ended) -> None:
+    """One attacking connection: SLOW_STREAMS unary calls that never send their request, each
+    opened again as soon as the server ends it, until ``release``."""
+    # A channel option of its own: a connection of its own (no shared subchannel).
+    with grpc.insecure_channel(address, options=[("prunecert.bench.slow", index)]) as slow:
+        calls: list = [None] * SLOW_STREAMS
+        while not release.is_set():
+            for number, future in enumerate(calls):
+                if future is not None and not future.done():
+                    continue
+                if future is not None:
+                    try:
+                        future.result()
+                        ended["OK"] += 1
+                    except grpc.RpcError as err:
+                        ended[err.code().name] += 1
+                method = "GetServerInfo" if number % 2 else "Solve"
+                call = slow.stream_unary(f"/prunecert.v1.PruningSolver/{method}")
+                calls[number] = call.future(_never_sends(release), timeout=SLOW_SECONDS + 30)
+            release.wait(0.05)
+        for future in calls:
+            future.cancel()
+
+
+def slow_loris(channel: grpc.Channel) -> collections.Counter:
+    """SLOW_CONNECTIONS connections keep SLOW_STREAMS calls each open that never send their
+    request (reopened as soon as the server ends one) for SLOW_SECONDS, while health,
+    GetServerInfo and a small Solve are tried from another connection every half second."""
+    address = ADDRESS[0]
+    release = threading.Event()
+    ended: collections.Counter = collections.Counter()
+    attackers = [
+        threading.Thread(target=_slow_connection, args=(address, i, release, ended), daemon=True)
+        for i in range(SLOW_CONNECTIONS)
+    ]
+    for attacker in attackers:
+        attacker.start()
+    time.sleep(1.0)  # every slow call is open on the server
+    codes: collections.Counter = collections.Counter()
+    timings: dict[str, list[float]] = collections.defaultdict(list)
+    with grpc.insecure_channel(address, options=[("prunecert.bench.probe", 1)]) as probe:
+        stub = service_pb2_grpc.PruningSolverStub(probe)
+        health = health_pb2_grpc.HealthStub(probe)
+        request = small_request()
+        end = time.monotonic() + SLOW_SECONDS
+        while time.monotonic() < end:
+            for name, call in (
+                ("health", lambda: health.Check(health_pb2.HealthCheckRequest(), timeout=10)),
+                ("GetServerInfo", lambda: stub.GetServerInfo(service_pb2.GetServerInfoRequest(),
+                                                             timeout=10)),
+                ("Solve", lambda: stub.Solve(request, timeout=10)),
+            ):  # fmt: skip
+                code, ms = _timed(call)
+                codes[f"{name} {code}"] += 1
+                timings[name].append(ms)
+            time.sleep(0.5)
+    release.set()
+    for attacker in attackers:
+        attacker.join(SLOW_SECONDS + 30)
+    for name, values in timings.items():
+        print(
+            f"    {name} while slow calls are open: p50 {percentile(values, 0.5):.0f} ms, "
+            f"max {max(values):.0f} ms"
+        )
+    print(
+        f"    slow calls ({SLOW_CONNECTIONS} connections x {SLOW_STREAMS}) ended by the "
+        f"server: {dict(sorted(ended.items()))}"
+    )
+    return codes
+
+
+def _timed(call) -> tuple[str, float]:
+    start = time.monotonic()
+    code = code_of(call)
+    return code, (time.monotonic() - start) * 1000
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(len(ordered) * q))]
@@ -259,7 +353,7 @@ def main() -> int:
             proc = subprocess.Popen(
                 [sys.executable, "-m", "solver.cli", "serve", "--port", str(port),
                  "--data-dir", str(Path(tmp) / "data"), "--max-concurrent", "2",
-                 "--metrics-port", str(metrics_port)],
+                 "--metrics-port", str(metrics_port), *SERVE_FLAGS],
                 cwd=REPO, stdout=subprocess.DEVNULL, stderr=err, start_new_session=True,
             )  # fmt: skip
         try:
@@ -273,6 +367,7 @@ def main() -> int:
 
 
 def soak(proc: subprocess.Popen, address: str, metrics_url: str) -> int:
+    ADDRESS.append(address)
     with grpc.insecure_channel(address) as channel:
         grpc.channel_ready_future(channel).result(timeout=60)
         health = health_pb2_grpc.HealthStub(channel)
@@ -289,7 +384,10 @@ def soak(proc: subprocess.Popen, address: str, metrics_url: str) -> int:
             ("Watch storm", watch_storm),
             ("cancel storm", cancel_storm),
             ("stream flood", stream_flood),
+            ("slow loris", slow_loris),
         ):
+            if ONLY is not None and name != ONLY:
+                continue
             start = time.monotonic()
             out = phase(channel)
             codes, latencies = out if isinstance(out, tuple) else (out, None)

@@ -54,7 +54,8 @@ exit status (by the result's status, so that scripts can tell a proof from a tim
                     resolution, a heuristic, a cross-check disagreement: see detail)
   {EXIT_INFEASIBLE:<3d}  INFEASIBLE   proven: no mask meets the objective's constraint
   {EXIT_NO_SOLUTION:<3d}  NO_SOLUTION  no mask found within the time limit
-  {EXIT_INTERRUPTED:<3d}  CANCELLED    interrupted (Ctrl-C); a local solve prints its best mask so far
+  {EXIT_INTERRUPTED:<3d}  CANCELLED    interrupted (Ctrl-C): the best certified mask so far, locally
+                    or with --remote (a second Ctrl-C there: none)
   {EXIT_USAGE:<3d}  bad input or flags (one line per problem, naming the flag or field)
   {EXIT_FAILURE:<3d}  a server failure or an internal error
 """

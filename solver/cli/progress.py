@@ -113,8 +113,11 @@ class _Display:
 
 
 class LiveLine(_Display):
-    """One solve: ``incumbent E (kept K)  bound B  gap G  T s``. Incumbent and bound are the
-    solver's figures on the points being solved (the certified ones are in the result)."""
+    """One solve: ``incumbent ~E (solver, kept K)  bound B  gap G  T s``. Incumbent and bound
+    are the solver's figures on the points being solved, not certified: with row generation
+    those are a subset of the domain, so the incumbent's error can be below the mask's exact
+    error and below the final certified one (issue 13, item 9). Hence the ``~`` and the
+    ``solver`` label; the certified figures are in the result printed at the end."""
 
     def __init__(self, every: float = DEFAULT_EVERY, **kw):
         super().__init__(every, **kw)
@@ -137,12 +140,15 @@ class LiveLine(_Display):
         self.update(event.error, event.kept, event.bound)
 
     def text(self) -> str:
-        kept = f" (kept {self.kept})" if self.kept is not None else ""
+        incumbent = "-"
+        if self.error is not None:
+            kept = f", kept {self.kept}" if self.kept is not None else ""
+            incumbent = f"~{self.error:.6g} (solver{kept})"
         gap = None
         if self.error is not None and self.bound is not None:
             gap = max(0.0, self.error - self.bound)
         return (
-            f"incumbent {_number(self.error, '.6g')}{kept}  bound {_number(self.bound, '.6g')}  "
+            f"incumbent {incumbent}  bound {_number(self.bound, '.6g')}  "
             f"gap {_number(gap, '.3g')}  {self.elapsed():.1f}s"
         )
 

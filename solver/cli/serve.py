@@ -50,6 +50,12 @@ def run(args: argparse.Namespace) -> int:
         max_queue_wait_seconds=args.max_queue_wait,
         metrics_port=args.metrics_port,
         metrics_host=args.metrics_host,
+        max_calls_per_connection=args.max_calls_per_connection,
+        max_connection_idle_seconds=args.max_connection_idle,
+        max_connection_age_seconds=args.max_connection_age,
+        max_connection_age_grace_seconds=args.max_connection_age_grace,
+        min_ping_interval_seconds=args.min_ping_interval,
+        receive_timeout_seconds=args.receive_timeout,
     )
     logging.basicConfig(
         level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(name)s %(message)s"
@@ -183,4 +189,59 @@ def add_parser(subparsers) -> None:
         metavar="HOST",
         help="address of the metrics endpoint, which has no authentication (default 127.0.0.1)",
     )
+    connection_flags(srv)
     srv.set_defaults(func=run)
+
+
+def connection_flags(srv: argparse.ArgumentParser) -> None:
+    """The connection limits (gRPC server options and the receive timeout; issue 15); the
+    defaults are ServerConfig's (solver.service.server, which this module does not import:
+    building the parser must not load grpc)."""
+    srv.add_argument(
+        "--max-calls-per-connection",
+        type=int,
+        default=32,
+        metavar="N",
+        help="calls (HTTP/2 streams) one connection may have open at once; a client over it "
+        "waits for one to end (default 32)",
+    )
+    srv.add_argument(
+        "--max-connection-idle",
+        type=float,
+        default=300.0,
+        metavar="SECONDS",
+        help="close a connection that has had no call for SECONDS; clients reconnect when "
+        "needed (default 300)",
+    )
+    srv.add_argument(
+        "--max-connection-age",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="ask a connection this old to go away: new calls go to a new connection "
+        "(default: no age limit)",
+    )
+    srv.add_argument(
+        "--max-connection-age-grace",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="with --max-connection-age: cancel the calls still running SECONDS after that; "
+        "they include long solves and job watches (default: no limit, they run to their end)",
+    )
+    srv.add_argument(
+        "--min-ping-interval",
+        type=float,
+        default=300.0,
+        metavar="SECONDS",
+        help="clients may ping a connection without calls at most every SECONDS; a client "
+        "pinging more often is disconnected (default 300, gRPC's)",
+    )
+    srv.add_argument(
+        "--receive-timeout",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="cancel a call whose request has not arrived whole SECONDS after the server "
+        "began reading it (slow senders; default 30)",
+    )

@@ -10,6 +10,7 @@ import argparse
 import queue
 import sys
 import threading
+import time
 
 from solver.cli.common import (
     EXIT_FAILURE,
@@ -64,12 +65,18 @@ def solve_locally(
         line.close()
 
 
+# After the first Ctrl-C on a remote solve, how long to wait for the stopped solve's result
+# (the server's solver certifies its best mask first) before cancelling the call instead.
+STOP_WAIT_SECONDS = 10.0
+
+
 def _interrupted_remotely(line: LiveLine) -> SolveResult:
-    """The CANCELLED result of a remote solve stopped by Ctrl-C. Cancelling the call stops the
-    server's solve, but its final result then has no stream to come back on, and the stream's
-    incumbents carry no mask: what is known is the last incumbent's figures, which are the
-    solver's on the points being solved, not certified. Its bound is the trivial 0 (every error
-    is >= 0): the stream's bounds are the solver's, not rigorous."""
+    """The CANCELLED result of a remote solve whose call was cancelled (a second Ctrl-C, a stop
+    the server did not answer in time, or Ctrl-C while the call waited for a solver process).
+    The server stopped the solve, but its final result then has no stream to come back on, and
+    the stream's incumbents carry no mask: what is known is the last incumbent's figures, which
+    are the solver's estimates, not certified. Its bound is the trivial 0 (every error is >= 0):
+    the stream's bounds are the solver's, not rigorous."""
     if line.error is not None:
         kept = f", kept {line.kept}" if line.kept is not None else ""
         last = (
@@ -80,19 +87,53 @@ def _interrupted_remotely(line: LiveLine) -> SolveResult:
     return SolveResult(
         status=SolveStatus.CANCELLED,
         stats=SolveStats(wall_time_seconds=line.elapsed()),
-        detail="interrupted (Ctrl-C): the server stopped the solve; its masks are not sent "
-        f"on the stream{last}",
+        detail="interrupted (Ctrl-C): the call was cancelled before the server sent the stopped "
+        f"solve's result, so there is no mask{last}",
     )
 
 
+class _StopFailed:
+    """The StopSolve call failed (handed from its thread to the event loop)."""
+
+    def __init__(self, error: BaseException):
+        self.error = error
+
+
+def _ask_to_stop(client, solve_id: str, events: queue.Queue) -> None:
+    """StopSolve in a thread of its own, so that the main thread keeps taking Ctrl-C and events;
+    a failure reaches the event loop as _StopFailed."""
+    from prunecert_client import NotFound
+
+    def ask() -> None:
+        try:
+            client.stop_solve(solve_id, timeout=STOP_WAIT_SECONDS)
+        except NotFound:
+            pass  # the solve ended meanwhile: its result is on the stream already
+        except BaseException as exc:
+            events.put(_StopFailed(exc))
+
+    threading.Thread(target=ask, daemon=True).start()
+
+
+class _StopUnanswered(Exception):
+    """The stopped solve's result did not arrive within STOP_WAIT_SECONDS."""
+
+
 def solve_remote(args: argparse.Namespace, problem: Problem, params: SolveParameters, line):
-    """Solve through the server, ``line`` fed by SolveStream; Ctrl-C cancels the call.
+    """Solve through the server, ``line`` fed by SolveStream.
+
+    The first Ctrl-C asks the server to stop the solve (StopSolve) and waits up to
+    STOP_WAIT_SECONDS for its result, which is then the engine's CANCELLED result with the best
+    certified mask, as after a local Ctrl-C (issue 13, item 4). A second Ctrl-C, a stop that
+    fails or is not answered in time, or a Ctrl-C before the solve has started cancels the call:
+    the server stops the solve and frees its slot, but there is no mask
+    (``_interrupted_remotely``).
 
     The stream is read in a thread and handed over through a queue, so that the main thread
-    redraws the line between events and takes Ctrl-C at a known place (the queue), where closing
-    the client cancels the call; a KeyboardInterrupt inside grpc's iterator left a traceback.
+    redraws the line between events and takes Ctrl-C at a known place; a KeyboardInterrupt
+    inside grpc's iterator left a traceback.
     """
-    from prunecert_client import BoundUpdate, Finished, Incumbent
+    from prunecert_client import BoundUpdate, Finished, Incumbent, Started
 
     with connect(args) as client:
         events: queue.Queue = queue.Queue()
@@ -110,29 +151,54 @@ def solve_remote(args: argparse.Namespace, problem: Problem, params: SolveParame
         reader = threading.Thread(target=read, daemon=True)
         reader.start()
         result: SolveResult | None = None
+        solve_id: str | None = None
+        stop_by: float | None = None  # after the first Ctrl-C: the stopped result's deadline
         try:
-            try:
-                while True:
+            while True:
+                try:
+                    wait = REDRAW_SECONDS
+                    if stop_by is not None:
+                        wait = min(wait, stop_by - time.monotonic())
+                        if wait <= 0:
+                            raise _StopUnanswered
                     try:
-                        event = events.get(timeout=REDRAW_SECONDS)
+                        event = events.get(timeout=wait)
                     except queue.Empty:
                         line.show()
                         continue
-                    if event is done:
-                        break
-                    if isinstance(event, BaseException):
-                        raise event
-                    if isinstance(event, Incumbent):
-                        line.update(error=event.error, kept=event.kept)
-                    elif isinstance(event, BoundUpdate):
-                        line.update(bound=event.bound)
-                    elif isinstance(event, Finished):
-                        result = event.result
-            except KeyboardInterrupt:
-                client.close()  # cancels the call: the server stops the solve, frees the slot
-                reader.join(10)
-                if result is None:  # (a result already received is the server's, and final)
-                    result = _interrupted_remotely(line)
+                except KeyboardInterrupt:
+                    if stop_by is not None or solve_id is None:
+                        raise
+                    stop_by = time.monotonic() + STOP_WAIT_SECONDS
+                    _ask_to_stop(client, solve_id, events)
+                    line.close()
+                    print(
+                        "interrupted: stopping the server's solve to get its best certified "
+                        f"mask (up to {STOP_WAIT_SECONDS:g} s; Ctrl-C again to cancel it "
+                        "without one)",
+                        file=sys.stderr,
+                        flush=True,
+                    )
+                    continue
+                if event is done:
+                    break
+                if isinstance(event, _StopFailed):
+                    raise _StopUnanswered from event.error
+                if isinstance(event, BaseException):
+                    raise event
+                if isinstance(event, Started):
+                    solve_id = event.solve_id
+                elif isinstance(event, Incumbent):
+                    line.update(error=event.solver_error, kept=event.kept)
+                elif isinstance(event, BoundUpdate):
+                    line.update(bound=event.bound)
+                elif isinstance(event, Finished):
+                    result = event.result
+        except (KeyboardInterrupt, _StopUnanswered):
+            client.close()  # cancels the call: the server stops the solve, frees the slot
+            reader.join(10)
+            if result is None:  # (a result already received is the server's, and final)
+                result = _interrupted_remotely(line)
         finally:
             line.close()
     if result is None:

@@ -18,6 +18,19 @@ One server interceptor, outermost, so it also covers calls that authentication t
   RECEIVES times the largest message; the server also turns off gRPC's BDP probing, which
   would otherwise buffer requests nobody has asked to read yet. A stream refused by its budget
   is never read at all.
+- **Slow senders (slow loris).** A slot is held while the request arrives, so clients that
+  open unary calls and send their request slowly, or never, could hold every slot and make
+  every other unary call wait RECEIVE_WAIT_SECONDS and fail (issue 15). So: a caller that
+  authentication will refuse (tokens configured, none valid) is refused unread; one
+  connection holds at most RECEIVES_PER_CONNECTION slots and, with tokens, one tenant at most
+  RECEIVES_PER_TENANT, so neither one connection nor one tenant can take them all; a request
+  that has not arrived whole ``receive_timeout`` seconds after its slot was granted is
+  cancelled (ReceiveWatch), which frees the slot; and while another call waits for a slot,
+  holders that have been receiving for RECEIVE_PATIENCE_SECONDS are cancelled at once (a
+  quick request arrives in well under that on any link that can carry it; a large one on a
+  slow link may be cancelled under contention, and its client sees CANCELLED). Connection-level limits (streams per
+  connection, idle and age limits, keepalive enforcement) are gRPC server options
+  (solver.service.server).
 - **No undecodable request reaches gRPC's own error path.** grpcio 1.81 ends a streaming-request
   RPC whose message fails to parse with INTERNAL and then sends a second status when the
   handler returns; core never completes that second send, the call never leaves the server's
@@ -30,7 +43,11 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import itertools
+import logging
+import math
 import threading
+import time
 import weakref
 from collections import Counter
 from collections.abc import Callable
@@ -42,6 +59,8 @@ from solver.core.errors import FieldViolation
 from solver.service.auth import HEALTH_PREFIX, identity, owner_of
 from solver.service.status import RpcError, to_status
 
+log = logging.getLogger("prunecert.admission")
+
 # Threads kept for unary calls (info, jobs, health Check, immediate refusals) on top of one per
 # solve slot and one per stream of the budget.
 UNARY_THREADS = 8
@@ -50,6 +69,18 @@ UNARY_THREADS = 8
 RECEIVES = 4
 # How long a unary call waits for a receive slot before it is refused.
 RECEIVE_WAIT_SECONDS = 5.0
+# Receive slots one connection, and (with tokens) one tenant, may hold at once.
+RECEIVES_PER_CONNECTION = 2
+RECEIVES_PER_TENANT = 2
+# A request not received whole this long after its slot was granted is cancelled (a 256 MiB
+# request at 100 Mbit/s takes about 21 s).
+DEFAULT_RECEIVE_TIMEOUT_SECONDS = 30.0
+# When a call waits for a receive slot that every slot's holder keeps, holders that have been
+# receiving for this long are cancelled (the oldest first): their requests come slowly or not
+# at all, and quick requests must not wait behind them for the whole receive timeout.
+RECEIVE_PATIENCE_SECONDS = 2.0
+# How often ReceiveWatch looks for overdue receives.
+RECEIVE_WATCH_SECONDS = 0.1
 # Releasing a request at least this large hands freed heap back to the OS (glibc malloc_trim):
 # otherwise a burst of large requests leaves the server's RSS at its high-water mark.
 TRIM_BYTES = 8 * 1024 * 1024
@@ -60,6 +91,7 @@ class AdmissionLimits:
     max_streams: int
     max_streams_per_tenant: int
     max_request_bytes_in_flight: int
+    receive_timeout_seconds: float = DEFAULT_RECEIVE_TIMEOUT_SECONDS
 
     def violations(self) -> list[FieldViolation]:
         """Each setting out of range, named as in ServerConfig with its `serve` flag."""
@@ -78,7 +110,60 @@ class AdmissionLimits:
             bad.append(
                 FieldViolation("max_request_bytes", "must be at least 1", "--max-request-bytes")
             )
+        timeout = self.receive_timeout_seconds
+        if not (timeout > 0 and math.isfinite(timeout)):
+            bad.append(
+                FieldViolation(
+                    "receive_timeout_seconds", "must be a finite number > 0", "--receive-timeout"
+                )
+            )
         return bad
+
+
+class ReceiveWatch:
+    """Cancels the calls whose request has not arrived by its deadline, or within
+    RECEIVE_PATIENCE_SECONDS while ``contended()`` (a call waits for a receive slot): one
+    thread, started with the first receive, for at most RECEIVES receives at a time."""
+
+    def __init__(self, contended: Callable[[], bool] = lambda: False) -> None:
+        self._lock = threading.Lock()
+        # key -> (started, due, cancel)
+        self._due: dict[int, tuple[float, float, Callable[[], None]]] = {}
+        self._ids = itertools.count()
+        self._thread: threading.Thread | None = None
+        self._contended = contended
+
+    def watch(self, seconds: float, cancel: Callable[[], None]) -> int:
+        with self._lock:
+            key = next(self._ids)
+            now = time.monotonic()
+            self._due[key] = (now, now + seconds, cancel)
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="prunecert-receive-watch", daemon=True
+                )
+                self._thread.start()
+        return key
+
+    def done(self, key: int) -> bool:
+        """Stop watching; False if the call was cancelled as overdue."""
+        with self._lock:
+            return self._due.pop(key, None) is not None
+
+    def _run(self) -> None:
+        while True:
+            time.sleep(RECEIVE_WATCH_SECONDS)
+            now = time.monotonic()
+            contended = self._contended()
+            with self._lock:
+                overdue = [
+                    key
+                    for key, (started, due, _) in self._due.items()
+                    if due <= now or (contended and now - started >= RECEIVE_PATIENCE_SECONDS)
+                ]
+                cancels = [self._due.pop(key)[2] for key in overdue]
+            for cancel in cancels:
+                cancel()
 
 
 class _Undecodable:
@@ -132,7 +217,11 @@ class Admission:
         self._lock = threading.Lock()
         self._streams: Counter[str] = Counter()
         self._bytes = 0
-        self._receiving = threading.BoundedSemaphore(RECEIVES)
+        self._receive_slots = threading.Condition()
+        self._receiving = 0  # slots held
+        self._receiving_by: Counter[tuple[str, str]] = Counter()  # held per connection, tenant
+        self._receive_queue: list[list[tuple[str, str]]] = []  # the waiting callers' keys
+        self.receive_watch = ReceiveWatch(self._contended)
 
     # -- streams ----------------------------------------------------------------------------
     def open_stream(self, tenant: str) -> RpcError | None:
@@ -214,27 +303,99 @@ class Admission:
             del argument  # so a message the handler drops stops counting (see _Admitted)
             yield message
 
-    def receive_one(self, requests, context: grpc.ServicerContext):
+    def _under_caps(self, keys: list[tuple[str, str]]) -> bool:
+        return all(self._receiving_by[key] < _RECEIVE_CAPS[key[0]] for key in keys)
+
+    def _take_receive_slot(self, keys: list[tuple[str, str]], wait: float) -> bool:
+        """A receive slot, waiting up to ``wait`` seconds for one that none of ``keys`` (the
+        caller's connection and tenant) is already at its cap on; False if none came.
+
+        Fair among connections (``_my_turn``): a call held back by its own connection's or
+        tenant's cap lets others pass, and a connection holding slots yields the next one to
+        a connection holding fewer."""
+        deadline = time.monotonic() + wait
+        with self._receive_slots:
+            self._receive_queue.append(keys)
+            try:
+                while not self._my_turn(keys):
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        return False
+                    self._receive_slots.wait(min(left, RECEIVE_WATCH_SECONDS))
+            finally:
+                # By identity: callers on one connection have equal keys.
+                index = next(i for i, w in enumerate(self._receive_queue) if w is keys)
+                del self._receive_queue[index]
+                self._receive_slots.notify_all()
+            self._receiving += 1
+            for key in keys:
+                self._receiving_by[key] += 1
+            return True
+
+    def _my_turn(self, keys: list[tuple[str, str]]) -> bool:
+        """Whether the waiting caller ``keys`` (its own list object) takes the next free slot:
+        among the waiting callers whose caps allow one, the one whose connection holds the
+        fewest slots, the longest waiting first among equals. A connection cannot get ahead
+        by keeping calls waiting: each of its held slots puts its callers behind everyone
+        else's."""
+        if self._receiving >= RECEIVES:
+            return False
+        eligible = [
+            (self._receiving_by[waiting[0]], index, waiting)
+            for index, waiting in enumerate(self._receive_queue)
+            if self._under_caps(waiting)
+        ]
+        return bool(eligible) and min(eligible, key=lambda e: e[:2])[2] is keys
+
+    def _contended(self) -> bool:
+        """Whether a caller waits that only the total keeps from a slot (one held back by its
+        own connection's or tenant's cap makes no one else's call be cancelled)."""
+        with self._receive_slots:
+            return any(self._under_caps(keys) for keys in self._receive_queue)
+
+    def _return_receive_slot(self, keys: list[tuple[str, str]]) -> None:
+        with self._receive_slots:
+            self._receiving -= 1
+            for key in keys:
+                self._receiving_by[key] -= 1
+                if self._receiving_by[key] <= 0:
+                    del self._receiving_by[key]
+            self._receive_slots.notify_all()
+
+    def receive_one(self, requests, context: grpc.ServicerContext, tenant: str | None = None):
         """The one request of a unary call, read under a receive slot (see the module
-        docstring): a caller waits up to RECEIVE_WAIT_SECONDS for one, then is refused."""
+        docstring): a caller waits up to RECEIVE_WAIT_SECONDS for one, then is refused; a
+        request not received whole within the receive timeout cancels its call. ``tenant``:
+        the caller's, on a server with tokens (None without)."""
         wait = RECEIVE_WAIT_SECONDS
         remaining = context.time_remaining()
         if remaining is not None:
             wait = max(0.0, min(wait, remaining))
-        if not self._receiving.acquire(timeout=wait):
+        keys = [("connection", context.peer())]
+        if tenant is not None:
+            keys.append(("tenant", tenant))
+        if not self._take_receive_slot(keys, wait):
             context.abort_with_status(
                 to_status(
                     _exhausted(
                         "request",
-                        f"the server is already receiving {RECEIVES} requests; retry later",
+                        f"the server is already receiving {RECEIVES} requests (at most "
+                        f"{RECEIVES_PER_CONNECTION} per connection); retry later",
                         None,
                     )
                 )
             )
+        watched = self.receive_watch.watch(self.limits.receive_timeout_seconds, context.cancel)
         try:
             argument = next(requests, None)
         finally:
-            self._receiving.release()
+            self._return_receive_slot(keys)
+            if not self.receive_watch.done(watched):  # the client hears CANCELLED
+                log.info(
+                    "cancelled a call whose request did not arrive within %g s (%s)",
+                    self.limits.receive_timeout_seconds,
+                    context.peer(),
+                )
         if argument is None:
             context.abort_with_status(
                 to_status(
@@ -248,6 +409,9 @@ class Admission:
         return self.unwrap(argument, context)
 
 
+_RECEIVE_CAPS = {"connection": RECEIVES_PER_CONNECTION, "tenant": RECEIVES_PER_TENANT}
+
+
 def _exhausted(field: str, message: str, flag: str | None) -> RpcError:
     return RpcError("RESOURCE_EXHAUSTED", message, [FieldViolation(field, message, flag)])
 
@@ -259,20 +423,25 @@ class AdmissionInterceptor(grpc.ServerInterceptor):
         self.admission = admission
         self._tokens = tokens
 
-    def _tenant(self, metadata) -> str:
+    def _tenant(self, metadata) -> str | None:
         """The caller's tenant: the one parsed identity (solver.service.auth); every caller is
         one tenant on a server without tokens, and unidentified callers share one slot pool."""
         if not self._tokens:
             return ""
         token = identity(metadata, self._tokens)
-        return owner_of(token) if token is not None else "unidentified"
+        return owner_of(token) if token is not None else None
 
     def intercept_service(self, continuation, handler_call_details):
         handler = continuation(handler_call_details)
         if handler is None:
             return None
         tenant = self._tenant(handler_call_details.invocation_metadata)
-        return self._wrap(handler, tenant, handler_call_details.method.startswith(HEALTH_PREFIX))
+        health = handler_call_details.method.startswith(HEALTH_PREFIX)
+        if tenant is None and not health:
+            # Authentication (the next interceptor) refuses this call without looking at its
+            # request, so it is not read at all: no receive slot, no stream slot.
+            return _unread(handler)
+        return self._wrap(handler, "unidentified" if tenant is None else tenant, health)
 
     def _wrap(
         self, handler: grpc.RpcMethodHandler, tenant: str, health: bool
@@ -309,6 +478,7 @@ class AdmissionInterceptor(grpc.ServerInterceptor):
             return _handler_like(handler, run_non_blocking, deserialize, serialize)
 
         counted = handler.request_streaming or handler.response_streaming
+        receive_tenant = tenant if self._tokens else None
 
         def open_or_refuse(context) -> None:
             """Take a stream slot for the call, returned when it ends; or end it refused."""
@@ -338,7 +508,8 @@ class AdmissionInterceptor(grpc.ServerInterceptor):
             def run_requests(requests, context):
                 if counted:
                     open_or_refuse(context)
-                return behavior(admission.receive_one(requests, context), context)
+                request = admission.receive_one(requests, context, receive_tenant)
+                return behavior(request, context)
 
         if handler.response_streaming:
 
@@ -347,6 +518,25 @@ class AdmissionInterceptor(grpc.ServerInterceptor):
 
             return _handler_like(handler, run_requests_stream, deserialize, serialize, True)
         return _handler_like(handler, run_requests, deserialize, serialize, True)
+
+
+def _unread(handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
+    """``handler`` (authentication's refusal) called without reading the request."""
+    if handler.request_streaming:
+        behavior = handler.stream_unary or handler.stream_stream
+    else:
+        behavior = handler.unary_unary or handler.unary_stream
+
+    def refuse(requests, context):
+        return behavior(None, context)
+
+    if handler.response_streaming:
+
+        def refuse_stream(requests, context):
+            yield from refuse(requests, context) or ()
+
+        return _handler_like(handler, refuse_stream, None, handler.response_serializer, True)
+    return _handler_like(handler, refuse, None, handler.response_serializer, True)
 
 
 def _handler_like(handler, behavior, deserialize, serialize, request_streaming: bool = False):

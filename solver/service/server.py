@@ -31,6 +31,7 @@ from solver.io.wire import MAX_MESSAGE_BYTES, MESSAGE_SIZE_OPTIONS, SERVICE_NAME
 from solver.jobs.manager import JobManager
 from solver.service import sizing
 from solver.service.admission import (
+    DEFAULT_RECEIVE_TIMEOUT_SECONDS,
     UNARY_THREADS,
     Admission,
     AdmissionInterceptor,
@@ -50,6 +51,12 @@ log = logging.getLogger("prunecert.server")
 
 # Each waiting call holds an RPC thread, so the queue is bounded by what threads can be had.
 MAX_QUEUE_LIMIT = 1024
+# The server pings a connection that has been quiet this long, and closes it when the ping is
+# not answered within KEEPALIVE_TIMEOUT_SECONDS: a client that vanished (power cut, dropped
+# route, no FIN) loses its calls, and with them their solver processes and stream slots, in
+# minutes rather than gRPC's default of two hours.
+KEEPALIVE_SECONDS = 120.0
+KEEPALIVE_TIMEOUT_SECONDS = 20.0
 
 
 def is_loopback(host: str) -> bool:
@@ -104,6 +111,22 @@ class ServerConfig:
     # Prometheus metrics over HTTP on metrics_host:metrics_port (None: off; 0: any free port).
     metrics_port: int | None = None
     metrics_host: str = "127.0.0.1"
+    # Connection limits (gRPC server options; ``grpc_options``; issue 15). Concurrent calls
+    # (HTTP/2 streams) one connection may have open: a client over it waits for one of its
+    # calls to end, gRPC clients queue them.
+    max_calls_per_connection: int = 32
+    # A connection with no call for this long is closed (clients reconnect when they need to).
+    max_connection_idle_seconds: float = 300.0
+    # A connection this old is asked to go away (new calls go to a new connection); its calls
+    # still running after the grace are cancelled. None: no age limit / no grace limit.
+    max_connection_age_seconds: float | None = None
+    max_connection_age_grace_seconds: float | None = None
+    # Clients may ping a connection without calls at most this often (gRPC's default); two
+    # pings more often close it, so pings cannot be used to keep the server busy.
+    min_ping_interval_seconds: float = 300.0
+    # A unary request that has not arrived whole this long after the server started reading
+    # it is cancelled, freeing its receive slot (solver.service.admission).
+    receive_timeout_seconds: float = DEFAULT_RECEIVE_TIMEOUT_SECONDS
 
     @property
     def solve_queue(self) -> tuple[int, float]:
@@ -113,6 +136,24 @@ class ServerConfig:
         if limit <= 0 or self.max_queue_wait_seconds <= 0:
             return 0, 0.0
         return limit, self.max_queue_wait_seconds
+
+    def grpc_options(self) -> list[tuple[str, int]]:
+        """The gRPC server options for the connection limits above (grpc core's channel
+        arguments, as grpcio 1.81 takes them)."""
+        options = [
+            ("grpc.max_concurrent_streams", self.max_calls_per_connection),
+            ("grpc.max_connection_idle_ms", _ms(self.max_connection_idle_seconds)),
+            ("grpc.http2.min_ping_interval_without_data_ms", _ms(self.min_ping_interval_seconds)),
+            ("grpc.http2.max_ping_strikes", 2),
+            ("grpc.keepalive_time_ms", _ms(KEEPALIVE_SECONDS)),
+            ("grpc.keepalive_timeout_ms", _ms(KEEPALIVE_TIMEOUT_SECONDS)),
+        ]
+        if self.max_connection_age_seconds is not None:
+            options.append(("grpc.max_connection_age_ms", _ms(self.max_connection_age_seconds)))
+        if self.max_connection_age_grace_seconds is not None:
+            grace = _ms(self.max_connection_age_grace_seconds)
+            options.append(("grpc.max_connection_age_grace_ms", grace))
+        return options
 
     def violations(self) -> list[FieldViolation]:
         """Every unsafe or inconsistent setting, each naming its field and `serve` flag."""
@@ -136,6 +177,7 @@ class ServerConfig:
             bad.append(FieldViolation("max_time_limit", "must be > 0", "--max-time-limit"))
         bad += self._admission_violations()
         bad += self._queue_violations()
+        bad += self._connection_violations()
         if self.metrics_port is not None and not 0 <= self.metrics_port <= 65535:
             bad.append(FieldViolation("metrics_port", "must be in [0, 65535]", "--metrics-port"))
         if not (self.solve_margin_seconds > 0 and math.isfinite(self.solve_margin_seconds)):
@@ -147,13 +189,41 @@ class ServerConfig:
         return bad
 
     def _admission_violations(self) -> list[FieldViolation]:
-        bad = AdmissionLimits(
-            self.max_streams, self.max_streams_per_tenant, self.max_request_bytes
-        ).violations()
+        bad = self.admission_limits().violations()
         if self.worker_memory_bytes < 1:
             bad.append(
                 FieldViolation("worker_memory_bytes", "must be at least 1", "--worker-memory")
             )
+        return bad
+
+    def _connection_violations(self) -> list[FieldViolation]:
+        bad = []
+        if not 1 <= self.max_calls_per_connection <= 2**31 - 1:
+            bad.append(
+                FieldViolation(
+                    "max_calls_per_connection",
+                    "must be at least 1",
+                    "--max-calls-per-connection",
+                )
+            )
+        for name, value, flag, optional in (
+            ("max_connection_idle_seconds", self.max_connection_idle_seconds,
+             "--max-connection-idle", False),
+            ("max_connection_age_seconds", self.max_connection_age_seconds,
+             "--max-connection-age", True),
+            ("max_connection_age_grace_seconds", self.max_connection_age_grace_seconds,
+             "--max-connection-age-grace", True),
+            ("min_ping_interval_seconds", self.min_ping_interval_seconds,
+             "--min-ping-interval", False),
+        ):  # fmt: skip
+            if value is None and optional:
+                continue
+            if value is None or not (0 < value <= MAX_OPTION_SECONDS):
+                bad.append(
+                    FieldViolation(
+                        name, f"must be a number of seconds in (0, {MAX_OPTION_SECONDS:g}]", flag
+                    )
+                )
         return bad
 
     def _queue_violations(self) -> list[FieldViolation]:
@@ -171,11 +241,27 @@ class ServerConfig:
             )
         return bad
 
+    def admission_limits(self) -> AdmissionLimits:
+        return AdmissionLimits(
+            self.max_streams,
+            self.max_streams_per_tenant,
+            self.max_request_bytes,
+            self.receive_timeout_seconds,
+        )
+
     def check(self) -> None:
         """Raise ConfigurationError listing every violation (see ``violations``)."""
         bad = self.violations()
         if bad:
             raise ConfigurationError(bad)
+
+
+# gRPC takes its times as int milliseconds: at most 2^31 - 1 ms, about 24.8 days.
+MAX_OPTION_SECONDS = (2**31 - 1) / 1000
+
+
+def _ms(seconds: float) -> int:
+    return max(1, min(2**31 - 1, round(seconds * 1000)))
 
 
 def _dashboard_violations(address: str, insecure: bool) -> list[FieldViolation]:
@@ -345,9 +431,7 @@ def create_server(config: ServerConfig) -> RunningServer:
 def _start(
     config: ServerConfig, pool: WorkerPool, jobs: JobManager | None, metrics: ServiceMetrics
 ) -> RunningServer:
-    admission = Admission(
-        AdmissionLimits(config.max_streams, config.max_streams_per_tenant, config.max_request_bytes)
-    )
+    admission = Admission(config.admission_limits())
     # Metrics outermost, so that every refusal below is counted with its code; then admission,
     # so its byte cap also covers calls that authentication refuses; authentication then
     # replaces the handler of an unidentified caller.
@@ -370,7 +454,13 @@ def _start(
         # requests that no handler has asked for yet, so the admission's receive slots could
         # not bound that memory (8 x 80 MB requests at once: peak 801 MiB with it, 424 without,
         # one receive slot; issue 15, item 11).
-        options=[("grpc.so_reuseport", 0), ("grpc.http2.bdp_probe", 0), *MESSAGE_SIZE_OPTIONS],
+        # The connection limits (ServerConfig.grpc_options; issue 15) come after.
+        options=[
+            ("grpc.so_reuseport", 0),
+            ("grpc.http2.bdp_probe", 0),
+            *MESSAGE_SIZE_OPTIONS,
+            *config.grpc_options(),
+        ],
         # Short calls may queue briefly behind busy threads; past this gRPC refuses at once.
         maximum_concurrent_rpcs=threads + 32,
     )

@@ -20,6 +20,7 @@ import grpc
 from prunecert.v1 import service_pb2, service_pb2_grpc, solve_pb2
 from solver.backends import REGISTRY, available_backends, get_backend
 from solver.core.errors import (
+    FieldViolation,
     JobsDisabledError,
     PoolBusyError,
     PruneCertError,
@@ -36,6 +37,7 @@ from solver.service.auth import identity, owner_of
 from solver.service.metrics import ServiceMetrics
 from solver.service.slots import FULL, QueueRefusal
 from solver.service.status import RpcError, to_status
+from solver.service.stops import StoppableSolves
 from solver.service.workers import WorkerError, WorkerPool
 
 log = logging.getLogger("prunecert.rpc")
@@ -87,6 +89,7 @@ class PruningSolverServicer(service_pb2_grpc.PruningSolverServicer):
         self.jobs = jobs
         self._tokens = tokens
         self.metrics = metrics
+        self.stoppable = StoppableSolves()
 
     def _owner(self, context: grpc.ServicerContext) -> str:
         """The owner of the caller's jobs, from the same parse that authenticated it
@@ -169,8 +172,11 @@ class PruningSolverServicer(service_pb2_grpc.PruningSolverServicer):
             return max(0.0, remaining - QUEUE_DEADLINE_RESERVE_SECONDS), True
         return wait, False
 
-    def _jobs(self, kind: str, request, context, stream: bool) -> Iterator[tuple[str, object]]:
-        """The pool's messages for this call's job: ("started", seconds queued) first."""
+    def _jobs(
+        self, kind: str, request, context, stream: bool, stop_requested=None
+    ) -> Iterator[tuple[str, object]]:
+        """The pool's messages for this call's job: ("started", seconds queued) first.
+        ``stop_requested``: StopSolve's flag for a stoppable solve (solver.service.stops)."""
         max_wait, by_deadline = self._queue_wait(context)
         try:
             yield from self.pool.run(
@@ -180,6 +186,7 @@ class PruningSolverServicer(service_pb2_grpc.PruningSolverServicer):
                 lambda: not context.is_active(),
                 stream,
                 max_wait,
+                stop_requested,
             )
         except QueueRefusal as exc:
             raise PoolBusyError(self._refusal_message(exc, max_wait, by_deadline)) from exc
@@ -243,27 +250,58 @@ class PruningSolverServicer(service_pb2_grpc.PruningSolverServicer):
             return reply
 
     def SolveStream(self, request, context):
-        with self._rpc("SolveStream", request, context) as record:
+        with (
+            self._rpc("SolveStream", request, context) as record,
+            self.stoppable.running(self._owner(context)) as solve,
+        ):
             self._check(request.problem, request.parameters)
             events = 0
-            for tag, payload in self._jobs("solve", request, context, stream=True):
-                if tag == "started":
-                    record["queue_wait_seconds"] = payload
-                if tag == "error":
-                    self._raise(payload)  # type: ignore[arg-type]
-                if tag == "event":
-                    events += 1
-                    yield service_pb2.SolveEvent.FromString(payload)  # type: ignore[arg-type]
-                elif tag == "reply":
-                    result = solve_pb2.SolveResult.FromString(payload)  # type: ignore[arg-type]
-                    if not context.is_active():  # the client is gone: nothing is answered
-                        break
-                    self._solved("SolveStream", result, record)
-                    record["response_bytes"] = result.ByteSize()
-                    yield service_pb2.SolveEvent(
-                        elapsed_seconds=result.stats.wall_time_seconds, result=result
-                    )
+            jobs = self._jobs(
+                "solve", request, context, stream=True, stop_requested=solve.stop_requested
+            )
+            # Closed here, not left to garbage collection: when the client goes away gRPC
+            # closes this generator, and a traceback that keeps its frame alive would keep the
+            # solver process busy with it (the pool's run frees it when closed).
+            try:
+                for tag, payload in jobs:
+                    if tag == "started":
+                        record["queue_wait_seconds"] = payload
+                        # Only now: a solve still queued has nothing to stop (cancel the call).
+                        yield service_pb2.SolveEvent(
+                            started=service_pb2.SolveStarted(
+                                solve_id=solve.id,
+                                queue_wait_seconds=payload,  # type: ignore[arg-type]
+                            )
+                        )
+                    if tag == "error":
+                        self._raise(payload)  # type: ignore[arg-type]
+                    if tag == "event":
+                        events += 1
+                        yield service_pb2.SolveEvent.FromString(payload)  # type: ignore[arg-type]
+                    elif tag == "reply":
+                        result = solve_pb2.SolveResult.FromString(payload)  # type: ignore[arg-type]
+                        if not context.is_active():  # the client is gone: nothing is answered
+                            break
+                        self._solved("SolveStream", result, record)
+                        record["response_bytes"] = result.ByteSize()
+                        yield service_pb2.SolveEvent(
+                            elapsed_seconds=result.stats.wall_time_seconds, result=result
+                        )
+            finally:
+                jobs.close()
             record["events"] = events
+            if solve.stop_requested():
+                record["stopped"] = True
+
+    def StopSolve(self, request, context):
+        with self._rpc("StopSolve", request, context):
+            if not self.stoppable.stop(self._owner(context), request.solve_id):
+                raise RpcError(
+                    "NOT_FOUND",
+                    "no running solve of this caller has that solve_id (it may have ended)",
+                    [FieldViolation("solve_id", "no running solve of this caller has this id")],
+                )
+            return service_pb2.StopSolveResponse()
 
     def Certify(self, request, context):
         with self._rpc("Certify", request, context) as record:

@@ -57,7 +57,11 @@ def _network_sizes(msg: problem_pb2.TwoLayerNetwork, field: str, limits: Limits)
             msg.hidden_weights, f"{field}.hidden_weights", limits.max_units, limits.max_input_dim
         )
         + _vector_size(msg.hidden_biases, f"{field}.hidden_biases", limits.max_units)
-        + _vector_size(msg.output_weights, f"{field}.output_weights", limits.max_units)
+        # k x n with k outputs (Network.outputs; the full validation checks the shape)
+        + _vector_size(
+            msg.output_weights, f"{field}.output_weights", limits.max_units * limits.max_outputs
+        )
+        + _vector_size(msg.output_biases, f"{field}.output_biases", limits.max_outputs)
     )
 
 
@@ -77,7 +81,9 @@ def precheck(msg: problem_pb2.Problem, limits: Limits) -> None:
         bad += _matrix_sizes(
             samples.points, "target.samples.points", limits.max_points, limits.max_input_dim
         )
-        bad += _vector_size(samples.values, "target.samples.values", limits.max_points)
+        bad += _vector_size(
+            samples.values, "target.samples.values", limits.max_points * limits.max_outputs
+        )
     if msg.domain.WhichOneof("kind") == "points":
         bad += _matrix_sizes(
             msg.domain.points, "domain.points", limits.max_points, limits.max_input_dim
@@ -91,15 +97,16 @@ def repeated_values(msg: problem_pb2.Problem) -> int:
     count = 0
     for net in (msg.network, msg.target.network):
         count += len(net.hidden_weights.values) + len(net.hidden_biases)
-        count += len(net.output_weights)
+        count += len(net.output_weights) + len(net.output_biases)
     count += len(msg.target.neuron.weights)
     count += len(msg.target.samples.points.values) + len(msg.target.samples.values)
     return count + len(msg.domain.points.values)
 
 
 def model_entries(msg: problem_pb2.Problem) -> tuple[int, int]:
-    """(points, candidates) of the column model, as the message declares them; call it after
-    ``precheck``, so every count is bounded."""
+    """(rows, candidates) of the column model, as the message declares them: rows are points x
+    outputs (points alone for one output). Call it after ``precheck``, so every count is
+    bounded."""
     n, d = msg.network.hidden_weights.rows, msg.network.hidden_weights.cols
     if msg.target.WhichOneof("kind") == "samples":
         points = msg.target.samples.points.rows
@@ -112,8 +119,11 @@ def model_entries(msg: problem_pb2.Problem) -> tuple[int, int]:
         points = k**d if k < 2 or d * math.log2(k) <= 62 else 2**62
     else:
         points = 0
-    candidates = n * 2**d if msg.pruning == _WEIGHTS and d <= 62 else n
-    return points, candidates
+    k = max(1, min(msg.network.outputs, 62))
+    # Rows are (point, output) pairs; weights-mode patterns are hidden masks x non-empty output
+    # sets (docs/design.md §3).
+    candidates = n * 2**d * (2**k - 1) if msg.pruning == _WEIGHTS and d <= 62 else n
+    return points * k, candidates
 
 
 def estimated_bytes(msg: problem_pb2.Problem) -> int:

@@ -213,6 +213,7 @@ class WorkerPool:
         cancelled: Callable[[], bool],
         stream: bool = False,
         max_wait: float = 0.0,
+        stop_requested: Callable[[], bool] | None = None,
     ) -> Iterator[tuple[str, object]]:
         """Run one job on a worker, waiting up to ``max_wait`` seconds for one to be free;
         yields ("started", seconds waited), then ("event", bytes)* and ("reply", bytes) or
@@ -226,6 +227,11 @@ class WorkerPool:
         on forever, whether or not the client set one). If the caller stops iterating early,
         the job is cancelled; the worker returns to the pool only once it is idle again, or is
         replaced in the background.
+
+        ``stop_requested()`` turning true (StopSolve, solver.service.stops) stops the job as a
+        cancel does, but the run goes on: the worker's reply (the engine's CANCELLED result with
+        its best certified mask) is yielded as usual. A worker that has not answered the pool's
+        deadline margin after the stop is replaced (WorkerCrashedError).
         """
         taken = self._free.take(max_wait, cancelled)
         if taken is None:
@@ -242,8 +248,15 @@ class WorkerPool:
             overdue_at = time.monotonic() + time_limit_now + self.deadline_margin
             cancel_sent_at: float | None = None
             overdue = False
+            stop_sent = False
             while True:
                 now = time.monotonic()
+                if not stop_sent and stop_requested is not None and stop_requested():
+                    # Stopped, not cancelled: the result is still wanted, so the worker gets
+                    # the margin (not CANCEL_GRACE_SECONDS) to certify its best mask.
+                    worker.cancel()
+                    stop_sent = True
+                    overdue_at = min(overdue_at, now + self.deadline_margin)
                 if cancel_sent_at is None and (cancelled() or now > overdue_at):
                     overdue = not cancelled()
                     worker.cancel()
@@ -254,6 +267,11 @@ class WorkerPool:
                         log.warning("worker %s ignored cancellation; replacing it", worker.pid)
                         return
                     log.warning("worker %s overran its deadline; replacing it", worker.pid)
+                    if stop_sent:
+                        raise WorkerCrashedError(
+                            f"the solver process did not answer within {self.deadline_margin:g} "
+                            "s of the stop; it was replaced"
+                        )
                     raise WorkerCrashedError(
                         f"the solver process did not answer within the time limit "
                         f"({time_limit_now:g} s) plus {self.deadline_margin:g} s; it was replaced"

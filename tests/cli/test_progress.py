@@ -24,7 +24,9 @@ from solver.instances.generate import paper_problem
 from solver.io import convert
 from tests.support.servers import REPO
 
-PLAIN_LINE = re.compile(r"^incumbent (-|\S+ \(kept \d+\))  bound (-|\S+)  gap (-|\S+)  \d+\.\ds$")
+PLAIN_LINE = re.compile(
+    r"^incumbent (-|~\S+ \(solver, kept \d+\))  bound (-|\S+)  gap (-|\S+)  \d+\.\ds$"
+)
 
 
 class Clock:
@@ -43,14 +45,17 @@ def test_plain_lines_are_paced_and_the_first_waits_one_interval():
     assert out.getvalue() == ""  # a quick solve stays silent
     clock.now += 5.0
     line.update(bound=0.25)
-    assert out.getvalue() == "incumbent 0.5 (kept 3)  bound 0.25  gap 0.25  5.0s\n"
+    assert out.getvalue() == "incumbent ~0.5 (solver, kept 3)  bound 0.25  gap 0.25  5.0s\n"
     clock.now += 1.0
     line.update(error=0.4)  # within the interval: nothing
     line.show()
     assert out.getvalue().count("\n") == 1
     clock.now += 4.0
     line.show()  # the heartbeat: a line even without a new event
-    assert out.getvalue().splitlines()[-1] == "incumbent 0.4 (kept 3)  bound 0.25  gap 0.15  10.0s"
+    assert (
+        out.getvalue().splitlines()[-1]
+        == "incumbent ~0.4 (solver, kept 3)  bound 0.25  gap 0.15  10.0s"
+    )
     line.update(bound=0.1)  # a weaker bound never replaces a stronger one
     assert line.bound == 0.25
     line.close()
@@ -69,8 +74,8 @@ def test_a_terminal_gets_one_line_redrawn_in_place_then_cleared():
         line.update(bound=0.5)
     line.close()
     assert out.getvalue() == (
-        f"{CLEAR_LINE}incumbent 0.5 (kept 3)  bound -  gap -  0.5s"
-        f"{CLEAR_LINE}incumbent 0.5 (kept 3)  bound 0.5  gap 0  1.0s"
+        f"{CLEAR_LINE}incumbent ~0.5 (solver, kept 3)  bound -  gap -  0.5s"
+        f"{CLEAR_LINE}incumbent ~0.5 (solver, kept 3)  bound 0.5  gap 0  1.0s"
         f"{CLEAR_LINE}"
     )
 

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from fractions import Fraction
 
 import grpc
@@ -64,6 +65,29 @@ def test_precheck_names_every_field_over_a_limit_from_lengths():
     fields = [v.field for v in info.value.violations]
     assert fields == ["network.hidden_weights", "target.neuron.weights"]
     sizing.precheck(problem_msg(), DEFAULT_LIMITS)  # within every limit
+
+
+def test_several_outputs_are_sized_by_their_rows_and_patterns():
+    from solver.core.problem import Network, PruningMode
+    from solver.instances.generate import paper_problem
+    from solver.io import convert
+
+    base = paper_problem(2, 8, 1, PruningMode.WEIGHTS, points_per_axis=5)
+    rng = np.random.default_rng(0)
+    network = Network(
+        hidden_weights=base.network.hidden_weights,
+        output_weights=rng.uniform(-1, 1, (3, 8)),
+        output_bias=np.zeros(3),
+    )
+    target = Network(
+        hidden_weights=base.network.hidden_weights[:2],
+        output_weights=rng.uniform(-1, 1, (3, 2)),
+        output_bias=np.zeros(3),
+    )
+    problem = dataclasses.replace(base, network=network, target=target)
+    msg = convert.problem_to_proto(problem)
+    sizing.precheck(msg, DEFAULT_LIMITS)  # 24 output weights for 8 units: within the limits
+    assert sizing.model_entries(msg) == (25 * 3, 8 * 2**2 * (2**3 - 1))
 
 
 def test_check_memory_refuses_past_the_budget_and_names_the_domain():

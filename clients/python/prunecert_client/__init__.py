@@ -29,6 +29,7 @@ from prunecert_client._types import (
     LogLine,
     ServerInfo,
     SolveEvent,
+    Started,
     Tls,
 )
 from prunecert_client._waiting import DEFAULT_WAIT_SECONDS
@@ -55,6 +56,7 @@ __all__ = [
     "ServerError",
     "ServerInfo",
     "SolveEvent",
+    "Started",
     "Tls",
     "TlsHandshakeFailed",
     "Unauthenticated",

@@ -24,6 +24,7 @@ from prunecert_client._types import (
     LogLine,
     ServerInfo,
     SolveEvent,
+    Started,
     Tls,
     certify_result_from_message,
     job_from_message,
@@ -200,8 +201,11 @@ class Client:
         request_id: str = "",
         **params,
     ) -> Iterator[SolveEvent]:
-        """Solve remotely, yielding progress events and finally ``Finished``. Leaving the loop
-        early cancels the solve on the server."""
+        """Solve remotely, yielding ``Started`` (once a solver process has the solve), progress
+        events and finally ``Finished``. Leaving the loop early cancels the solve on the server
+        and loses its result; ``stop_solve(started.solve_id)`` instead stops it and keeps the
+        stream going to a ``Finished`` (CANCELLED, with the best certified mask so far).
+        ``Incumbent`` events carry the solver's estimates, not certified figures."""
         request = self._request(problem, self._parameters(parameters, params), request_id)
 
         def start():
@@ -221,7 +225,9 @@ class Client:
             for event in itertools.chain([first], call):
                 kind = event.WhichOneof("kind")
                 t = event.elapsed_seconds
-                if kind == "incumbent":
+                if kind == "started":
+                    yield Started(t, event.started.solve_id, event.started.queue_wait_seconds)
+                elif kind == "incumbent":
                     yield Incumbent(t, event.incumbent.kept, event.incumbent.error)
                 elif kind == "bound":
                     yield BoundUpdate(t, event.bound)
@@ -233,6 +239,13 @@ class Client:
             raise self._error(exc) from exc
         finally:
             call.cancel()
+
+    def stop_solve(self, solve_id: str, *, timeout: float | None = 10.0) -> None:
+        """Stop this caller's running ``solve_stream`` named by ``Started.solve_id``, as a local
+        Ctrl-C does: its stream then ends with ``Finished``, a CANCELLED result with the best
+        certified mask found so far and a rigorous bound. NotFound when no solve of this
+        caller's (same token) has that id, e.g. one that has already ended."""
+        self._unary(self._stub.StopSolve, service_pb2.StopSolveRequest(solve_id=solve_id), timeout)
 
     def certify(
         self,

@@ -15,10 +15,32 @@ from solver.io import convert
 
 
 @dataclass(frozen=True)
+class Started:
+    """The solve has a solver process (a stream's first event): ``solve_id`` names it for
+    ``Client.stop_solve``."""
+
+    elapsed_seconds: float
+    solve_id: str
+    queue_wait_seconds: float
+
+
+@dataclass(frozen=True)
 class Incumbent:
+    """A new best mask as the solver sees it: NOT certified. ``solver_error`` is the solver's
+    floating-point estimate on the points it uses at that moment (a subset of the domain with
+    row generation), so it can be below the mask's exact error and below the final result's
+    certified error; only ``Finished.result`` is certified."""
+
     elapsed_seconds: float
     kept: int
-    error: float  # on the points being solved (approximate); the final result is exact
+    solver_error: float
+
+    certified = False  # never: the solver's own figures (class attribute, not a field)
+
+    @property
+    def error(self) -> float:
+        """The same as ``solver_error`` (its name before it said whose figure it is)."""
+        return self.solver_error
 
 
 @dataclass(frozen=True)
@@ -39,7 +61,7 @@ class Finished:
     result: SolveResult
 
 
-SolveEvent = Incumbent | BoundUpdate | LogLine | Finished
+SolveEvent = Started | Incumbent | BoundUpdate | LogLine | Finished
 
 
 @dataclass(frozen=True)

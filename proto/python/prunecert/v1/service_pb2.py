@@ -27,7 +27,7 @@ from prunecert.v1 import solve_pb2 as prunecert_dot_v1_dot_solve__pb2
 from prunecert.v1 import jobs_pb2 as prunecert_dot_v1_dot_jobs__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1aprunecert/v1/service.proto\x12\x0cprunecert.v1\x1a\x1aprunecert/v1/problem.proto\x1a\x18prunecert/v1/solve.proto\x1a\x17prunecert/v1/jobs.proto\"}\n\x0cSolveRequest\x12&\n\x07problem\x18\x01 \x01(\x0b\x32\x15.prunecert.v1.Problem\x12\x31\n\nparameters\x18\x02 \x01(\x0b\x32\x1d.prunecert.v1.SolveParameters\x12\x12\n\nrequest_id\x18\x03 \x01(\t\"(\n\tIncumbent\x12\x0c\n\x04kept\x18\x01 \x01(\r\x12\r\n\x05\x65rror\x18\x02 \x01(\x01\"\xa8\x01\n\nSolveEvent\x12\x17\n\x0f\x65lapsed_seconds\x18\x01 \x01(\x01\x12,\n\tincumbent\x18\x02 \x01(\x0b\x32\x17.prunecert.v1.IncumbentH\x00\x12\x0f\n\x05\x62ound\x18\x03 \x01(\x01H\x00\x12\r\n\x03log\x18\x04 \x01(\tH\x00\x12+\n\x06result\x18\x05 \x01(\x0b\x32\x19.prunecert.v1.SolveResultH\x00\x42\x06\n\x04kind\"\xbf\x01\n\x0e\x43\x65rtifyRequest\x12&\n\x07problem\x18\x01 \x01(\x0b\x32\x15.prunecert.v1.Problem\x12 \n\x04mask\x18\x02 \x01(\x0b\x32\x12.prunecert.v1.Mask\x12\x1c\n\x14\x63ompare_with_optimum\x18\x03 \x01(\x08\x12\x31\n\nparameters\x18\x04 \x01(\x0b\x32\x1d.prunecert.v1.SolveParameters\x12\x12\n\nrequest_id\x18\x05 \x01(\t\"\x16\n\x14GetServerInfoRequest\"I\n\x0b\x42\x61\x63kendInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x1b\n\x13supports_early_stop\x18\x03 \x01(\x08\"\xd6\x03\n\nServerInfo\x12\x0f\n\x07version\x18\x01 \x01(\t\x12+\n\x08\x62\x61\x63kends\x18\x02 \x03(\x0b\x32\x19.prunecert.v1.BackendInfo\x12\x11\n\tmax_units\x18\x03 \x01(\r\x12\x15\n\rmax_input_dim\x18\x04 \x01(\r\x12\x12\n\nmax_points\x18\x05 \x01(\r\x12\x1d\n\x15max_weight_candidates\x18\x06 \x01(\r\x12\x1d\n\x15max_concurrent_solves\x18\x07 \x01(\r\x12\x1e\n\x16max_time_limit_seconds\x18\x08 \x01(\x01\x12\x16\n\x0erequires_token\x18\t \x01(\x08\x12\x19\n\x11max_message_bytes\x18\n \x01(\x04\x12\x13\n\x0b\x62usy_solves\x18\x0b \x01(\r\x12\x15\n\rqueued_solves\x18\x0c \x01(\r\x12\x13\n\x0bqueue_limit\x18\r \x01(\r\x12\x1e\n\x16max_queue_wait_seconds\x18\x0e \x01(\x01\x12\x1f\n\x17mean_queue_wait_seconds\x18\x0f \x01(\x01\x12!\n\x19recent_queue_wait_seconds\x18\x10 \x01(\x01\x12\x16\n\x0equeue_refusals\x18\x11 \x01(\x04\x32\xc9\x05\n\rPruningSolver\x12>\n\x05Solve\x12\x1a.prunecert.v1.SolveRequest\x1a\x19.prunecert.v1.SolveResult\x12\x45\n\x0bSolveStream\x12\x1a.prunecert.v1.SolveRequest\x1a\x18.prunecert.v1.SolveEvent0\x01\x12\x44\n\x07\x43\x65rtify\x12\x1c.prunecert.v1.CertifyRequest\x1a\x1b.prunecert.v1.CertifyResult\x12M\n\rGetServerInfo\x12\".prunecert.v1.GetServerInfoRequest\x1a\x18.prunecert.v1.ServerInfo\x12>\n\tSubmitJob\x12\x1e.prunecert.v1.SubmitJobRequest\x1a\x11.prunecert.v1.Job\x12\x38\n\x06GetJob\x12\x1b.prunecert.v1.GetJobRequest\x1a\x11.prunecert.v1.Job\x12I\n\x08ListJobs\x12\x1d.prunecert.v1.ListJobsRequest\x1a\x1e.prunecert.v1.ListJobsResponse\x12>\n\tCancelJob\x12\x1e.prunecert.v1.CancelJobRequest\x1a\x11.prunecert.v1.Job\x12\x43\n\x08WatchJob\x12\x1d.prunecert.v1.WatchJobRequest\x1a\x16.prunecert.v1.JobEvent0\x01\x12R\n\rGetJobResults\x12\".prunecert.v1.GetJobResultsRequest\x1a\x1b.prunecert.v1.JobItemResult0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1aprunecert/v1/service.proto\x12\x0cprunecert.v1\x1a\x1aprunecert/v1/problem.proto\x1a\x18prunecert/v1/solve.proto\x1a\x17prunecert/v1/jobs.proto\"}\n\x0cSolveRequest\x12&\n\x07problem\x18\x01 \x01(\x0b\x32\x15.prunecert.v1.Problem\x12\x31\n\nparameters\x18\x02 \x01(\x0b\x32\x1d.prunecert.v1.SolveParameters\x12\x12\n\nrequest_id\x18\x03 \x01(\t\"(\n\tIncumbent\x12\x0c\n\x04kept\x18\x01 \x01(\r\x12\r\n\x05\x65rror\x18\x02 \x01(\x01\"<\n\x0cSolveStarted\x12\x10\n\x08solve_id\x18\x01 \x01(\t\x12\x1a\n\x12queue_wait_seconds\x18\x02 \x01(\x01\"\xd7\x01\n\nSolveEvent\x12\x17\n\x0f\x65lapsed_seconds\x18\x01 \x01(\x01\x12,\n\tincumbent\x18\x02 \x01(\x0b\x32\x17.prunecert.v1.IncumbentH\x00\x12\x0f\n\x05\x62ound\x18\x03 \x01(\x01H\x00\x12\r\n\x03log\x18\x04 \x01(\tH\x00\x12+\n\x06result\x18\x05 \x01(\x0b\x32\x19.prunecert.v1.SolveResultH\x00\x12-\n\x07started\x18\x06 \x01(\x0b\x32\x1a.prunecert.v1.SolveStartedH\x00\x42\x06\n\x04kind\"$\n\x10StopSolveRequest\x12\x10\n\x08solve_id\x18\x01 \x01(\t\"\x13\n\x11StopSolveResponse\"\xbf\x01\n\x0e\x43\x65rtifyRequest\x12&\n\x07problem\x18\x01 \x01(\x0b\x32\x15.prunecert.v1.Problem\x12 \n\x04mask\x18\x02 \x01(\x0b\x32\x12.prunecert.v1.Mask\x12\x1c\n\x14\x63ompare_with_optimum\x18\x03 \x01(\x08\x12\x31\n\nparameters\x18\x04 \x01(\x0b\x32\x1d.prunecert.v1.SolveParameters\x12\x12\n\nrequest_id\x18\x05 \x01(\t\"\x16\n\x14GetServerInfoRequest\"I\n\x0b\x42\x61\x63kendInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x1b\n\x13supports_early_stop\x18\x03 \x01(\x08\"\xd6\x03\n\nServerInfo\x12\x0f\n\x07version\x18\x01 \x01(\t\x12+\n\x08\x62\x61\x63kends\x18\x02 \x03(\x0b\x32\x19.prunecert.v1.BackendInfo\x12\x11\n\tmax_units\x18\x03 \x01(\r\x12\x15\n\rmax_input_dim\x18\x04 \x01(\r\x12\x12\n\nmax_points\x18\x05 \x01(\r\x12\x1d\n\x15max_weight_candidates\x18\x06 \x01(\r\x12\x1d\n\x15max_concurrent_solves\x18\x07 \x01(\r\x12\x1e\n\x16max_time_limit_seconds\x18\x08 \x01(\x01\x12\x16\n\x0erequires_token\x18\t \x01(\x08\x12\x19\n\x11max_message_bytes\x18\n \x01(\x04\x12\x13\n\x0b\x62usy_solves\x18\x0b \x01(\r\x12\x15\n\rqueued_solves\x18\x0c \x01(\r\x12\x13\n\x0bqueue_limit\x18\r \x01(\r\x12\x1e\n\x16max_queue_wait_seconds\x18\x0e \x01(\x01\x12\x1f\n\x17mean_queue_wait_seconds\x18\x0f \x01(\x01\x12!\n\x19recent_queue_wait_seconds\x18\x10 \x01(\x01\x12\x16\n\x0equeue_refusals\x18\x11 \x01(\x04\x32\x97\x06\n\rPruningSolver\x12>\n\x05Solve\x12\x1a.prunecert.v1.SolveRequest\x1a\x19.prunecert.v1.SolveResult\x12\x45\n\x0bSolveStream\x12\x1a.prunecert.v1.SolveRequest\x1a\x18.prunecert.v1.SolveEvent0\x01\x12\x44\n\x07\x43\x65rtify\x12\x1c.prunecert.v1.CertifyRequest\x1a\x1b.prunecert.v1.CertifyResult\x12M\n\rGetServerInfo\x12\".prunecert.v1.GetServerInfoRequest\x1a\x18.prunecert.v1.ServerInfo\x12>\n\tSubmitJob\x12\x1e.prunecert.v1.SubmitJobRequest\x1a\x11.prunecert.v1.Job\x12\x38\n\x06GetJob\x12\x1b.prunecert.v1.GetJobRequest\x1a\x11.prunecert.v1.Job\x12I\n\x08ListJobs\x12\x1d.prunecert.v1.ListJobsRequest\x1a\x1e.prunecert.v1.ListJobsResponse\x12>\n\tCancelJob\x12\x1e.prunecert.v1.CancelJobRequest\x1a\x11.prunecert.v1.Job\x12\x43\n\x08WatchJob\x12\x1d.prunecert.v1.WatchJobRequest\x1a\x16.prunecert.v1.JobEvent0\x01\x12R\n\rGetJobResults\x12\".prunecert.v1.GetJobResultsRequest\x1a\x1b.prunecert.v1.JobItemResult0\x01\x12L\n\tStopSolve\x12\x1e.prunecert.v1.StopSolveRequest\x1a\x1f.prunecert.v1.StopSolveResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -38,16 +38,22 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SOLVEREQUEST']._serialized_end=248
   _globals['_INCUMBENT']._serialized_start=250
   _globals['_INCUMBENT']._serialized_end=290
-  _globals['_SOLVEEVENT']._serialized_start=293
-  _globals['_SOLVEEVENT']._serialized_end=461
-  _globals['_CERTIFYREQUEST']._serialized_start=464
-  _globals['_CERTIFYREQUEST']._serialized_end=655
-  _globals['_GETSERVERINFOREQUEST']._serialized_start=657
-  _globals['_GETSERVERINFOREQUEST']._serialized_end=679
-  _globals['_BACKENDINFO']._serialized_start=681
-  _globals['_BACKENDINFO']._serialized_end=754
-  _globals['_SERVERINFO']._serialized_start=757
-  _globals['_SERVERINFO']._serialized_end=1227
-  _globals['_PRUNINGSOLVER']._serialized_start=1230
-  _globals['_PRUNINGSOLVER']._serialized_end=1943
+  _globals['_SOLVESTARTED']._serialized_start=292
+  _globals['_SOLVESTARTED']._serialized_end=352
+  _globals['_SOLVEEVENT']._serialized_start=355
+  _globals['_SOLVEEVENT']._serialized_end=570
+  _globals['_STOPSOLVEREQUEST']._serialized_start=572
+  _globals['_STOPSOLVEREQUEST']._serialized_end=608
+  _globals['_STOPSOLVERESPONSE']._serialized_start=610
+  _globals['_STOPSOLVERESPONSE']._serialized_end=629
+  _globals['_CERTIFYREQUEST']._serialized_start=632
+  _globals['_CERTIFYREQUEST']._serialized_end=823
+  _globals['_GETSERVERINFOREQUEST']._serialized_start=825
+  _globals['_GETSERVERINFOREQUEST']._serialized_end=847
+  _globals['_BACKENDINFO']._serialized_start=849
+  _globals['_BACKENDINFO']._serialized_end=922
+  _globals['_SERVERINFO']._serialized_start=925
+  _globals['_SERVERINFO']._serialized_end=1395
+  _globals['_PRUNINGSOLVER']._serialized_start=1398
+  _globals['_PRUNINGSOLVER']._serialized_end=2189
 # @@protoc_insertion_point(module_scope)

@@ -27,19 +27,39 @@ class Incumbent(_message.Message):
     error: float
     def __init__(self, kept: _Optional[int] = ..., error: _Optional[float] = ...) -> None: ...
 
+class SolveStarted(_message.Message):
+    __slots__ = ("solve_id", "queue_wait_seconds")
+    SOLVE_ID_FIELD_NUMBER: _ClassVar[int]
+    QUEUE_WAIT_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    solve_id: str
+    queue_wait_seconds: float
+    def __init__(self, solve_id: _Optional[str] = ..., queue_wait_seconds: _Optional[float] = ...) -> None: ...
+
 class SolveEvent(_message.Message):
-    __slots__ = ("elapsed_seconds", "incumbent", "bound", "log", "result")
+    __slots__ = ("elapsed_seconds", "incumbent", "bound", "log", "result", "started")
     ELAPSED_SECONDS_FIELD_NUMBER: _ClassVar[int]
     INCUMBENT_FIELD_NUMBER: _ClassVar[int]
     BOUND_FIELD_NUMBER: _ClassVar[int]
     LOG_FIELD_NUMBER: _ClassVar[int]
     RESULT_FIELD_NUMBER: _ClassVar[int]
+    STARTED_FIELD_NUMBER: _ClassVar[int]
     elapsed_seconds: float
     incumbent: Incumbent
     bound: float
     log: str
     result: _solve_pb2.SolveResult
-    def __init__(self, elapsed_seconds: _Optional[float] = ..., incumbent: _Optional[_Union[Incumbent, _Mapping]] = ..., bound: _Optional[float] = ..., log: _Optional[str] = ..., result: _Optional[_Union[_solve_pb2.SolveResult, _Mapping]] = ...) -> None: ...
+    started: SolveStarted
+    def __init__(self, elapsed_seconds: _Optional[float] = ..., incumbent: _Optional[_Union[Incumbent, _Mapping]] = ..., bound: _Optional[float] = ..., log: _Optional[str] = ..., result: _Optional[_Union[_solve_pb2.SolveResult, _Mapping]] = ..., started: _Optional[_Union[SolveStarted, _Mapping]] = ...) -> None: ...
+
+class StopSolveRequest(_message.Message):
+    __slots__ = ("solve_id",)
+    SOLVE_ID_FIELD_NUMBER: _ClassVar[int]
+    solve_id: str
+    def __init__(self, solve_id: _Optional[str] = ...) -> None: ...
+
+class StopSolveResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
 
 class CertifyRequest(_message.Message):
     __slots__ = ("problem", "mask", "compare_with_optimum", "parameters", "request_id")

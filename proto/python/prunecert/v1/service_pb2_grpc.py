@@ -88,6 +88,11 @@ class PruningSolverStub:
                 request_serializer=prunecert_dot_v1_dot_jobs__pb2.GetJobResultsRequest.SerializeToString,
                 response_deserializer=prunecert_dot_v1_dot_jobs__pb2.JobItemResult.FromString,
                 _registered_method=True)
+        self.StopSolve = channel.unary_unary(
+                '/prunecert.v1.PruningSolver/StopSolve',
+                request_serializer=prunecert_dot_v1_dot_service__pb2.StopSolveRequest.SerializeToString,
+                response_deserializer=prunecert_dot_v1_dot_service__pb2.StopSolveResponse.FromString,
+                _registered_method=True)
 
 
 class PruningSolverServicer:
@@ -104,6 +109,8 @@ class PruningSolverServicer:
 
     def SolveStream(self, request, context):
         """Solves one problem, streaming progress (incumbents, bounds, log lines) and then the result.
+        The first event, sent once a solver process has taken the solve, is `started`: it names the
+        solve for StopSolve.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -165,6 +172,17 @@ class PruningSolverServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def StopSolve(self, request, context):
+        """Stops a running SolveStream as a local interrupt does, keeping its stream open: the
+        solver stops searching and the stream's last event is its result, status CANCELLED with
+        the best certified mask found so far and a rigorous bound (cancelling the call instead
+        loses them). Only the caller that started the solve (the same token) may stop it; for
+        anyone else, and for a solve that has ended, it is NOT_FOUND.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_PruningSolverServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -217,6 +235,11 @@ def add_PruningSolverServicer_to_server(servicer, server):
                     servicer.GetJobResults,
                     request_deserializer=prunecert_dot_v1_dot_jobs__pb2.GetJobResultsRequest.FromString,
                     response_serializer=prunecert_dot_v1_dot_jobs__pb2.JobItemResult.SerializeToString,
+            ),
+            'StopSolve': grpc.unary_unary_rpc_method_handler(
+                    servicer.StopSolve,
+                    request_deserializer=prunecert_dot_v1_dot_service__pb2.StopSolveRequest.FromString,
+                    response_serializer=prunecert_dot_v1_dot_service__pb2.StopSolveResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -491,6 +514,33 @@ class PruningSolver:
             '/prunecert.v1.PruningSolver/GetJobResults',
             prunecert_dot_v1_dot_jobs__pb2.GetJobResultsRequest.SerializeToString,
             prunecert_dot_v1_dot_jobs__pb2.JobItemResult.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StopSolve(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/prunecert.v1.PruningSolver/StopSolve',
+            prunecert_dot_v1_dot_service__pb2.StopSolveRequest.SerializeToString,
+            prunecert_dot_v1_dot_service__pb2.StopSolveResponse.FromString,
             options,
             channel_credentials,
             insecure,
