@@ -191,6 +191,19 @@ def local_solver(every: float = DEFAULT_EVERY) -> gap.SolveMany:
 def run(args: argparse.Namespace) -> int:
     """Run the study the flags describe; InvalidProblemError naming each bad flag."""
     study = study_from_args(args)
+    if args.report_only:
+        out = Path(args.out)
+        try:
+            result = gap_report.load_result(study, out)
+        except FileNotFoundError as exc:
+            raise InvalidProblemError(
+                [FieldViolation("--out", f"no results to report: {exc.filename} is missing")]
+            ) from None
+        except (ValueError, KeyError) as exc:
+            raise InvalidProblemError([FieldViolation("--out", str(exc))]) from None
+        files = gap_report.write_outputs(result, out)
+        print(files["summary"].read_text(encoding="utf-8"), end="")
+        return 0
     try:
         if args.remote:
             with connect(args) as client:
@@ -265,6 +278,12 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         metavar="K",
         help="per (d, mode), evaluate K optimal masks exactly over the continuous box to show "
         "how far the grid error is from the box error (default 0: none)",
+    )
+    p.add_argument(
+        "--report-only",
+        action="store_true",
+        help="solve nothing: rebuild the report (summary, tables, figures) from the results a "
+        "run of the same study left in --out (default: off)",
     )
     p.add_argument(
         "--refine",

@@ -79,6 +79,9 @@ MODE_NAMES = {PruningMode.NEURONS: "neurons", PruningMode.WEIGHTS: "weights"}
 ERROR_STATUS = "ERROR"  # an item with no result (remote item failed, or job ended without it)
 
 REACHES, FAILS, UNDECIDED = "reaches", "fails", "undecided"
+# A proven optimum enters the fits (and the median lines) when its bracket is this tight relative
+# to it (Point.resolved).
+RESOLUTION = 0.01
 
 # (problems, parameters, batch key) -> one SolveResult per problem, in order. A result with
 # status UNSPECIFIED and a ``detail`` stands for an item that produced no result.
@@ -253,6 +256,20 @@ class Point:
     def optimal(self) -> bool:
         return self.status == SolveStatus.OPTIMAL.name
 
+    @property
+    def resolved(self) -> bool:
+        """Proven optimal with a bracket [bound, error] within RESOLUTION of the error, so that
+        log(optimum) is known to about 1 %. An OPTIMAL status is absolute (error - bound <=
+        tolerance, 1e-6 by default): an optimum of 1e-8 proven with bound 0 is OPTIMAL but says
+        nothing about its logarithm, and fitting it would invent a rate."""
+        return (
+            self.optimal
+            and self.error is not None
+            and self.error > 0
+            and self.bound is not None
+            and self.error - self.bound <= RESOLUTION * self.error
+        )
+
     @staticmethod
     def from_result(instance: Instance, result: SolveResult, source: str) -> Point:
         if result.status == SolveStatus.UNSPECIFIED:
@@ -417,9 +434,9 @@ def run_study(study: Study, solve_many: SolveMany) -> StudyResult:
         return [Point.from_result(i, r, source) for i, r in zip(batch, results, strict=True)]
 
     if study.until_unproven:
-        points, stopped = _grow(study, solve_batch)
+        points = _grow(study, solve_batch)
     else:
-        points, stopped = solve_batch(study.plan(), "grid"), []
+        points = solve_batch(study.plan(), "grid")
     rounds = 0
     while study.refine:
         by_series: dict[tuple, dict[int, Point]] = defaultdict(dict)
@@ -443,17 +460,16 @@ def run_study(study: Study, solve_many: SolveMany) -> StudyResult:
         violations=monotonicity_violations(points),
         rounds=rounds,
         box_checks=box_checks(study, points, masks),
-        stopped=stopped,
+        stopped=stopped_series(study, points),
         wall_seconds=time.monotonic() - started,
     )
 
 
-def _grow(study: Study, solve_batch) -> tuple[list[Point], list[str]]:
+def _grow(study: Study, solve_batch) -> list[Point]:
     """--until-unproven: one batch per width (every active (d, mode), every seed); a (d, mode)
     stops after a width at which no seed was proven optimal."""
     active = {(d, mode) for d in study.dims for mode in MODES}
     points: list[Point] = []
-    stopped = []
     for n in study.ns:
         batch = [
             Instance(d, mode, n, seed)
@@ -470,10 +486,35 @@ def _grow(study: Study, solve_batch) -> tuple[list[Point], list[str]]:
             group = [p for p in solved if (p.instance.d, p.instance.mode) == (d, mode)]
             if group and not any(p.optimal for p in group):
                 active.discard((d, mode))
-                stopped.append(
-                    f"d={d} {MODE_NAMES[mode]}: no seed proven optimal at n={n}; wider n not solved"
-                )
-    return points, stopped
+    return points
+
+
+def stopped_series(study: Study, points: Sequence[Point]) -> list[str]:
+    """The (d, mode) series --until-unproven ended early: after the first width with solves but
+    no seed proven optimal, wider planned widths were not solved (read from the points, so a
+    report rebuilt from points.csv says the same)."""
+    if not study.until_unproven:
+        return []
+    notes = []
+    for d in study.dims:
+        for mode in MODES:
+            solved = {p.instance.n for p in points if (p.instance.d, p.instance.mode) == (d, mode)}
+            for n in study.widths(mode):
+                group = [
+                    p
+                    for p in points
+                    if (p.instance.d, p.instance.mode, p.instance.n) == (d, mode, n)
+                    and p.source == "grid"
+                ]
+                wider = [m for m in study.widths(mode) if m > n]
+                if group and not any(p.optimal for p in group) and wider:
+                    if not solved.intersection(wider):
+                        notes.append(
+                            f"d={d} {MODE_NAMES[mode]}: no seed proven optimal at n={n}; "
+                            f"wider n ({', '.join(map(str, wider))}) not solved"
+                        )
+                    break
+    return notes
 
 
 def box_checks(
@@ -582,7 +623,8 @@ def fit_exponential(n: Sequence[float], error: Sequence[float]) -> dict:
 
 
 def fit_rates(study: Study, points: Sequence[Point]) -> list[dict]:
-    """Both rate models for each (d, mode), on the grid's OPTIMAL points with error > 0."""
+    """Both rate models for each (d, mode), on the grid's resolved optima (Point.resolved: proven,
+    error > 0, bracket within 1 % of the error)."""
     fits = []
     for d in study.dims:
         for mode in MODES:
@@ -591,7 +633,7 @@ def fit_rates(study: Study, points: Sequence[Point]) -> list[dict]:
                 for p in points
                 if p.instance.d == d and p.instance.mode == mode and p.source == "grid"
             ]
-            used = [p for p in group if p.optimal and p.error is not None and p.error > 0]
+            used = [p for p in group if p.resolved]
             ns = [p.instance.n for p in used]
             errors = [p.error for p in used]
             fits.append(
@@ -601,6 +643,9 @@ def fit_rates(study: Study, points: Sequence[Point]) -> list[dict]:
                     "points": len(used),
                     "excluded_zero_error": sum(1 for p in group if p.optimal and p.error == 0),
                     "excluded_not_optimal": sum(1 for p in group if not p.optimal),
+                    "excluded_unresolved": sum(
+                        1 for p in group if p.optimal and p.error != 0 and not p.resolved
+                    ),
                     "paper_model": "power" if mode == PruningMode.NEURONS else "exponential",
                     "power": fit_power(ns, errors) if used else None,
                     "exponential": fit_exponential(ns, errors) if used else None,

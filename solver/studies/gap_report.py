@@ -22,10 +22,16 @@ from solver.core.problem import PruningMode
 from solver.studies.gap import (
     MODE_NAMES,
     MODES,
+    BoxCheck,
+    Instance,
     Point,
     Study,
     StudyResult,
     Width,
+    compute_widths,
+    fit_rates,
+    monotonicity_violations,
+    stopped_series,
 )
 
 # -- outputs -------------------------------------------------------------------------------------
@@ -316,6 +322,8 @@ def summary_markdown(result: StudyResult) -> str:
         for mode in MODES:
             for n in study.widths(mode):
                 cell = cells.get((d, mode, n), _Cell())
+                if not cell.points:
+                    continue  # not solved (--until-unproven stopped the series): in the notes
                 errors = cell.errors
                 secs = [p.seconds for p in cell.points if p.seconds is not None]
                 lines.append(
@@ -329,11 +337,13 @@ def summary_markdown(result: StudyResult) -> str:
         "",
         "## Fitted rates",
         "",
-        "On OPTIMAL points with error > 0 (every seed, grid n). Power: log error = a + b log n "
+        "On resolved optima: OPTIMAL points with error > 0 whose bracket [bound, error] is within "
+        "1 % of the error (every seed, grid n); an optimum proven only to the absolute tolerance "
+        "(1e-6), e.g. 1e-8 with bound 0, is excluded as unresolved. Power: log error = a + b log n "
         "(the paper: neurons need Omega(1/eps) units, b = -1), with C of the fixed-slope model "
         "C/n. Exponential: error = C exp(-c n) (weights: O(log 1/eps) units).",
         "",
-        "| d | mode | points | excluded (zero / not optimal) | slope b | R² | C (C/n) | "
+        "| d | mode | points | excluded (zero / not optimal / unresolved) | slope b | R² | C (C/n) | "
         "R² (C/n) | rate c | C (exp) | R² (exp) |",
         "|---|------|--------|------------------|---------|----|---------|----------|--------|"
         "---------|----------|",
@@ -342,7 +352,8 @@ def summary_markdown(result: StudyResult) -> str:
         power, expo = f["power"] or {}, f["exponential"] or {}
         lines.append(
             f"| {f['d']} | {f['mode']} | {f['points']} | {f['excluded_zero_error']} / "
-            f"{f['excluded_not_optimal']} | {_fmt(power.get('slope'), '.3f')} | "
+            f"{f['excluded_not_optimal']} / {f.get('excluded_unresolved', 0)} | "
+            f"{_fmt(power.get('slope'), '.3f')} | "
             f"{_fmt(power.get('r2'), '.3f')} | {_fmt(power.get('fixed_slope_C'), '.3g')} | "
             f"{_fmt(power.get('fixed_slope_r2'), '.3f')} | {_fmt(expo.get('rate'), '.3f')} | "
             f"{_fmt(expo.get('C'), '.3g')} | {_fmt(expo.get('r2'), '.3f')} |"
@@ -407,24 +418,25 @@ COLORS = {PruningMode.NEURONS: "tab:blue", PruningMode.WEIGHTS: "tab:red"}
 
 
 def brackets(result: StudyResult, d: int, mode: PruningMode) -> list[Point]:
-    """The grid solves of (d, mode) not proven optimal that have a certified error: each is a
-    bracket [bound, error] on its optimum, never an optimum."""
+    """The grid solves of (d, mode) not resolved (not proven optimal, or proven only to the
+    absolute tolerance: Point.resolved) that have a certified error: each is a bracket [bound,
+    error] on its optimum, never drawn as an optimum."""
     return [
         p
         for p in result.points
         if p.instance.d == d
         and p.instance.mode == mode
         and p.source == "grid"
-        and not p.optimal
+        and not p.resolved
         and p.error is not None
         and p.error > 0
     ]
 
 
 def _panel(ax, result: StudyResult, d: int) -> None:
-    """Certified error vs n for one d: per mode the median over seeds of the proven optima (line)
-    and their min-max band; every solve not proven optimal as a whisker from its rigorous bound
-    to its certified error (a bound of 0, or below the axis, is drawn to the axis)."""
+    """Certified error vs n for one d: per mode the median over seeds of the resolved optima
+    (Point.resolved; line) and their min-max band; every other solve with a certified error as a
+    whisker from its rigorous bound to that error (a bound of 0 is drawn down to error * 1e-3)."""
     study = result.study
     cells = _cells(study, result.points)
     positive = False
@@ -433,7 +445,7 @@ def _panel(ax, result: StudyResult, d: int) -> None:
         ns, med, lo, hi = [], [], [], []
         for n in study.widths(mode):
             cell = cells.get((d, mode, n), _Cell())
-            errors = [p.error for p in cell.points if p.optimal and p.error and p.error > 0]
+            errors = [p.error for p in cell.points if p.resolved]
             if errors:
                 ns.append(n)
                 med.append(statistics.median(errors))
@@ -457,7 +469,7 @@ def _panel(ax, result: StudyResult, d: int) -> None:
                 "v",
                 color=color,
                 markersize=5,
-                label=f"{MODE_NAMES[mode]}: not proven, [bound, certified error]",
+                label=f"{MODE_NAMES[mode]}: bracket [bound, certified error]",
             )
             ax.plot(xs, bottoms, "^", color=color, markersize=5)
     for eps in study.eps:
@@ -520,6 +532,72 @@ def plot_rates(result: StudyResult, path: Path) -> None:
 BOX_COLUMNS = ["d", "mode", "n", "seed", "grid_error", "box_error", "worst_point", "detail"]
 
 
+def _maybe(text: str, kind=float):
+    return kind(text) if text != "" else None
+
+
+def read_points(path: Path) -> list[Point]:
+    """points.csv back into Points (write_points' inverse; floats are written with repr)."""
+    modes = {name: mode for mode, name in MODE_NAMES.items()}
+    with path.open(newline="", encoding="utf-8") as f:
+        return [
+            Point(
+                instance=Instance(int(r["d"]), modes[r["mode"]], int(r["n"]), int(r["seed"])),
+                status=r["status"],
+                error=_maybe(r["error"]),
+                bound=_maybe(r["bound"]),
+                tolerance=_maybe(r["tolerance"]),
+                kept=_maybe(r["kept"], int),
+                seconds=_maybe(r["seconds"]),
+                backend=r["backend"],
+                source=r["source"],
+                detail=r["detail"],
+            )
+            for r in csv.DictReader(f)
+        ]
+
+
+def read_box(path: Path) -> list[BoxCheck]:
+    """box.csv back into BoxChecks (write_box's inverse)."""
+    modes = {name: mode for mode, name in MODE_NAMES.items()}
+    if not path.exists():
+        return []
+    with path.open(newline="", encoding="utf-8") as f:
+        return [
+            BoxCheck(
+                instance=Instance(int(r["d"]), modes[r["mode"]], int(r["n"]), int(r["seed"])),
+                grid_error=float(r["grid_error"]),
+                box_error=_maybe(r["box_error"]),
+                worst_point=tuple(float(x) for x in r["worst_point"].split())
+                if r["worst_point"]
+                else None,
+                detail=r["detail"],
+            )
+            for r in csv.DictReader(f)
+        ]
+
+
+def load_result(study: Study, out: Path) -> StudyResult:
+    """The StudyResult a finished run of ``study`` wrote to ``out`` (points.csv, box.csv,
+    fits.json), for rebuilding its report without solving again (`gap --report-only`).
+    ValueError when ``out`` holds another study's results."""
+    recorded = json.loads((out / "fits.json").read_text(encoding="utf-8"))
+    if recorded["study"] != json.loads(json.dumps(dataclasses.asdict(study))):
+        raise ValueError(f"{out} holds the results of another study (see its fits.json)")
+    points = read_points(out / "points.csv")
+    return StudyResult(
+        study=study,
+        points=points,
+        widths=compute_widths(study, points),
+        fits=fit_rates(study, points),
+        violations=monotonicity_violations(points),
+        rounds=recorded.get("rounds", 0),
+        box_checks=read_box(out / "box.csv"),
+        stopped=stopped_series(study, points),
+        wall_seconds=float(recorded.get("wall_seconds", 0.0)),
+    )
+
+
 def write_box(path: Path, result: StudyResult) -> None:
     with path.open("w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
@@ -560,6 +638,7 @@ def write_outputs(result: StudyResult, out: Path) -> dict[str, Path]:
                 "rates_against_d": rates_against_d(result),
                 "monotonicity_violations": result.violations,
                 "wall_seconds": result.wall_seconds,
+                "rounds": result.rounds,
             },
             indent=2,
         )

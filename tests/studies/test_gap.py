@@ -245,7 +245,9 @@ def test_fit_rates_use_only_optimal_positive_points():
     study = gap.Study(dims=(2,), ns=(4, 8, 16, 32), seeds=1, eps=(0.1,))
     points = [_point(2, N, n, 1, error=2.0 / n, bound=2.0 / n) for n in (4, 8, 16)]
     points += [_point(2, N, 32, 1, status="FEASIBLE", error=0.5, bound=0.01)]
-    points += [_point(2, W, n, 1, error=math.exp(-0.5 * n), bound=0.0) for n in (4, 8, 16)]
+    points += [
+        _point(2, W, n, 1, error=math.exp(-0.5 * n), bound=math.exp(-0.5 * n)) for n in (4, 8, 16)
+    ]
     points += [_point(2, W, 32, 1, error=0.0, bound=0.0)]
     fits = {f["mode"]: f for f in gap.fit_rates(study, points)}
     assert fits["neurons"]["points"] == 3 and fits["neurons"]["excluded_not_optimal"] == 1

@@ -68,7 +68,9 @@ def test_until_unproven_stops_a_series_after_a_width_without_proof():
     solved = {(p.instance.d, p.instance.mode, p.instance.n) for p in result.points}
     assert (3, W, 8) in solved and (3, W, 16) not in solved and (3, W, 32) not in solved
     assert (3, N, 32) in solved and (2, W, 32) in solved
-    assert result.stopped == ["d=3 weights: no seed proven optimal at n=8; wider n not solved"]
+    assert result.stopped == [
+        "d=3 weights: no seed proven optimal at n=8; wider n (16, 32) not solved"
+    ]
     # Unsolved widths are undecided, never guessed.
     width = next(w for w in result.widths if (w.d, w.mode, w.seed) == (3, W, 1))
     assert not width.decided and "not solved" in width.reason
@@ -154,7 +156,7 @@ def test_unproven_points_are_whiskers_from_bound_to_error():
     expected = [(16, 0.03, 0.09), (16, 0.08e-3, 0.08)]
     assert np.allclose(sorted(whiskers), sorted(expected), rtol=1e-12)
     labels = [t.get_text() for t in ax.get_legend().get_texts()]
-    assert "neurons: not proven, [bound, certified error]" in labels
+    assert "neurons: bracket [bound, certified error]" in labels
     # The median line uses proven optima only: n = 16 is not on it.
     line = next(ln for ln in ax.get_lines() if ln.get_label() == "neurons: median optimum")
     assert list(line.get_xdata()) == [4, 8]
@@ -220,3 +222,45 @@ def test_bad_new_flags_name_the_flag(capsys, tmp_path, argv, message):
     code = main(["gap", "--n", "2", "--seeds", "1", "--out", str(tmp_path), *argv])
     err = capsys.readouterr().err
     assert code == 2 and message in err, err
+
+
+def test_report_only_rebuilds_the_same_report_from_the_results(capsys, tmp_path):
+    argv = ["gap", "--d", "1", "2", "--n", "2", "3", "--seeds", "1", "--until-unproven",
+            "--box-sample", "1", "--eps", "0.9", "--progress-every", "0", "--out", str(tmp_path)]  # fmt: skip
+    assert main(argv) == 0
+    first = capsys.readouterr().out
+    summary = (tmp_path / "summary.md").read_text()
+    (tmp_path / "summary.md").unlink()
+    (tmp_path / "gap_d1.png").unlink()
+    assert main([*argv, "--report-only"]) == 0
+    assert capsys.readouterr().out == first == (tmp_path / "summary.md").read_text() == summary
+    assert (tmp_path / "gap_d1.png").exists()
+    # Another study's flags: refused, naming --out; nothing there: refused too.
+    assert main([*argv[:-2], "--seeds", "2", "--out", str(tmp_path), "--report-only"]) == 2
+    assert "--out" in capsys.readouterr().err
+    assert main([*argv[:-2], "--out", str(tmp_path / "empty"), "--report-only"]) == 2
+    assert "no results to report" in capsys.readouterr().err
+
+
+def test_summary_skips_widths_a_stopped_series_never_solved():
+    study = gap.Study(dims=(2,), ns=(4, 8, 16), seeds=1, eps=(0.1,), until_unproven=True)
+    points = [_point(2, N, n, 1, error=1.0 / n, bound=1.0 / n) for n in (4, 8, 16)]
+    points += [_point(2, W, 4, 1, status="FEASIBLE", error=0.5, bound=0.1)]
+    result = gap.StudyResult(study, points, gap.compute_widths(study, points), [], [])
+    result.stopped = gap.stopped_series(study, points)
+    summary = gap_report.summary_markdown(result)
+    assert "| 2 | weights | 4 |" in summary and "| 2 | weights | 8 |" not in summary
+    assert "d=2 weights: no seed proven optimal at n=4; wider n (8, 16) not solved" in summary
+
+
+def test_optima_proven_only_to_the_absolute_tolerance_are_not_fitted_or_drawn_as_optima():
+    study = gap.Study(dims=(1,), ns=(4, 8, 16, 32), seeds=1, eps=(0.1,))
+    points = [_point(1, N, n, 1, error=2.0 / n, bound=2.0 / n * 0.999) for n in (4, 8, 16)]
+    # OPTIMAL within the 1e-6 absolute tolerance, but its logarithm is unknown.
+    points += [_point(1, N, 32, 1, error=1e-8, bound=0.0)]
+    assert [p.resolved for p in points] == [True, True, True, False]
+    [fit] = [f for f in gap.fit_rates(study, points) if f["mode"] == "neurons"]
+    assert fit["points"] == 3 and fit["excluded_unresolved"] == 1
+    assert fit["power"]["slope"] == pytest.approx(-1.0)
+    result = gap.StudyResult(study, points, gap.compute_widths(study, points), [fit], [])
+    assert [p.instance.n for p in gap_report.brackets(result, 1, N)] == [32]
