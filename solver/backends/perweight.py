@@ -222,16 +222,16 @@ class PerWeightCpSatBackend(Backend):
             t_low = 0
             if data.output_relu:
                 t_low = max([0] + [-int(v) for v in y_floor.tolist()])  # ceil(-S y) = -floor(S y)
-            cap = options.error_upper_bound
-            if cap is None:
-                relu_high = np.where(data.high > 0, data.high, 0).astype(object)
-                sums = relu_high.sum(axis=0) if units else np.zeros(len(y), dtype=object)
-                cap = _value(
-                    max(
-                        (abs(int(a)) + abs(data.bias) + int(b) for a, b in zip(y, sums)), default=0
-                    ),
-                    e,
-                )
+            # t's cap from the active rows' data, which choose_scale budgeted for (t <= S P_max
+            # + 1); a known error of some mask (over every row) can only lower it.
+            relu_high = np.where(data.high > 0, data.high, 0).astype(object)
+            sums = relu_high.sum(axis=0) if units else np.zeros(len(y), dtype=object)
+            cap = _value(
+                max((abs(int(a)) + abs(data.bias) + int(b) for a, b in zip(y, sums)), default=0),
+                e,
+            )
+            if options.error_upper_bound is not None:
+                cap = min(cap, options.error_upper_bound)
             t_high = max(t_low, math.ceil(cap * S))
             t = cp.new_int_var(t_low, t_high, "t")
             for k, (out, _) in enumerate(outputs):
@@ -349,7 +349,9 @@ class PerWeightCpSatBackend(Backend):
             q_low += lo_0 * live[a]
             q_high = sum(int(c) * w for c, w in zip(hi_c.tolist(), kept[a], strict=True))
             q_high += hi_0 * live[a]
-            q_high_max = sum(max(0, int(c)) for c in hi_c.tolist()) + max(0, hi_0)
+            # The largest r'' over masks: a kept weight implies a live unit, so the bias comes
+            # with it (S relu(high), as choose_scale budgets; 0 for a dead unit).
+            q_high_max = sum(max(0, int(c)) for c in hi_c.tolist()) + hi_0
             g = cp.new_int_var(0, max(0, (q_high_max + fine - 1) // fine), f"g{a}_{k}")
             # g >= relu(r'') >= r'' holds at every mask: unconditional, so the LP sees it.
             cp.add(fine * g - q_low >= 1 - fine)

@@ -177,11 +177,14 @@ def test_masks_of_several_outputs_round_trip_with_their_problem():
     with pytest.raises(InvalidProblemError) as info:
         convert.parse_mask(msg, problem)
     assert info.value.violations[0].field == "mask.outputs"
-    flat = convert.solve_pb2.Mask(
+    flat = convert.solve_pb2.Mask(  # k x n flags without their k: read as one output, refused
         hidden_weights=mask.hidden_weights.ravel().tolist(),
         output_weights=mask.output_weights.ravel().tolist(),
     )
-    assert convert.parse_mask(flat, problem).same_as(mask)
+    with pytest.raises(InvalidProblemError) as info:
+        convert.parse_mask(flat, problem)
+    assert info.value.violations[0].field == "mask.outputs"
+    flat.outputs = K
     del flat.output_weights[-1]
     with pytest.raises(InvalidProblemError) as info:
         convert.parse_mask(flat, problem)
