@@ -20,6 +20,7 @@ from solver.core.errors import FieldViolation, InvalidProblemError
 from solver.core.problem import MinError, MinKept, Objective, Pareto
 from solver.core.result import SolveStatus
 from solver.core.validate import PARAMETER_FLAGS
+from solver.io.wire import DEFAULT_WAIT_SECONDS, token_lines
 
 # grpc's C core writes TLS handshake failures to stderr at INFO ("Handshake failed with error
 # SSL_ERROR_SSL ..."), above the one-line error with its hint that `connect` gives. It reads the
@@ -100,9 +101,6 @@ def violation_line(violation: FieldViolation) -> str:
 
 # The environment variable a bearer token may come from, when no --token-file is given.
 TOKEN_VARIABLE = "PRUNECERT_TOKEN"
-# `--wait` without a value: the client's DEFAULT_WAIT_SECONDS (not imported from it: that would
-# load grpc for every command; tests/cli/test_wait.py checks that the two agree).
-DEFAULT_WAIT_SECONDS = 300.0
 
 
 def _wait_seconds(text: str) -> float:
@@ -165,10 +163,9 @@ def token_from(args: argparse.Namespace) -> str | None:
     """The bearer token: --token-file's first line that is neither blank nor a comment (as the
     server reads its tokens file), else $PRUNECERT_TOKEN, else None."""
     if args.token_file:
-        text = read_text(args.token_file, flag="--token-file")
-        for line in text.splitlines():
-            if line.strip() and not line.strip().startswith("#"):
-                return line.strip()
+        tokens = token_lines(read_text(args.token_file, flag="--token-file"))
+        if tokens:
+            return tokens[0]
         raise InvalidProblemError(
             FieldViolation("--token-file", f"{args.token_file} holds no token")
         )

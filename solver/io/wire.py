@@ -19,3 +19,16 @@ SERVICE_NAME: str = service_pb2.DESCRIPTOR.services_by_name["PruningSolver"].ful
 # A caller's token travels as this metadata entry: ("authorization", "Bearer <token>").
 AUTHORIZATION_KEY = "authorization"
 BEARER_PREFIX = "Bearer "
+
+# `--wait` without a value, and the client's default budget for waiting out a busy server.
+DEFAULT_WAIT_SECONDS = 300.0
+
+
+def token_lines(text: str) -> list[str]:
+    """The tokens of a token file, in order: its lines that are neither blank nor a `#` comment,
+    stripped (the server's file holds many; a client takes the first)."""
+    return [
+        line.strip()
+        for line in text.splitlines()
+        if line.strip() and not line.strip().startswith("#")
+    ]

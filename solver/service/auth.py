@@ -9,7 +9,7 @@ from pathlib import Path
 import grpc
 
 from solver.core.errors import ConfigurationError, FieldViolation, UnauthenticatedError
-from solver.io.wire import AUTHORIZATION_KEY, BEARER_PREFIX
+from solver.io.wire import AUTHORIZATION_KEY, BEARER_PREFIX, token_lines
 from solver.service.status import code_of
 
 HEALTH_PREFIX = "/grpc.health.v1.Health/"
@@ -29,11 +29,7 @@ def read_tokens(path: str | Path) -> frozenset[str]:
         raise ConfigurationError(
             FieldViolation("tokens", f"{path}: not UTF-8 text", "--token-file")
         ) from exc
-    tokens = {
-        line.strip()
-        for line in text.splitlines()
-        if line.strip() and not line.strip().startswith("#")
-    }
+    tokens = set(token_lines(text))
     if not tokens:
         raise ConfigurationError(
             FieldViolation("tokens", f"{path}: no tokens (one per line)", "--token-file")

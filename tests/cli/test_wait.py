@@ -15,9 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from prunecert_client import DEFAULT_WAIT_SECONDS as CLIENT_DEFAULT_WAIT
 from prunecert_client import Cancelled, Client, Finished, ResourceExhausted
-from solver.cli.common import DEFAULT_WAIT_SECONDS as CLI_DEFAULT_WAIT
 from solver.core.problem import Mask, MinError, PruningMode
 from solver.core.result import SolveStatus
 from solver.instances.generate import paper_problem
@@ -91,10 +89,6 @@ def occupied(server: Served) -> Iterator[Occupant]:
         yield occupant
     finally:
         occupant.leave()
-
-
-def test_the_cli_and_the_client_wait_alike_by_default():
-    assert CLI_DEFAULT_WAIT == CLIENT_DEFAULT_WAIT
 
 
 # -- the CLI -----------------------------------------------------------------------------------

@@ -32,7 +32,7 @@ from prunecert_client._types import (
     Started,
     Tls,
 )
-from prunecert_client._waiting import DEFAULT_WAIT_SECONDS
+from solver.io.wire import DEFAULT_WAIT_SECONDS
 
 __all__ = [
     "BackendInfo",

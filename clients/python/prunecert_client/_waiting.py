@@ -23,8 +23,6 @@ import tenacity
 
 from prunecert_client._exceptions import Cancelled, ResourceExhausted
 
-# ``--wait`` without a value.
-DEFAULT_WAIT_SECONDS = 300.0
 # The backoff: 1, 2, 4, ... seconds, at most 30, each plus up to 1 s of jitter (so that callers
 # turned away together do not come back together).
 FIRST_WAIT_SECONDS = 1.0
