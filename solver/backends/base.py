@@ -23,7 +23,9 @@ from typing import ClassVar
 
 import numpy as np
 
+from solver.core.errors import InvalidProblemError
 from solver.core.problem import MinKept, Pareto, Problem
+from solver.core.validate import parameter_violation
 from solver.formulation.columns import ColumnModel
 
 # Every linear expression handed to a solver keeps the sum of its |coefficients| (its activity
@@ -108,6 +110,11 @@ class BackendOptions:
     # Receives the solver's own search log, line by line (without the newline), from whichever
     # thread the solver logs on; None: the solver logs nothing (prunecert solve --log-solver).
     log: Callable[[str], None] | None = None
+    # Decisions a cube fixes (solver/engine/cubes.py): unit -> True (live: one of its candidates
+    # is chosen; in weights mode any non-empty pattern) or False (dead: none is). The backend's
+    # choice and bound are then about the masks meeting them only. Only a backend whose
+    # ``fixes_units`` is True accepts it (check_fixed_units).
+    fixed_units: dict[int, bool] | None = None
 
     def seconds_left(self) -> float | None:
         """The time left for the solver now: until the deadline, else the time limit."""
@@ -160,6 +167,12 @@ class Backend(abc.ABC):
     formulation: ClassVar[str | None] = None
     # Whether solve() honours options.error_lower_bound with a finer model (see BackendOptions).
     refines: ClassVar[bool] = False
+    # Whether solve() honours options.fixed_units (the others refuse it: check_fixed_units).
+    fixes_units: ClassVar[bool] = False
+    # MinErrorTask: whether an INFEASIBLE answer with options.error_upper_bound = U proves that
+    # every choice (meeting the fixed units) has an exact error above U. CP-SAT's outward
+    # rounding does (docs/design.md §7); a float solver's infeasibility claim is not a proof.
+    proves_cutoff: ClassVar[bool] = False
 
     @classmethod
     @abc.abstractmethod
@@ -181,3 +194,39 @@ class Backend(abc.ABC):
         self, model: ColumnModel, rows: np.ndarray, task: Task, options: BackendOptions
     ) -> BackendOutcome:
         """Solve ``task`` on the model's points ``rows``."""
+
+    def check_fixed_units(self, options: BackendOptions) -> None:
+        """Refuse options.fixed_units unless this backend honours them (a cube's bound must be
+        about the cube's masks: a backend that ignored them would state a bound about others)."""
+        if options.fixed_units and not self.fixes_units:
+            raise InvalidProblemError(
+                parameter_violation(
+                    "parameters.backend",
+                    f"backend {self.name!r} cannot fix units live or dead (a cube of a "
+                    "distributed solve); use cpsat, scip, highs or cbc",
+                )
+            )
+
+
+def fixed_unit_groups(
+    model: ColumnModel, fixed: dict[int, bool] | None
+) -> tuple[list[int], list[list[int]]]:
+    """The candidates fixed to 0 (those of units fixed dead) and, per unit fixed live, its
+    candidates (exactly one of them is chosen): what every backend that fixes units adds.
+    Live means a candidate with a non-zero column (weights mode: a pattern that changes the
+    output); a kept pattern that contributes nothing is the dead unit's choice, so the two
+    decisions still split the model's choices in two."""
+    dead: list[int] = []
+    live: list[list[int]] = []
+    by_unit = {model.candidates[group[0]].unit: group for group in model.groups if group}
+    for unit, alive in sorted((fixed or {}).items()):
+        # A unit without candidates contributes nothing on these points: the model cannot
+        # tell it live from dead, so only units with candidates are split on (cubes.py).
+        if unit not in by_unit:
+            raise ValueError(f"fixed unit {unit} has no candidate in the model")
+        group = list(by_unit[unit])
+        if alive:
+            live.append(group)
+        else:
+            dead.extend(group)
+    return dead, live

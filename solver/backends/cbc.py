@@ -115,6 +115,7 @@ def _cbc_logged_bound(log: str) -> Fraction | None:
 
 class CbcBackend(Backend):
     name = "cbc"
+    fixes_units = True  # floatmip.build fixes them (solver/engine/cubes.py)
     supports_early_stop = False
 
     @classmethod

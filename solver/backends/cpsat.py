@@ -34,6 +34,7 @@ from solver.backends.base import (
     MinErrorTask,
     MinKeptTask,
     Task,
+    fixed_unit_groups,
     line_relay,
 )
 from solver.core.errors import UnrepresentableError
@@ -174,6 +175,11 @@ def _ceil(values, model: ColumnModel, scale: int):
 class CpSatBackend(Backend):
     name = "cpsat"
     refines = True
+    fixes_units = True
+    # An INFEASIBLE answer with t capped at floor(S U) proves that no choice has exact error
+    # <= U: such a choice has integer error <= S e <= S U (outward rounding), an integer, so
+    # it would meet the cap (docs/design.md §7, §16).
+    proves_cutoff = True
 
     @classmethod
     def available(cls) -> bool:
@@ -218,11 +224,17 @@ class CpSatBackend(Backend):
         stopped = BackendOutcome(BackendStatus.NO_SOLUTION, scale=scale, binary_variables=num)
         if options.expired():
             return stopped
+        self.check_fixed_units(options)
+        dead, live = fixed_unit_groups(model, options.fixed_units)
         cp = cp_model.CpModel()
         x = [cp.new_bool_var(f"x{c}") for c in range(num)]
         for group in model.groups:
             if len(group) > 1:
                 cp.add_at_most_one(x[c] for c in group)
+        for c in dead:  # a cube's decisions (solver/engine/cubes.py)
+            cp.add(x[c] == 0)
+        for group in live:
+            cp.add_bool_or(x[c] for c in group)
         costs = [cand.cost for cand in model.candidates]
 
         y = model.target[rows]

@@ -95,6 +95,7 @@ from solver.backends.base import (
     MinErrorTask,
     MinKeptTask,
     Task,
+    fixed_unit_groups,
 )
 from solver.core.errors import UnrepresentableError
 from solver.formulation.columns import ColumnModel
@@ -279,13 +280,27 @@ def build(
     for group in model.groups:
         if len(group) > 1:
             out_rows.append(Row(list(group), [1.0] * len(group), 1.0))
+    # A cube's decisions (solver/engine/cubes.py): exact 0-1 bounds and integer rows, so no
+    # tolerance enters (a live unit's candidates sum to at least 1).
+    dead, live = fixed_unit_groups(model, options.fixed_units)
+    for c in dead:
+        upper[c] = 0.0
+    for group in live:
+        if len(group) == 1:
+            lower[group[0]] = 1.0
+        else:
+            out_rows.append(Row(list(group), [-1.0] * len(group), -1.0))
     costs = [cand.cost for cand in model.candidates]
     mip = FloatMip(lower, upper, integer, names, [], out_rows, num, None, margin, Fraction(0))
 
     if isinstance(task, MinKeptTask):
         _min_kept_rows(mip, model, task, coefs, y, r, margin)
         mip.objective = [(c, float(costs[c])) for c in range(num)]
-        if options.hint is not None and _valid_choice(model, options.hint, None):
+        if (
+            options.hint is not None
+            and _valid_choice(model, options.hint, None)
+            and meets_fixed_units(model, options.hint, options.fixed_units)
+        ):
             hinted = set(options.hint)
             mip.hint = [1.0 if c in hinted else 0.0 for c in range(num)]
         return mip
@@ -333,7 +348,11 @@ def build(
         disjunctions.append((k, b))
     if task.max_kept is not None and num:
         out_rows.append(Row(list(range(num)), [float(c) for c in costs], float(task.max_kept)))
-    if options.hint is not None and _valid_choice(model, options.hint, task.max_kept):
+    if (
+        options.hint is not None
+        and _valid_choice(model, options.hint, task.max_kept)
+        and meets_fixed_units(model, options.hint, options.fixed_units)
+    ):
         hinted = set(options.hint)
         pre = ints[:, sorted(hinted)].sum(axis=1) if hinted else np.zeros(len(rows), dtype=object)
         errors = model.point_errors(sorted(hinted), rows)
@@ -400,6 +419,13 @@ def _min_kept_rows(
             mip.rows.append(Row(list(idx), side, rounding(rhs)))
 
 
+def meets_fixed_units(model: ColumnModel, chosen: list[int], fixed: dict[int, bool] | None) -> bool:
+    """Whether a choice makes every fixed unit live or dead as fixed (a screen of a solver's
+    answer, like _valid_choice)."""
+    units = {model.candidates[c].unit for c in chosen}
+    return all((unit in units) == alive for unit, alive in (fixed or {}).items())
+
+
 def _valid_choice(model: ColumnModel, chosen: list[int], max_kept: int | None) -> bool:
     """At most one candidate per unit, within the budget."""
     units = [model.candidates[c].unit for c in chosen]
@@ -449,7 +475,9 @@ def finish(
     if raw.values is not None and status in (BackendStatus.OPTIMAL, BackendStatus.FEASIBLE):
         chosen = [c for c in range(mip.num_candidates) if raw.values[c] > 0.5]
         budget = task.max_kept if isinstance(task, MinErrorTask) else None
-        if not _valid_choice(model, chosen, budget):
+        if not _valid_choice(model, chosen, budget) or not meets_fixed_units(
+            model, chosen, options.fixed_units
+        ):
             chosen, status = None, BackendStatus.NO_SOLUTION  # not a solution of the model
     elif status in (BackendStatus.OPTIMAL, BackendStatus.FEASIBLE):
         status = BackendStatus.NO_SOLUTION
@@ -457,7 +485,8 @@ def finish(
     if isinstance(task, MinErrorTask):
         if status == BackendStatus.INFEASIBLE:
             # The empty choice (or the hint) always fits: a solver claim of infeasibility is
-            # wrong, and nothing it says can be trusted.
+            # wrong, and nothing it says can be trusted. (With fixed units or a cap below every
+            # error it may be right, but a float solver's claim proves nothing: proves_cutoff.)
             status, claimed = BackendStatus.NO_SOLUTION, None
         bound = mip.t_low
         if claimed is not None:

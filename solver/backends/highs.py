@@ -102,6 +102,7 @@ def _highs_solver_class():
 
 class HighsBackend(Backend):
     name = "highs"
+    fixes_units = True  # floatmip.build fixes them (solver/engine/cubes.py)
     supports_early_stop = True
 
     @classmethod

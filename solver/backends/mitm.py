@@ -156,6 +156,7 @@ class MeetInTheMiddleBackend(Backend):
     def solve(
         self, model: ColumnModel, rows: np.ndarray, task: Task, options: BackendOptions
     ) -> BackendOutcome:
+        self.check_fixed_units(options)  # its subset sums range over every unit
         by_point = separable_points(model)
         if by_point is None or not self.accepts(model, task):
             raise ValueError("meet in the middle: the model or task is not separable")

@@ -116,6 +116,7 @@ def stdout_lines_to(log):
 
 class ScipBackend(Backend):
     name = "scip"
+    fixes_units = True  # floatmip.build fixes them (solver/engine/cubes.py)
     supports_early_stop = True
 
     @classmethod

@@ -16,6 +16,7 @@ from solver.cli import (
     backends,
     batch,
     compare,
+    cubes,
     export,
     gap,
     generate,
@@ -48,7 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=version_text())
     subparsers = parser.add_subparsers(dest="command", required=True)
-    for command in (generate, imports, solve, export, plot, compare, serve, batch, gap, backends):
+    commands = (generate, imports, solve, cubes, export, plot, compare, serve, batch, gap, backends)
+    for command in commands:
         command.add_parser(subparsers)
     return parser
 

@@ -158,6 +158,11 @@ class Run:
         self._refine = False
         self._pending_rows = np.zeros(0, dtype=np.int64)
         self._stop_choice: list[int] | None = None
+        # A cube of a distributed solve (solver/engine/cubes.py, docs/design.md §16): the units
+        # its decisions fix live or dead, and the cutoff U (min_error): the backend looks only
+        # for choices of exact error at most U (BackendOptions.error_upper_bound).
+        self.fixed_units: dict[int, bool] | None = None
+        self.cutoff: Fraction | None = None
 
     def use(self, backend: Backend) -> None:
         """Solve with ``backend`` from now on; the stats start afresh (they describe the backend
@@ -259,6 +264,8 @@ class Run:
             upper = None
             if isinstance(task, MinErrorTask) and hint is not None:
                 upper = exact.to_fraction(int(model.point_errors(hint).max()), model.exp)
+            if isinstance(task, MinErrorTask) and self.cutoff is not None:
+                upper = self.cutoff if upper is None else min(upper, self.cutoff)
             options = BackendOptions(
                 error_upper_bound=upper,
                 error_lower_bound=lower if upper is not None else None,
@@ -273,6 +280,7 @@ class Run:
                 on_incumbent=self._on_incumbent,
                 on_bound=self._on_bound,
                 should_stop=self._should_stop if isinstance(task, MinErrorTask) else None,
+                fixed_units=self.fixed_units,
             )
             outcome: BackendOutcome = self.backend.solve(model, self.active, task, options)
             self.stats.rounds += 1
