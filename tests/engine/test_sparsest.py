@@ -19,6 +19,7 @@ from solver.engine import solve
 from solver.engine.objectives import MinErrorOutcome
 from solver.engine.run import Run
 from solver.engine.sparsest import sparsest_min_error
+from solver.formulation.deadline import Deadline
 from solver.instances.generate import paper_problem
 from solver.io import convert
 from tests.support.problems import random_problem
@@ -125,7 +126,7 @@ def test_out_of_time_keeps_the_certified_mask_and_says_the_count_is_unproven():
     run = Run(problem, SolveParameters(time_limit_seconds=60), None, None)
     cert = run.domain.certify(Mask.full(problem))
     outcome = MinErrorOutcome(SolveStatus.OPTIMAL, cert, None, cert.error, "")
-    run.deadline = run.start  # the time limit has passed
+    run.search_deadline = Deadline(run.start)  # the search phases' time has passed
     after = sparsest_min_error(run, outcome)
     assert after.status == SolveStatus.OPTIMAL and after.certificate is cert
     assert "not proven the fewest" in after.detail and "time limit" in after.detail
