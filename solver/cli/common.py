@@ -9,13 +9,13 @@ without a cycle. Nothing here imports grpc or prunecert_client at module load: a
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from solver.cli.progress import seconds_argument
 from solver.core.errors import FieldViolation, InvalidProblemError
 from solver.core.problem import MinError, MinKept, Objective, Pareto
 from solver.core.result import SolveStatus
@@ -103,16 +103,6 @@ def violation_line(violation: FieldViolation) -> str:
 TOKEN_VARIABLE = "PRUNECERT_TOKEN"
 
 
-def _wait_seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not (math.isfinite(value) and value >= 0):
-        raise argparse.ArgumentTypeError(f"must be a finite number of seconds >= 0, got {text!r}")
-    return value
-
-
 def remote_flags(parser: argparse.ArgumentParser, default: str | None = None) -> None:
     where = f"default {default}" if default else "default: run locally"
     parser.add_argument(
@@ -149,7 +139,7 @@ def remote_flags(parser: argparse.ArgumentParser, default: str | None = None) ->
     parser.add_argument(
         "--wait",
         nargs="?",
-        type=_wait_seconds,
+        type=seconds_argument,
         const=DEFAULT_WAIT_SECONDS,
         default=None,
         metavar="SECONDS",

@@ -28,7 +28,8 @@ MIN_REDRAW_SECONDS = 0.1
 CLEAR_LINE = "\r\x1b[K"
 
 
-def _seconds(text: str) -> float:
+def seconds_argument(text: str) -> float:
+    """argparse type: a finite number of seconds >= 0."""
     try:
         value = float(text)
     except ValueError:
@@ -41,7 +42,7 @@ def _seconds(text: str) -> float:
 def progress_flag(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--progress-every",
-        type=_seconds,
+        type=seconds_argument,
         default=DEFAULT_EVERY,
         metavar="SECONDS",
         help="progress on stderr: a live line on a terminal; otherwise a plain line at most "

@@ -4,7 +4,6 @@ flag refusal names its flag; the README's "Prune your own network" commands run 
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 
@@ -16,6 +15,7 @@ from solver.cli.app import main
 from solver.core.problem import Activation, BoxGrid, Network, Neuron, PointSet, Samples
 from solver.io import convert
 from solver.io.model_import import read_network
+from tests.support.readme import run_block, shell_block
 from tests.support.servers import REPO
 
 README = REPO / "README.md"
@@ -221,23 +221,9 @@ def test_an_unsupported_onnx_node_is_one_line_and_exit_2_from_the_installed_comm
     )
 
 
-def readme_commands() -> str:
-    section = README.read_text(encoding="utf-8").split("## Prune your own network", 1)[1]
-    return re.findall(r"```\n(.*?)```", section, flags=re.S)[0]
-
-
 def test_the_readme_commands_run_as_written(tmp_path):
     # As written: from a directory whose .venv is the repository's, every line checked.
-    (tmp_path / ".venv").symlink_to(REPO / ".venv")
-    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
-    proc = subprocess.run(
-        ["bash", "-e", "-c", readme_commands()],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env=env,
-    )
+    proc = run_block(shell_block("## Prune your own network"), tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.count("status      OPTIMAL") == 2, proc.stdout
     assert "kept        6 of 12 units" in proc.stdout

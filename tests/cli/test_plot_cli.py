@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import re
 import subprocess
 import sys
@@ -17,6 +16,7 @@ from matplotlib.image import imread
 from solver.cli.app import main
 from solver.io import convert
 from solver.io.figure_data import figure_data
+from tests.support.readme import run_block, shell_block
 from tests.support.servers import REPO
 
 README = REPO / "README.md"
@@ -241,23 +241,8 @@ def test_solve_does_not_load_matplotlib(tmp_path, capsys):
     assert proc.returncode == 0, proc.stderr
 
 
-def readme_plot_commands() -> str:
-    """The first shell block of the README's "Pictures of a result" section."""
-    section = README.read_text(encoding="utf-8").split("### Pictures of a result", 1)[1]
-    return re.findall(r"```\n(.*?)```", section, flags=re.S)[0]
-
-
 def test_the_readme_plot_commands_run_as_written(tmp_path):
-    (tmp_path / ".venv").symlink_to(REPO / ".venv")
-    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
-    proc = subprocess.run(
-        ["bash", "-e", "-c", readme_plot_commands()],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env=env,
-    )
+    proc = run_block(shell_block("### Pictures of a result"), tmp_path)
     assert proc.returncode == 0, proc.stderr
     written = sorted(p.name for p in tmp_path.iterdir() if p.suffix in (".png", ".pdf", ".svg"))
     assert written, proc.stdout

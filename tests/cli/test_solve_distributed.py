@@ -12,6 +12,7 @@ from solver.cli.common import EXIT_OPTIMAL
 from solver.core.problem import MinError, PruningMode
 from solver.instances.generate import paper_problem
 from solver.io import convert
+from tests.support.readme import run_block, shell_block
 
 
 def _run(argv: list[str]) -> int:
@@ -48,17 +49,6 @@ def test_a_bad_worker_count_is_refused_by_its_flag(tmp_path, capsys):
 
 
 def test_the_readme_block_runs_as_written(tmp_path):
-    import re
-    import subprocess
-
-    from tests.support.servers import REPO
-
-    readme = (REPO / "README.md").read_text(encoding="utf-8")
-    section = readme.split("### One hard instance on many workers", 1)[1]
-    block = re.findall(r"```\n(.*?)```", section, flags=re.S)[0]
-    (tmp_path / ".venv").symlink_to(REPO / ".venv")
-    proc = subprocess.run(
-        ["bash", "-e", "-c", block], cwd=tmp_path, capture_output=True, text=True, timeout=300
-    )
+    proc = run_block(shell_block("### One hard instance on many workers"), tmp_path)
     assert proc.returncode in (0, 3), proc.stderr  # OPTIMAL, or FEASIBLE on a slow machine
     assert "cubes: " in proc.stdout and "rule magnitude" in proc.stdout
