@@ -1,30 +1,55 @@
-"""One cube of a distributed solve (docs/design.md §16): the min_error solve of the masks that
-meet the cube's decisions, with the best certified error so far as a cutoff.
+"""One cube of a distributed solve (docs/design.md §16): the masks that meet the cube's decisions
+(units fixed live or dead), solved for one goal (CubeGoal): min_error under a budget, with the
+best certified error so far as a cutoff, or min_kept under a threshold.
 
-What a cube proves, with U = cutoff - tolerance:
+min_error, with U = cutoff - tolerance:
 - its backend's rigorous bound b (capped at U by the model, so b <= U): every mask of the cube
   has exact error >= b (masks above U have error > U >= b);
 - an INFEASIBLE answer under the cap, from a backend that ``proves_cutoff`` (CP-SAT): every mask
   of the cube has exact error > U, so U is the cube's bound;
 - its best choice, certified exactly on every point by the engine's own ExactDomain.
-
 Float backends get no cap (their infeasibility claims prove nothing, floatmip.py): they solve the
 cube with only its hint as upper bound.
+
+min_kept, with threshold X (the masks of interest have exact error <= X), as the monolithic
+engine solves it (solver.engine.kept, docs/design.md §7): a relaxation, then a restriction.
+- The relaxation's kept bound b: every mask of the cube with exact error <= X keeps >= b. Its
+  model is the relaxation of §7 (each side rounded outward, so a mask with exact error <= X
+  meets every row at the cap floor(S X)) on the active points only (row generation, §6: fewer
+  rows, a further relaxation) with the cube's decisions as exact 0-1 fixings; each round's bound
+  holds for the whole domain and the largest is kept (Run.solve_rows).
+- Its INFEASIBLE, from a backend that ``proves_cutoff`` (CP-SAT): the same relaxation has no
+  choice, so no mask of the cube has exact error <= X; the cube's bound is infinite (it holds
+  nothing of interest). This is a proof about the relaxed rows, and the relaxed rows contain
+  every mask that matters, which is all it needs. It is still checked: a certified mask of the
+  cube within X (the incumbent moved into the cube) refutes it. The monolithic engine checks
+  the claim against the full network instead (solver.engine.kept), which a cube need not
+  contain. A float backend's INFEASIBLE proves nothing (its margin model, floatmip.py): the
+  cube then solves min_error with the same backend, whose bound is rigorous within that model,
+  and is closed only when that bound exceeds X.
+- The restriction (every choice truly within X) only finds masks; its INFEASIBLE proves nothing
+  and is never read. Every mask the cube returns is certified exactly against X.
+- The cutoff K (the best certified kept count when the cube starts): no backend takes a bound on
+  the count in a min_kept task (MinKeptTask has no budget), so the cube solves its own min_kept
+  to the end and is closed when its bound reaches K (no mask of it keeps fewer than the
+  incumbent). A budget in the task would let the solver stop at K instead.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import threading
 import time
 from dataclasses import dataclass
 from fractions import Fraction
 
 from solver.backends import get_backend
-from solver.backends.base import BackendStatus, MinErrorTask
+from solver.backends.base import BackendStatus, MinErrorTask, MinKeptTask
 from solver.core.parameters import SolveParameters
 from solver.core.problem import MinError, Problem
 from solver.engine.run import Run
+from solver.exact.certify import MaskCertificate
 from solver.formulation.columns import ColumnModel
 from solver.formulation.deadline import DeadlineReached
 
@@ -32,24 +57,40 @@ from solver.formulation.deadline import DeadlineReached
 class CubeState:
     """CubeAnswer.state values."""
 
-    OPTIMAL = "optimal"  # its best mask is within the tolerance of its bound
-    CLOSED = "closed"  # no mask of the cube beats the cutoff by more than the tolerance
+    OPTIMAL = "optimal"  # its best mask is within the tolerance of its bound (min_kept: equal)
+    CLOSED = "closed"  # no mask of the cube beats the cutoff (min_error: by the tolerance)
     OPEN = "open"  # stopped by its time slice (or a stop) with a gap
     REFUTED = "refuted"  # a certified mask lies below the backend's bound: the bound is dropped
 
 
+@dataclass(frozen=True)
+class CubeGoal:
+    """What every cube of one distributed phase solves: min_error with at most ``max_kept``
+    kept, or (``max_error`` set) min_kept among masks of exact error at most ``max_error``."""
+
+    max_kept: int | None = None
+    max_error: Fraction | None = None
+
+    @property
+    def min_kept(self) -> bool:
+        return self.max_error is not None
+
+
 @dataclass
 class CubeAnswer:
-    """What a cube sends back: exact Fractions (pickled as such), so nothing is rounded on the
-    way to the global certificate."""
+    """What a cube sends back: exact Fractions and integers (pickled as such), so nothing is
+    rounded on the way to the global certificate."""
 
     state: str
-    bound: Fraction  # every mask of the cube has exact error >= bound
+    # min_error: every mask of the cube has exact error >= bound. min_kept: every mask of the
+    # cube with exact error <= max_error keeps >= bound (math.inf: the cube has none).
+    bound: Fraction | int | float
     chosen: list[int] | None  # the model's candidates of the cube's best mask
     error: Fraction | None  # its exact error on every point
-    cutoff: Fraction | None  # U, the cap the cube was solved under
+    cutoff: Fraction | int | None  # min_error: U, the cap it was solved under; min_kept: K
     seconds: float
     cpu_seconds: float
+    kept: int | None = None  # its best mask's kept count
 
 
 def repair(model: ColumnModel, choice: list[int], fixed: dict[int, bool]) -> list[int]:
@@ -80,51 +121,75 @@ def solve_cube(
     params: SolveParameters,
     fixed: dict[int, bool],
     incumbent: list[int] | None,
-    cutoff_error: Fraction | None,
+    cutoff: Fraction | int | None,
     stop: threading.Event | None = None,
+    goal: CubeGoal | None = None,
 ) -> CubeAnswer:
-    """The cube's min_error solve within params.time_limit_seconds (its slice). ``incumbent``:
-    the best certified choice so far (repaired into the cube as its hint); ``cutoff_error``: its
-    exact error (the cube looks for masks below it by more than the tolerance)."""
-    began, cpu = time.monotonic(), time.process_time()
-    objective = problem.objective
-    assert isinstance(objective, MinError)
-    tol = Fraction(params.effective_tolerance)
+    """The cube's solve within params.time_limit_seconds (its slice). ``incumbent``: the best
+    certified choice so far (repaired into the cube as its hint); ``cutoff``: its exact error
+    (min_error: the cube looks for masks below it by more than the tolerance) or its kept count
+    (min_kept). ``goal``: None for the problem's own min_error objective."""
+    if goal is None:
+        objective = problem.objective
+        assert isinstance(objective, MinError)
+        goal = CubeGoal(max_kept=objective.max_kept)
+    clock = (time.monotonic(), time.process_time())
     cube_params = dataclasses.replace(params, sparsest=False, cross_check=None)
     backend = get_backend(params.backend)
-    cutoff = None
-    if cutoff_error is not None and backend.proves_cutoff:
-        cutoff = cutoff_error - tol
-
-    def answer(state, bound, chosen=None, error=None) -> CubeAnswer:
-        return CubeAnswer(
-            state,
-            bound,
-            chosen,
-            error,
-            cutoff,
-            time.monotonic() - began,
-            time.process_time() - cpu,
-        )
-
     try:
         run = Run(problem, cube_params, None, stop)
     except DeadlineReached:
-        return answer(CubeState.OPEN, Fraction(0))
+        return _answer(clock, CubeState.OPEN, Fraction(0) if not goal.min_kept else 0, cutoff)
     run.use(backend)
     run.fixed_units = dict(fixed)
+    if goal.min_kept:
+        return _kept_cube(run, goal.max_error, fixed, incumbent, cutoff, clock)
+    return _error_cube(run, goal.max_kept, fixed, incumbent, cutoff, clock)
+
+
+def _answer(clock, state, bound, cutoff, chosen=None, error=None, kept=None) -> CubeAnswer:
+    began, cpu = clock
+    return CubeAnswer(
+        state,
+        bound,
+        chosen,
+        error,
+        cutoff,
+        time.monotonic() - began,
+        time.process_time() - cpu,
+        kept,
+    )
+
+
+def _error_cube(
+    run: Run,
+    max_kept: int | None,
+    fixed: dict[int, bool],
+    incumbent: list[int] | None,
+    cutoff_error: Fraction | None,
+    clock,
+) -> CubeAnswer:
+    tol = Fraction(run.params.effective_tolerance)
+    cutoff = None
+    if cutoff_error is not None and run.backend.proves_cutoff:
+        cutoff = cutoff_error - tol
     run.cutoff = cutoff
     model = run.model
+
+    def answer(state, bound, chosen=None, error=None) -> CubeAnswer:
+        kept = None if chosen is None else model.kept(chosen)
+        return _answer(clock, state, bound, cutoff, chosen, error, kept)
+
     hint = None
     if incumbent is not None:
         hint = repair(model, incumbent, fixed)
-        if objective.max_kept is not None and model.kept(hint) > objective.max_kept:
+        if max_kept is not None and model.kept(hint) > max_kept:
             hint = None
-    run.ensure_active([hint or [], run.full_choice(objective.max_kept)])
-    task = MinErrorTask(max_kept=objective.max_kept)
+    run.ensure_active([hint or [], run.full_choice(max_kept)])
+    task = MinErrorTask(max_kept=max_kept)
     rows = run.solve_rows(task, hint)
     if rows.status == BackendStatus.INFEASIBLE and cutoff is not None:
-        # Proven: every mask of the cube errs by more than the cutoff (docstring).
+        # Proven: every mask of the cube errs by more than the cutoff (module docstring).
         return answer(CubeState.CLOSED, max(cutoff, Fraction(0)))
     bound = rows.error_bound if rows.error_bound is not None else Fraction(0)
     if rows.chosen is None:
@@ -137,7 +202,7 @@ def solve_cube(
         error - bound > tol
         and rows.status == BackendStatus.OPTIMAL
         and rows.converged
-        and backend.refines
+        and run.backend.refines
         and not run.out_of_time()
     ):
         # The first level's resolution left the gap: the finer model (docs/design.md §7).
@@ -159,3 +224,81 @@ def solve_cube(
     else:
         state = CubeState.OPEN
     return answer(state, bound, chosen, error)
+
+
+def _kept_cube(
+    run: Run,
+    eps: Fraction,
+    fixed: dict[int, bool],
+    incumbent: list[int] | None,
+    cutoff: int | None,
+    clock,
+) -> CubeAnswer:
+    """min_kept in the cube (module docstring: what each answer proves)."""
+    model = run.model
+    best: tuple[MaskCertificate, list[int]] | None = None
+
+    def consider(choice: list[int] | None) -> None:
+        nonlocal best
+        if choice is None:
+            return
+        cert = run.domain.certify(model.mask(choice))
+        if cert.error <= eps and (
+            best is None or (cert.kept, cert.error) < (best[0].kept, best[0].error)
+        ):
+            best = (cert, list(choice))
+
+    # The incumbent moved into the cube, else the full network moved into it: a hint, and, if
+    # it certifies within eps, a mask of the cube that any infeasibility claim must respect.
+    hint = repair(model, incumbent if incumbent is not None else run.full_choice(None), fixed)
+    consider(hint)
+    run.ensure_active([hint, run.full_choice(None)])
+    run.reserve_certificates(len(hint))
+    relaxed = run.solve_rows(MinKeptTask(max_error=eps, restrict=False), hint)
+    bound: int | float = relaxed.kept_bound or 0
+    if relaxed.status == BackendStatus.INFEASIBLE:
+        if best is not None:  # a certified mask of the cube meets eps: the claim is refuted
+            return _kept_answer(clock, CubeState.REFUTED, 0, cutoff, best)
+        if run.backend.proves_cutoff or _error_above(run, eps):
+            return _answer(clock, CubeState.CLOSED, math.inf, cutoff)
+        return _answer(clock, CubeState.OPEN, 0, cutoff)
+    consider(relaxed.chosen)
+    if (best is None or best[0].kept > bound) and not run.out_of_time():
+        # The relaxation's mask misses eps by the rounding (or is not the cube's fewest yet):
+        # the restriction's masks meet eps truly (solver.engine.kept).
+        restart = relaxed.chosen if relaxed.chosen is not None else hint
+        restricted = run.solve_rows(MinKeptTask(max_error=eps, restrict=True), restart)
+        consider(restricted.chosen)
+    if best is not None and bound > best[0].kept:
+        return _kept_answer(clock, CubeState.REFUTED, 0, cutoff, best)
+    if best is not None and best[0].kept == bound:
+        state = CubeState.OPTIMAL
+    elif cutoff is not None and bound >= cutoff:
+        state = CubeState.CLOSED
+    else:
+        state = CubeState.OPEN
+    return _kept_answer(clock, state, bound, cutoff, best)
+
+
+def _kept_answer(clock, state, bound, cutoff, best) -> CubeAnswer:
+    if best is None:
+        return _answer(clock, state, bound, cutoff)
+    cert, choice = best
+    return _answer(clock, state, bound, cutoff, choice, cert.error, cert.kept)
+
+
+def _error_above(run: Run, eps: Fraction) -> bool:
+    """Whether the cube's least error is proven above ``eps`` by a min_error solve with the
+    run's backend (a float backend's rigorous bound, docs/design.md §8): the check behind a
+    float backend's min_kept infeasibility claim. Its mask, certified, must not refute it."""
+    if run.out_of_time():
+        return False
+    run.cutoff = None
+    rows = run.solve_rows(MinErrorTask(), None)
+    if rows.error_bound is None or rows.error_bound <= eps:
+        return False
+    if rows.chosen is not None:
+        cert = run.domain.certify(run.model.mask(rows.chosen))
+        if cert.error < rows.error_bound:
+            return False  # refuted: its bound proves nothing
+    return True

@@ -1,23 +1,43 @@
-"""Cube and conquer on Dask: one min_error instance split into cubes that fix a few units live or
-dead, each solved as a Dask task with the best certified error so far as a cutoff, and one
-global certificate (docs/design.md §16).
+"""Cube and conquer on Dask: one instance split into cubes that fix a few units live or dead,
+each solved as a Dask task with the best certified answer so far as a cutoff, and one global
+certificate (docs/design.md §16). All three objectives, in both pruning modes.
 
 The split: the first k units of a rule's ranking (solver.engine.cube_split) give 2^k cubes, which
-partition the model's choices (each unit is live or dead in every choice). Cubes whose fixed-live
-units alone exceed the budget are empty and skipped. A cube stopped by its time slice with its
-bound still below the cutoff splits again on the next unit of the ranking (dynamic load
+partition the model's choices (each unit is live or dead in every choice; in weights mode a
+unit is live when one of its patterns is chosen, the backends' fixed_units). Cubes whose
+fixed-live units alone exceed the budget are empty and skipped. A cube stopped by its time slice
+with its bound still below the cutoff splits again on the next unit of the ranking (dynamic load
 balancing): its two children partition it, and each starts from its bound.
 
-The cutoff: a dask.distributed Variable holds the best certified error E and its choice; a cube
-reads it when it starts and solves under error <= E - tolerance (solver.engine.cube_task says
-what each answer proves). Incumbents flow back as cubes finish and lower the Variable.
+One phase is one such conquest for one goal (solver.engine.cube_task.CubeGoal); a dask.distributed
+Variable per phase holds the best certified answer and its choice, which a cube reads when it
+starts (cube_task says what each answer proves). Incumbents flow back as cubes finish.
 
-The certificate: every leaf cube (not split) has a bound b_c with every mask of the cube at
-exact error >= b_c; the leaves cover all choices, so L = min over leaves of b_c is a rigorous
-lower bound on the optimum. A cube closed by a cutoff E' - tolerance has b_c = E' - tolerance
->= E - tolerance for the final best E (E <= E': the best only improves), so closed cubes never
-hold L more than the tolerance below E. The returned mask is re-certified here; OPTIMAL only
-when its exact error - L <= tolerance.
+min_error: the cutoff is the best certified error E; every leaf cube (not split) has a bound b_c
+with every mask of the cube at exact error >= b_c; the leaves cover all choices, so L = min over
+leaves of b_c is a rigorous lower bound on the optimum. A cube closed by a cutoff E' - tolerance
+has b_c = E' - tolerance >= E - tolerance for the final best E (E <= E': the best only improves),
+so closed cubes never hold L more than the tolerance below E. OPTIMAL only when the returned
+mask's exact error (re-certified here) - L <= tolerance.
+
+min_kept (threshold X = max_error): the cutoff is the best certified kept count K of a mask with
+exact error <= X. Every leaf has a bound b_c: every mask of the cube with exact error <= X keeps
+at least b_c (infinite: the cube has none; a cube that did not run: its inherited bound). The
+leaves cover all choices, so L = min over leaves of b_c bounds the fewest kept of any mask within
+X; a cube is closed when b_c >= K (no mask of it keeps fewer than the incumbent), and since K
+only falls, closed cubes never hold L below the final K. The returned mask is re-certified here
+against X; OPTIMAL only when its kept count equals L; INFEASIBLE when every leaf is proven to hold
+no mask within X (L infinite, no mask certified, the full network certified above X at the
+start).
+
+pareto: the monolithic sweep (solver.engine.objectives.solve_pareto) with each of its min_error
+solves distributed: the unconstrained optimum first, then one distributed min_error per budget
+k = 0, 1, ... until the optimum's error is reached; each point's bound is its phase's L.
+
+Error first, then kept (parameters.sparsest, on by default; docs/design.md §2): after a min_error
+solve, and for each frontier point, a distributed min_kept with the threshold X = the mask's
+exact error returns the fewest kept among masks at most as bad, with the count's proof stated in
+``detail``; the error claim (bound, status) is unchanged.
 """
 
 from __future__ import annotations
@@ -28,6 +48,7 @@ import math
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from fractions import Fraction
 
@@ -35,8 +56,8 @@ from solver import exact
 from solver.backends import get_backend
 from solver.core.errors import FieldViolation, InvalidProblemError
 from solver.core.parameters import SolveParameters
-from solver.core.problem import MinError, Problem
-from solver.core.result import Progress, Solution, SolveResult, SolveStatus
+from solver.core.problem import Mask, MinError, MinKept, Pareto, Problem
+from solver.core.result import FrontierPoint, Progress, SolveResult, SolveStatus
 from solver.core.validate import (
     DEFAULT_LIMITS,
     parameter_violation,
@@ -44,10 +65,14 @@ from solver.core.validate import (
     validate_problem,
 )
 from solver.engine.cube_split import SPLIT_RULES, split_order
-from solver.engine.cube_task import CubeAnswer, CubeState, min_live_cost, solve_cube
+from solver.engine.cube_task import CubeAnswer, CubeGoal, CubeState, min_live_cost, solve_cube
+from solver.engine.objectives import MinErrorOutcome, withdraw_refuted
 from solver.engine.run import Run, rounded_gap
+from solver.engine.sparsest import add_frontier
 from solver.engine.starts import start_error, starting_choices
+from solver.exact.certify import MaskCertificate
 from solver.formulation.deadline import DeadlineReached
+from solver.formulation.hints import greedy_forward
 
 DEFAULT_CUBES = 8
 CUBES_FIELD = "parameters.distributed.cubes"
@@ -65,11 +90,17 @@ class CubeReport:
 
     decisions: dict[int, bool]
     state: str  # CubeState, or "split" (its children carry it), "empty", "cancelled"
-    bound: float  # rounded down; every mask of the cube has exact error >= it
+    # min_error: rounded down, every mask of the cube has exact error >= it. min_kept: every
+    # mask of the cube within the threshold keeps >= it (inf: the cube has none).
+    bound: float
     error: float | None  # its best mask's exact error, rounded up
-    cutoff: float | None  # the cap it was solved under, rounded down
+    cutoff: float | None  # min_error: the cap it was solved under, rounded down; min_kept: K
     seconds: float
     cpu_seconds: float
+    # The phase it belongs to: "min_error", "min_error kept<=k" (a budget), "min_kept
+    # error<=X" (a threshold).
+    phase: str = "min_error"
+    kept: int | None = None  # its best mask's kept count
 
 
 @dataclass
@@ -85,11 +116,12 @@ class DistributedResult:
         return sum(cube.cpu_seconds for cube in self.cubes)
 
 
-def _cube_on_worker(problem, params, fixed, state_name, stop_name, ends_at) -> CubeAnswer:
+def _cube_on_worker(problem, params, fixed, state_name, stop_name, ends_at, goal) -> CubeAnswer:
     """The Dask task: read the cutoff, watch the stop Event, solve the cube. ``ends_at``: the
     solve's deadline as wall-clock time (time.time(), comparable across the cluster's hosts,
     unlike time.monotonic()), None for none: a cube that waited in the queue gets only what
-    is left of it, at most its slice."""
+    is left of it, at most its slice. A task whose worker dies is run again by Dask from the
+    start (it holds nothing the Variable does not)."""
     from distributed import Event, Variable, get_client
 
     if ends_at is not None:
@@ -100,7 +132,9 @@ def _cube_on_worker(problem, params, fixed, state_name, stop_name, ends_at) -> C
     client = get_client()
     shared = Variable(state_name, client=client).get()
     incumbent = list(shared["choice"]) if shared["choice"] is not None else None
-    cutoff = Fraction(shared["error"]) if shared["error"] is not None else None
+    cutoff = None
+    if shared["value"] is not None:
+        cutoff = int(shared["value"]) if goal.min_kept else Fraction(shared["value"])
     stop = threading.Event()
     done = threading.Event()
     remote = Event(stop_name, client=client)
@@ -117,7 +151,7 @@ def _cube_on_worker(problem, params, fixed, state_name, stop_name, ends_at) -> C
 
     threading.Thread(target=watch, daemon=True).start()
     try:
-        return solve_cube(problem, params, fixed, incumbent, cutoff, stop)
+        return solve_cube(problem, params, fixed, incumbent, cutoff, stop, goal)
     finally:
         done.set()
 
@@ -144,10 +178,12 @@ def local_cluster(workers: int | None = None):
 
 def validate_distributed(problem: Problem, params: SolveParameters, cubes: int, rule: str) -> None:
     bad = []
-    if not isinstance(problem.objective, MinError):
+    if not isinstance(problem.objective, MinError | MinKept | Pareto):
         bad.append(
             FieldViolation(
-                "problem.objective", "a distributed solve answers min_error only", "--distributed"
+                "problem.objective",
+                "a distributed solve answers min_error, min_kept and pareto",
+                "--distributed",
             )
         )
     for name in ("heuristic", "continuous", "cross_check"):
@@ -170,9 +206,300 @@ def validate_distributed(problem: Problem, params: SolveParameters, cubes: int, 
 @dataclass
 class _Cube:
     fixed: dict[int, bool]
-    floor: Fraction  # a bound inherited from its parent
+    floor: Fraction | int  # a bound inherited from its parent
     report: CubeReport | None = None
     answer: CubeAnswer | None = None
+
+    def bound(self) -> Fraction | int | float:
+        """Its rigorous bound: its own answer's, at least the inherited one."""
+        own = self.answer.bound if self.answer is not None else 0
+        return max(self.floor, own)
+
+
+@dataclass
+class _Best:
+    """The best certified mask of a phase and its model choice (cert None: none yet)."""
+
+    cert: MaskCertificate | None = None
+    choice: list[int] | None = None
+
+
+@dataclass
+class _Conquest:
+    """One distributed solve's shared state across its phases."""
+
+    run: Run
+    params: SolveParameters
+    stop: threading.Event | None
+    started: float
+    order: list[int]
+    depth: int
+    outcome: DistributedResult
+    progress: Callable[[Progress], None] | None
+    slice_seconds: float | None
+    client: object = None
+    own_client: bool = False
+    problem_future: object = None
+    remote_stop: object = None
+    token: str = field(default_factory=lambda: uuid.uuid4().hex)
+    phases: int = 0
+
+    @property
+    def deadline(self) -> float | None:
+        limit = self.params.time_limit_seconds
+        return None if not limit else self.started + float(limit)
+
+    def stopped(self) -> bool:
+        return self.stop is not None and self.stop.is_set()
+
+    def report(self, **fields) -> None:
+        if self.progress is not None:
+            self.progress(Progress(elapsed_seconds=time.monotonic() - self.started, **fields))
+
+    def connect(self, client) -> None:
+        """The cluster, its stop Event and the scattered problem, on the first phase."""
+        if self.problem_future is not None:
+            return
+        from distributed import Event
+
+        if client is None:
+            client, self.own_client = local_cluster(), True
+        self.client = client
+        self.outcome.workers = len(client.nthreads())
+        self.remote_stop = Event(f"prunecert-stop-{self.token}", client=client)
+        self.problem_future = client.scatter(self.run.problem, broadcast=True)
+        limit = self.params.time_limit_seconds
+        if self.slice_seconds is None:
+            self.slice_seconds = (
+                DEFAULT_SLICE_SECONDS if not limit else max(MIN_SLICE_SECONDS, float(limit) / 3)
+            )
+
+    def close(self) -> None:
+        if self.remote_stop is not None:
+            self.remote_stop.set()
+        if self.own_client:
+            cluster = self.client.cluster
+            self.client.close()
+            cluster.close()
+
+    # -- one phase -------------------------------------------------------------------------
+    def conquer(self, goal: CubeGoal, best: _Best, label: str) -> tuple[list[_Cube], _Best]:
+        """Solve ``goal`` as cubes from the incumbent ``best``; returns the leaves (each with
+        its answer, or none if it never ran) and the best certified mask found."""
+        from distributed import Variable, wait
+
+        run, tol = self.run, Fraction(self.params.effective_tolerance)
+        self.phases += 1
+        shared = Variable(f"prunecert-cubes-{self.token}-{self.phases}", client=self.client)
+
+        def value(cert: MaskCertificate | None):
+            if cert is None:
+                return None
+            return cert.kept if goal.min_kept else str(cert.error)
+
+        def publish() -> None:
+            shared.set({"value": value(best.cert), "choice": best.choice})
+
+        def improves(cert: MaskCertificate) -> bool:
+            if not goal.min_kept:
+                return cert.error < best.cert.error
+            return cert.error <= goal.max_error and (
+                best.cert is None or (cert.kept, cert.error) < (best.cert.kept, best.cert.error)
+            )
+
+        def beats_cutoff(bound) -> bool:
+            """Whether a cube with this bound may still hold a better mask than the best."""
+            if best.cert is None:
+                return True
+            if goal.min_kept:
+                return bound < best.cert.kept
+            return bound < best.cert.error - tol
+
+        publish()
+        leaves: list[_Cube] = []
+        running: dict = {}  # future -> _Cube
+
+        def submit(cube: _Cube) -> None:
+            if goal.max_kept is not None and min_live_cost(run.model, cube.fixed) > goal.max_kept:
+                cube.report = CubeReport(cube.fixed, "empty", math.inf, None, None, 0.0, 0.0, label)
+                return  # no mask meets its decisions within the budget
+            deadline = self.deadline
+            left = None if deadline is None else deadline - time.monotonic()
+            cube_limit = (
+                self.slice_seconds if left is None else max(0.0, min(self.slice_seconds, left))
+            )
+            # One solver thread per cube unless asked: a worker runs one cube at a time on one
+            # core, and the cubes' CPU time is then the work they did.
+            cube_params = dataclasses.replace(
+                self.params, time_limit_seconds=cube_limit, threads=self.params.threads or 1
+            )
+            ends_at = None if left is None else time.time() + left  # for the workers' clocks
+            future = self.client.submit(
+                _cube_on_worker,
+                self.problem_future,
+                cube_params,
+                cube.fixed,
+                shared.name,
+                self.remote_stop.name,
+                ends_at,
+                goal,
+                pure=False,
+            )
+            running[future] = cube
+
+        roots = self.order[: self.depth]
+        for values in itertools.product((True, False), repeat=len(roots)):
+            cube = _Cube(dict(zip(roots, values, strict=True)), 0)
+            leaves.append(cube)
+            submit(cube)
+        while running:
+            if self.stopped():
+                self.remote_stop.set()
+            try:
+                finished = wait(list(running), timeout=POLL_SECONDS, return_when="FIRST_COMPLETED")
+            except TimeoutError:
+                continue
+            for future in finished.done:
+                cube = running.pop(future)
+                answer = future.result()
+                cube.answer = answer
+                bound = cube.bound()
+                cube.report = _report(cube, answer, bound, label)
+                if answer.chosen is not None:
+                    cert = run.domain.certify(run.model.mask(answer.chosen))  # re-checked here
+                    if improves(cert):
+                        best = _Best(cert, list(answer.chosen))
+                        publish()
+                open_ = [c for c in leaves if c.report is None or c.report.state == "open"]
+                self.report(
+                    kept=None if best.cert is None else best.cert.kept,
+                    error=None if best.cert is None else float(best.cert.error),
+                    bound=None if goal.min_kept else float(_global_bound(leaves, 0)),
+                    message=f"{label}: {len(running)} cubes running, {len(open_)} open",
+                )
+                deadline = self.deadline
+                left = None if deadline is None else deadline - time.monotonic()
+                free = [u for u in self.order if u not in cube.fixed]
+                if (
+                    answer.state == CubeState.OPEN
+                    and beats_cutoff(bound)
+                    and free
+                    and not self.stopped()
+                    and (left is None or left > MIN_SLICE_SECONDS)
+                ):
+                    cube.report.state = "split"
+                    leaves.remove(cube)
+                    self.outcome.cubes.append(cube.report)
+                    for alive in (True, False):
+                        child = _Cube({**cube.fixed, free[0]: alive}, bound)
+                        leaves.append(child)
+                        submit(child)
+        for cube in leaves:
+            if cube.report is None:
+                cube.report = CubeReport(
+                    cube.fixed, "cancelled", float(cube.floor), None, None, 0.0, 0.0, label
+                )
+            self.outcome.cubes.append(cube.report)
+        shared.delete()
+        return leaves, best
+
+    # -- the goals -------------------------------------------------------------------------
+    def min_error(
+        self, client, max_kept: int | None, hint: list[int] | None = None
+    ) -> MinErrorOutcome:
+        """A distributed min_error solve with at most ``max_kept`` kept (``hint``: a choice
+        within the budget, e.g. the previous frontier point's)."""
+        run, tol = self.run, Fraction(self.params.effective_tolerance)
+        starts = starting_choices(run, max_kept, search=hint is None)
+        if hint is not None:
+            starts.append(hint)
+        choice = min(starts, key=lambda c: start_error(run, c))
+        cert = run.domain.certify(run.model.mask(choice))
+        self.report(kept=cert.kept, error=float(cert.error), message="starting mask")
+        if cert.error <= tol:
+            detail = "a starting mask's exact error is within the tolerance of 0, a lower bound"
+            return MinErrorOutcome(SolveStatus.OPTIMAL, cert, choice, Fraction(0), detail)
+        self.connect(client)
+        label = "min_error" if max_kept is None else f"min_error kept<={max_kept}"
+        leaves, best = self.conquer(CubeGoal(max_kept=max_kept), _Best(cert, choice), label)
+        cert, choice = best.cert, best.choice
+        bound = _global_bound(leaves, cert.error)
+        if bound > cert.error:
+            detail = "a cube's bound lies above a certified mask's error; its proof is refuted"
+            return MinErrorOutcome(SolveStatus.FEASIBLE, cert, choice, Fraction(0), detail)
+        if self.stopped():
+            return MinErrorOutcome(SolveStatus.CANCELLED, cert, choice, bound, "cancelled")
+        if cert.error - bound <= tol:
+            return MinErrorOutcome(SolveStatus.OPTIMAL, cert, choice, bound, "")
+        detail = "time limit reached before every cube was closed"
+        return MinErrorOutcome(SolveStatus.FEASIBLE, cert, choice, bound, detail)
+
+    def min_kept(
+        self, client, eps: Fraction, hint: list[int] | None = None
+    ) -> tuple[_Best, int | float]:
+        """A distributed min_kept solve with threshold ``eps``: the best certified mask within
+        it (cert None: none found) and the global kept bound L (math.inf: no mask within eps)."""
+        run = self.run
+        best = _Best()
+        tried = [] if hint is None else [hint]
+        tried.append(greedy_forward(run.model, max_error=float(eps), deadline=run.search_deadline))
+        for choice in tried:
+            cert = run.domain.certify(run.model.mask(choice))
+            if cert.error <= eps and (best.cert is None or cert.kept < best.cert.kept):
+                best = _Best(cert, list(choice))
+        if best.cert is None:
+            full = run.domain.certify(Mask.full(run.problem))
+            if full.error <= eps:
+                best = _Best(full, run.model.choice(full.mask))
+        if best.cert is not None and best.cert.kept == 0:
+            return best, 0  # every count is >= 0
+        self.connect(client)
+        leaves, best = self.conquer(CubeGoal(max_error=eps), best, f"min_kept error<={eps}")
+        return best, _global_bound(leaves, math.inf)
+
+    def sparsest(self, client, cert: MaskCertificate, choice: list[int] | None):
+        """The fewest kept among masks at most as bad as ``cert`` (the sparsest step, docs/
+        design.md §2), distributed: (certificate, choice, the kept claim for ``detail``, whether
+        the count is proven the fewest)."""
+        limit = cert.error
+        if cert.kept == 0:
+            return cert, choice, _claim(0, limit), True
+        if self.run.out_of_time() or self.stopped():
+            why = "time limit" if not self.stopped() else "cancelled"
+            return cert, choice, _unproven(cert.kept, None, limit, why), False
+        found, bound = self.min_kept(client, limit, choice)
+        if found.cert is not None and (found.cert.kept, found.cert.error) < (cert.kept, cert.error):
+            cert, choice = found.cert, found.choice
+        if self.stopped():
+            return cert, choice, _unproven(cert.kept, None, limit, "cancelled"), False
+        if bound > cert.kept:  # the mask itself meets the threshold
+            why = "a cube's count proof was refuted"
+            return cert, choice, _unproven(cert.kept, None, limit, why), False
+        if bound == cert.kept:
+            return cert, choice, _claim(cert.kept, limit), True
+        reason = "time limit" if self.run.out_of_time() else "the rounding of the model's numbers"
+        return cert, choice, _unproven(cert.kept, bound, limit, reason), False
+
+
+def _report(cube: _Cube, answer: CubeAnswer, bound, label: str) -> CubeReport:
+    if isinstance(bound, int | float):
+        shown = float(bound)
+    else:
+        shown = exact.round_down(bound) if bound else 0.0
+    cutoff = answer.cutoff
+    if cutoff is not None and not isinstance(cutoff, int):
+        cutoff = exact.round_down(cutoff)
+    return CubeReport(
+        cube.fixed,
+        answer.state,
+        shown,
+        None if answer.error is None else exact.round_up(answer.error),
+        cutoff,
+        answer.seconds,
+        answer.cpu_seconds,
+        label,
+        answer.kept,
+    )
 
 
 def solve_cubes(
@@ -186,8 +513,9 @@ def solve_cubes(
     progress=None,
     slice_seconds: float | None = None,
 ) -> DistributedResult:
-    """Solve ``problem`` (min_error) as cubes on ``client`` (None: a local cluster with one
-    worker per core, closed at the end). See the module docstring for the certificate."""
+    """Solve ``problem`` (min_error, min_kept or pareto) as cubes on ``client`` (None: a local
+    cluster with one worker per core, closed at the end). See the module docstring for the
+    certificate of each objective."""
     started = time.monotonic()
     params = parameters or SolveParameters()
     validate_problem(problem, DEFAULT_LIMITS)
@@ -202,191 +530,207 @@ def solve_cubes(
             )
         )
     objective = problem.objective
-    assert isinstance(objective, MinError)
-    tol = Fraction(params.effective_tolerance)
-    limit = params.time_limit_seconds or None
-    deadline = None if limit is None else started + float(limit)
-    ends_at = None if limit is None else time.time() + float(limit)  # for the workers' clocks
-
-    def report(**fields) -> None:
-        if progress is not None:
-            progress(Progress(elapsed_seconds=time.monotonic() - started, **fields))
-
     try:
         run = Run(problem, params, progress, stop, started=started)
     except DeadlineReached:
         empty = SolveResult(SolveStatus.NO_SOLUTION, detail="time limit reached while building")
         return DistributedResult(empty, rule, [])
     run.use(backend)
-    stats = run.stats
-    # The incumbent: the best starting mask, certified exactly.
-    starts = starting_choices(run, objective.max_kept)
-    best_choice = min(starts, key=lambda c: start_error(run, c))
-    best_cert = run.domain.certify(run.model.mask(best_choice))
-    report(kept=best_cert.kept, error=float(best_cert.error), message="starting mask")
-    order = split_order(rule, run.model, objective.max_kept)
+    budget = objective.max_kept if isinstance(objective, MinError | Pareto) else None
+    order = split_order(rule, run.model, budget)
     depth = min(len(order), max(1, math.ceil(math.log2(cubes))))
-    roots = order[:depth]
-    outcome = DistributedResult(SolveResult(SolveStatus.NO_SOLUTION), rule, roots)
-    if best_cert.error <= tol or not order:
-        # Every error is >= 0 (or nothing to split: the start is the only choice).
-        status = SolveStatus.OPTIMAL if best_cert.error <= tol else SolveStatus.FEASIBLE
-        outcome.result = _result(run, status, best_cert, Fraction(0), "no cube was needed")
-        return outcome
-
-    own_client = client is None
-    if own_client:
-        client = local_cluster()
+    outcome = DistributedResult(SolveResult(SolveStatus.NO_SOLUTION), rule, order[:depth])
+    conquest = _Conquest(run, params, stop, started, order, depth, outcome, progress, slice_seconds)
     try:
-        from distributed import Event, Variable
-
-        outcome.workers = len(client.nthreads())
-        token = uuid.uuid4().hex
-        shared = Variable(f"prunecert-cubes-{token}", client=client)
-        remote_stop = Event(f"prunecert-stop-{token}", client=client)
-
-        def publish() -> None:
-            shared.set({"error": str(best_cert.error), "choice": list(best_choice)})
-
-        publish()
-        problem_future = client.scatter(problem, broadcast=True)
-        if slice_seconds is None:
-            slice_seconds = (
-                DEFAULT_SLICE_SECONDS if limit is None else max(MIN_SLICE_SECONDS, float(limit) / 3)
-            )
-        leaves: list[_Cube] = []
-        running: dict = {}  # future -> _Cube
-
-        def submit(cube: _Cube) -> None:
-            if objective.max_kept is not None and (
-                min_live_cost(run.model, cube.fixed) > objective.max_kept
-            ):
-                cube.report = CubeReport(cube.fixed, "empty", math.inf, None, None, 0.0, 0.0)
-                return  # no mask meets its decisions within the budget
-            left = None if deadline is None else deadline - time.monotonic()
-            cube_limit = slice_seconds if left is None else max(0.0, min(slice_seconds, left))
-            # One solver thread per cube unless asked: a worker runs one cube at a time on one
-            # core, and the cubes' CPU time is then the work they did.
-            cube_params = dataclasses.replace(
-                params, time_limit_seconds=cube_limit, threads=params.threads or 1
-            )
-            future = client.submit(
-                _cube_on_worker,
-                problem_future,
-                cube_params,
-                cube.fixed,
-                shared.name,
-                remote_stop.name,
-                ends_at,
-                pure=False,
-            )
-            running[future] = cube
-
-        for values in itertools.product((True, False), repeat=depth):
-            cube = _Cube(dict(zip(roots, values, strict=True)), Fraction(0))
-            leaves.append(cube)
-            submit(cube)
-        from distributed import wait
-
-        while running:
-            if stop is not None and stop.is_set():
-                remote_stop.set()
-            try:
-                finished = wait(list(running), timeout=POLL_SECONDS, return_when="FIRST_COMPLETED")
-            except TimeoutError:
-                continue
-            for future in finished.done:
-                cube = running.pop(future)
-                answer = future.result()
-                cube.answer = answer
-                bound = max(cube.floor, answer.bound)
-                cube.report = CubeReport(
-                    cube.fixed,
-                    answer.state,
-                    exact.round_down(bound) if bound else 0.0,
-                    None if answer.error is None else exact.round_up(answer.error),
-                    None if answer.cutoff is None else exact.round_down(answer.cutoff),
-                    answer.seconds,
-                    answer.cpu_seconds,
-                )
-                if answer.chosen is not None and answer.error < best_cert.error:
-                    cert = run.domain.certify(run.model.mask(answer.chosen))  # re-checked here
-                    if cert.error < best_cert.error:
-                        best_cert, best_choice = cert, list(answer.chosen)
-                        publish()
-                open_ = [c for c in leaves if c.report is None or c.report.state == "open"]
-                report(
-                    kept=best_cert.kept,
-                    error=float(best_cert.error),
-                    bound=float(_global_bound(leaves, best_cert.error)),
-                    message=f"{len(running)} cubes running, {len(open_)} open",
-                )
-                left = None if deadline is None else deadline - time.monotonic()
-                free = [u for u in order if u not in cube.fixed]
-                if (
-                    answer.state == CubeState.OPEN
-                    and bound < best_cert.error - tol
-                    and free
-                    and not (stop is not None and stop.is_set())
-                    and (left is None or left > MIN_SLICE_SECONDS)
-                ):
-                    cube.report.state = "split"
-                    leaves.remove(cube)
-                    outcome.cubes.append(cube.report)
-                    for alive in (True, False):
-                        child = _Cube({**cube.fixed, free[0]: alive}, bound)
-                        leaves.append(child)
-                        submit(child)
-        for cube in leaves:
-            if cube.report is None:
-                cube.report = CubeReport(cube.fixed, "cancelled", 0.0, None, None, 0.0, 0.0)
-            outcome.cubes.append(cube.report)
-        remote_stop.set()
-        shared.delete()
+        if isinstance(objective, MinError):
+            outcome.result = _solve_min_error(conquest, client, objective)
+        elif isinstance(objective, MinKept):
+            outcome.result = _solve_min_kept(conquest, client, objective)
+        else:
+            outcome.result = _solve_pareto(conquest, client, objective)
     finally:
-        if own_client:
-            cluster = client.cluster
-            client.close()
-            cluster.close()
-
-    # The global certificate, from exact Fractions (CubeReport holds the rounded figures).
-    bound = _global_bound(leaves, best_cert.error)
-    stats.solver_calls = len(outcome.cubes)
-    stats.rounds = len(outcome.cubes)
-    if bound > best_cert.error:
-        detail = "a cube's bound lies above a certified mask's error; its proof is refuted"
-        outcome.result = _result(run, SolveStatus.FEASIBLE, best_cert, Fraction(0), detail)
-    elif stop is not None and stop.is_set():
-        outcome.result = _result(run, SolveStatus.CANCELLED, best_cert, bound, "cancelled")
-    elif best_cert.error - bound <= tol:
-        outcome.result = _result(run, SolveStatus.OPTIMAL, best_cert, bound, "")
-    else:
-        detail = "time limit reached before every cube was closed"
-        outcome.result = _result(run, SolveStatus.FEASIBLE, best_cert, bound, detail)
+        conquest.close()
+    run.stats.solver_calls = run.stats.rounds = len(outcome.cubes)
     return outcome
 
 
-def _global_bound(leaves: list[_Cube], best_error: Fraction) -> Fraction:
-    """min over the leaf cubes of their bounds (an unfinished cube: its inherited floor; an
-    empty one: none), at most the best certified error (every bound is about masks of one cube;
-    a cube's bound above the best error is a refutation the caller checks)."""
-    bounds = []
-    for cube in leaves:
-        if cube.report is not None and cube.report.state == "empty":
+def _solve_min_error(conquest: _Conquest, client, objective: MinError) -> SolveResult:
+    run = conquest.run
+    found = conquest.min_error(client, objective.max_kept)
+    cert, detail = found.certificate, found.detail
+    bound_f = exact.round_down(found.bound)
+    if run.params.sparsest is not False and found.status in (
+        SolveStatus.OPTIMAL,
+        SolveStatus.FEASIBLE,
+    ):
+        # Fewer kept at the same or a lower error: the error claim stands (docs/design.md §2).
+        cert, _, claim, _ = conquest.sparsest(client, cert, found.choice)
+        detail = _join(detail, claim)
+    return run.result(found.status, cert, bound_f, rounded_gap(cert.error_upper, bound_f), detail)
+
+
+def _solve_min_kept(conquest: _Conquest, client, objective: MinKept) -> SolveResult:
+    run = conquest.run
+    eps = Fraction(objective.max_error)
+    best, bound = conquest.min_kept(client, eps)
+    cert = best.cert
+    if cert is None:
+        if conquest.stopped():
+            return run.result(SolveStatus.CANCELLED, None, 0.0, 0.0, "cancelled")
+        if bound == math.inf:
+            detail = f"no mask reaches max_error {objective.max_error:g}, not even the full network"
+            return run.result(SolveStatus.INFEASIBLE, None, 0.0, 0.0, detail)
+        detail = (
+            "time limit reached before a mask within max_error was found"
+            if run.out_of_time()
+            else "max_error lies within the fixed-point rounding of the least achievable error; "
+            "no mask was certified to reach it"
+        )
+        return run.result(SolveStatus.NO_SOLUTION, None, float(bound), 0.0, detail)
+    if bound > cert.kept:
+        detail = "a cube's count bound lies above a certified mask's count; its proof is refuted"
+        return run.result(SolveStatus.FEASIBLE, cert, 0.0, float(cert.kept), detail)
+    if conquest.stopped():
+        return run.result(SolveStatus.CANCELLED, cert, float(bound), 0.0, "cancelled")
+    if cert.kept == bound:
+        return run.result(SolveStatus.OPTIMAL, cert, float(bound), 0.0, "")
+    reason = "time limit reached" if run.out_of_time() else "the rounding of the model's numbers"
+    detail = f"kept {cert.kept}, proven lower bound {bound} ({reason} before every cube closed)"
+    return run.result(SolveStatus.FEASIBLE, cert, float(bound), float(cert.kept - bound), detail)
+
+
+def _solve_pareto(conquest: _Conquest, client, objective: Pareto) -> SolveResult:
+    """solver.engine.objectives.solve_pareto with each min_error (and each sparsest step)
+    distributed."""
+    run = conquest.run
+    max_budget = run.problem.max_kept_possible()
+    if objective.max_kept is not None:
+        max_budget = min(max_budget, objective.max_kept)
+    best = conquest.min_error(client, max_budget)
+    sparsest = run.params.sparsest is not False
+    if sparsest and best.certificate is not None:  # fewer kept also shortens the sweep
+        cert, choice, _, _ = conquest.sparsest(client, best.certificate, best.choice)
+        best = dataclasses.replace(best, certificate=cert, choice=choice)
+    best_cert = best.certificate
+    if best_cert is None:
+        return run.result(best.status, None, exact.round_down(best.bound), 0.0, best.detail)
+    frontier: list[FrontierPoint] = []
+    all_optimal = best.status == SolveStatus.OPTIMAL
+    worst_tolerance = 0.0
+    last_status, last_detail = best.status, best.detail
+    hint: list[int] | None = []
+    solved = [best_cert]
+    choices: dict[int, list[int] | None] = {}  # id(mask) -> its model choice (a hint)
+    for budget in range(0, best_cert.kept + 1):
+        if run.out_of_time() or conquest.stopped():
+            all_optimal = False
+            last_detail = "time limit reached during the frontier sweep"
+            break
+        point = best if budget == best_cert.kept else conquest.min_error(client, budget, hint)
+        if point.certificate is None:
+            all_optimal = False
+            last_status, last_detail = point.status, point.detail
             continue
-        own = cube.answer.bound if cube.answer is not None else Fraction(0)
-        bounds.append(max(cube.floor, own))
-    return min(bounds, default=best_error)
-
-
-def _result(run: Run, status, cert, bound: Fraction, detail: str) -> SolveResult:
-    bound_f = exact.round_down(bound)
-    run.stats.wall_time_seconds = run.elapsed()
-    return SolveResult(
-        status=status,
-        solution=Solution(mask=cert.mask, kept=cert.kept, error=cert.error_upper),
-        objective_bound=bound_f,
-        tolerance=rounded_gap(cert.error_upper, bound_f),
-        stats=run.stats,
-        detail=detail,
+        hint = point.choice
+        if point.status != SolveStatus.OPTIMAL:
+            all_optimal = False
+            last_status, last_detail = point.status, point.detail
+        cert = point.certificate
+        solved.append(cert)
+        choices[id(cert.mask)] = point.choice
+        bound_f = exact.round_down(point.bound)
+        worst_tolerance = max(worst_tolerance, rounded_gap(cert.error_upper, bound_f))
+        add_frontier(
+            frontier,
+            FrontierPoint(
+                kept=cert.kept,
+                error=cert.error_upper,
+                mask=cert.mask,
+                error_bound=bound_f,
+                certified=point.status == SolveStatus.OPTIMAL,
+            ),
+        )
+        if cert.error <= best_cert.error:
+            break
+    kept_detail = ""
+    if sparsest and not conquest.stopped():
+        kept_detail = _sparsest_frontier(conquest, client, frontier, choices, solved)
+    if withdraw_refuted(frontier, solved):
+        all_optimal = False
+        last_status = SolveStatus.FEASIBLE
+        last_detail = "a certified mask refuted a frontier point's bound; that bound is withdrawn"
+        worst_tolerance = max(rounded_gap(p.error, p.error_bound) for p in frontier)
+    if conquest.stopped():
+        final_status = SolveStatus.CANCELLED
+    elif all_optimal:
+        final_status = SolveStatus.OPTIMAL
+    else:
+        final_status = SolveStatus.FEASIBLE if last_status != SolveStatus.CANCELLED else last_status
+    best_found = min(solved, key=lambda c: (c.error, c.kept))
+    return run.result(
+        final_status,
+        best_found,
+        frontier[-1].error_bound,
+        worst_tolerance,
+        _join("" if final_status == SolveStatus.OPTIMAL else last_detail, kept_detail),
+        frontier,
     )
+
+
+def _sparsest_frontier(conquest: _Conquest, client, frontier, choices, solved) -> str:
+    """solver.engine.sparsest.sparsest_frontier with each min_kept distributed: each point
+    replaced by the fewest kept among masks at most as bad (its error bound stays valid: fewer
+    kept cannot beat the point's budget)."""
+    unproven = []
+    points = list(frontier)
+    for i, point in enumerate(points):
+        if point.kept == 0:
+            continue
+        cert = conquest.run.domain.certify(point.mask)
+        cert, _, _, proven = conquest.sparsest(client, cert, choices.get(id(point.mask)))
+        if cert.kept < point.kept:
+            solved.append(cert)
+            points[i] = dataclasses.replace(
+                point, kept=cert.kept, error=cert.error_upper, mask=cert.mask
+            )
+        if not proven:
+            unproven.append(f"kept {points[i].kept}")
+    frontier.clear()
+    for point in points:
+        add_frontier(frontier, point)
+    if not unproven:
+        return (
+            "each frontier point keeps the fewest among masks whose exact error is at most its own"
+        )
+    return "not proven the fewest kept for the point's error: " + ", ".join(unproven)
+
+
+def _global_bound(leaves: list[_Cube], default):
+    """min over the leaf cubes of their bounds (an unfinished cube: its inherited floor; an
+    empty one: none); ``default`` when every leaf is empty. A bound above the best certified
+    answer is a refutation the caller checks."""
+    bounds = [
+        cube.bound() for cube in leaves if cube.report is None or cube.report.state != "empty"
+    ]
+    return min(bounds, default=default)
+
+
+def _claim(kept: int, limit: Fraction) -> str:
+    # The threshold as solution.error states it: the exact value rounded up to a double.
+    return f"kept {kept} is the fewest among masks whose exact error is at most {_up(limit)}"
+
+
+def _unproven(kept: int, bound, limit: Fraction, why: str) -> str:
+    proven = "" if bound is None else f", proven lower bound {bound}"
+    return (
+        f"the error claim stands; kept {kept} is not proven the fewest among masks whose exact "
+        f"error is at most {_up(limit)}{proven} ({why})"
+    )
+
+
+def _up(value: Fraction) -> str:
+    return repr(exact.round_up(value))
+
+
+def _join(first: str, second: str) -> str:
+    return f"{first}; {second}" if first and second else first or second

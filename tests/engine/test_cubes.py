@@ -166,14 +166,17 @@ def test_split_rules_rank_every_unit():
 
 
 def test_bad_requests_name_their_field(client):
+    # Every objective is accepted (tests/engine/test_cubes_objectives.py); a bad cube count, an
+    # unknown rule and a parameter a distributed solve does not take are refused together.
     problem = dataclasses.replace(
         _problem(PruningMode.NEURONS, 6, 1), objective=MinKept(max_error=0.5)
     )
+    params = SolveParameters(cross_check="highs")
     with pytest.raises(InvalidProblemError) as caught:
-        solve_cubes(problem, cubes=1, rule="nope", client=client)
+        solve_cubes(problem, params, cubes=1, rule="nope", client=client)
     fields = {v.field for v in caught.value.violations}
     assert fields == {
-        "problem.objective",
+        "parameters.cross_check",
         "parameters.distributed.cubes",
         "parameters.distributed.cube_rule",
     }
