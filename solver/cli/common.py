@@ -17,6 +17,7 @@ from pathlib import Path
 
 from solver.cli.progress import seconds_argument
 from solver.core.errors import FieldViolation, InvalidProblemError
+from solver.core.parameters import DISTRIBUTED_FLAGS
 from solver.core.problem import MinError, MinKept, Objective, Pareto
 from solver.core.result import SolveStatus
 from solver.core.validate import PARAMETER_FLAGS
@@ -95,7 +96,11 @@ def error_line(field: str, description: str, flag: str | None = None) -> str:
 def violation_line(violation: FieldViolation) -> str:
     # ``flag`` is optional on FieldViolation: violations of a file's fields have no flag. A
     # server's violations carry no flag: the parameters' flags are known here.
-    flag = getattr(violation, "flag", None) or PARAMETER_FLAGS.get(violation.field)
+    flag = (
+        getattr(violation, "flag", None)
+        or PARAMETER_FLAGS.get(violation.field)
+        or DISTRIBUTED_FLAGS.get(violation.field)
+    )
     return error_line(violation.field, violation.description, flag)
 
 

@@ -1,5 +1,9 @@
 """`prunecert solve` and `prunecert certify`: one problem, locally or through a server.
 
+`prunecert solve --distributed` splits the problem into cubes (solver.cli.cubes, docs/design.md
+§16): locally on a Dask cluster, with --remote on the server's job cluster; the text output then
+lists every cube after the result, and --json adds them as SolveResult.distributed.
+
 The remote paths import the client (and with it grpc) inside the functions that use it, through
 ``common.connect``; a local solve never loads them.
 """
@@ -12,6 +16,7 @@ import sys
 import threading
 import time
 
+from solver.cli import cubes
 from solver.cli.common import (
     EXIT_FAILURE,
     EXIT_OPTIMAL,
@@ -36,6 +41,7 @@ from solver.core.result import SolveResult, SolveStats, SolveStatus
 from solver.core.validate import validate_parameters
 from solver.engine import certify_and_compare, solve_interruptibly
 from solver.io import convert
+from solver.io.convert import DistributedFigures
 from solver.io.figure_data import figure_data
 from solver.io.figures import figure_format, write_figure
 from solver.io.report import format_certificate, format_result
@@ -120,7 +126,15 @@ class _StopUnanswered(Exception):
 
 
 def solve_remote(args: argparse.Namespace, problem: Problem, params: SolveParameters, line):
-    """Solve through the server, ``line`` fed by SolveStream.
+    """Solve through the server, ``line`` fed by SolveStream (``solve_remote_run``'s result)."""
+    return solve_remote_run(args, problem, params, line)[0]
+
+
+def solve_remote_run(
+    args: argparse.Namespace, problem: Problem, params: SolveParameters, line
+) -> tuple[SolveResult, DistributedFigures | None]:
+    """Solve through the server, ``line`` fed by SolveStream; the result and, for a distributed
+    solve, its cubes.
 
     The first Ctrl-C asks the server to stop the solve (StopSolve) and waits up to
     STOP_WAIT_SECONDS for its result, which is then the engine's CANCELLED result with the best
@@ -151,6 +165,7 @@ def solve_remote(args: argparse.Namespace, problem: Problem, params: SolveParame
         reader = threading.Thread(target=read, daemon=True)
         reader.start()
         result: SolveResult | None = None
+        figures: DistributedFigures | None = None
         solve_id: str | None = None
         stop_by: float | None = None  # after the first Ctrl-C: the stopped result's deadline
         try:
@@ -193,7 +208,7 @@ def solve_remote(args: argparse.Namespace, problem: Problem, params: SolveParame
                 elif isinstance(event, BoundUpdate):
                     line.update(bound=event.bound)
                 elif isinstance(event, Finished):
-                    result = event.result
+                    result, figures = event.result, event.distributed
         except (KeyboardInterrupt, _StopUnanswered):
             client.close()  # cancels the call: the server stops the solve, frees the slot
             reader.join(10)
@@ -203,7 +218,7 @@ def solve_remote(args: argparse.Namespace, problem: Problem, params: SolveParame
             line.close()
     if result is None:
         raise RemoteFailure([("", "the server ended the stream without a result")], EXIT_FAILURE)
-    return result
+    return result, figures
 
 
 def log_solver_checks(args: argparse.Namespace) -> None:
@@ -260,6 +275,7 @@ def run_solve(args: argparse.Namespace) -> int:
         heuristic=args.heuristic,
         heuristic_start=args.heuristic_start,
         sparsest=args.sparsest,
+        distributed=cubes.distributed_parameters(args),
     )
     validate_parameters(params)  # the same field-named errors locally and remotely
     require_optimal_checks(args)
@@ -267,14 +283,22 @@ def run_solve(args: argparse.Namespace) -> int:
     if args.plot:  # a bad suffix fails before the solve, not after it
         figure_format(args.plot, flag="--plot", format_flag=None)
     line = LiveLine(every=args.progress_every)
+    figures = None
     if args.remote:
-        result = solve_remote(args, problem, params, line)
+        result, figures = solve_remote_run(args, problem, params, line)
+    elif params.distributed is not None:
+        result, figures = cubes.solve_distributed_locally(problem, params, args, line)
     else:
         result = solve_locally(problem, params, line, log_solver=args.log_solver)
     if args.json:
-        print(convert.to_json(convert.result_to_proto(result)))
+        message = convert.result_to_proto(result)
+        if figures is not None:
+            convert.distributed_to_proto(figures, message.distributed)
+        print(convert.to_json(message))
     else:
         print(format_result(problem, result))
+        if figures is not None:
+            print(cubes.format_cubes(figures))
     if args.plot:
         if result.solution is None:
             message = f"nothing drawn: the result ({result.status.name}) has no mask"
@@ -327,6 +351,13 @@ def add_parser(subparsers) -> None:
         epilog=EXIT_STATUS_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    solve_arguments(sol)
+    sol.set_defaults(func=run_solve)
+    add_certify_parser(subparsers)
+
+
+def solve_arguments(sol: argparse.ArgumentParser) -> None:
+    """`prunecert solve`'s arguments (also `solve-distributed`'s, solver.cli.cubes)."""
     sol.add_argument("problem", help="problem file (proto3 JSON), or - for stdin")
     sol.add_argument(
         "--json", action="store_true", help="print the SolveResult as proto3 JSON (default: text)"
@@ -412,10 +443,12 @@ def add_parser(subparsers) -> None:
         help="also draw the result into FILE (.png, .pdf or .svg; see `prunecert plot`; "
         "default: none)",
     )
+    cubes.distributed_flags(sol)
     progress_flag(sol)
     remote_flags(sol)
-    sol.set_defaults(func=run_solve)
 
+
+def add_certify_parser(subparsers) -> None:
     cer = subparsers.add_parser(
         "certify",
         help="a mask's exact error, optionally against the optimum",

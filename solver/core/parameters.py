@@ -5,6 +5,8 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
+from solver.core.errors import FieldViolation
+
 DEFAULT_TOLERANCE = 1e-6
 
 
@@ -31,6 +33,48 @@ CONTINUOUS_MODES: tuple[str, ...] = tuple(mode.value for mode in ContinuousMode)
 HEURISTICS: tuple[str, ...] = tuple(h.value for h in Heuristic if h is not Heuristic.BEST)
 # What SolveParameters.heuristic accepts: one heuristic, or "best" of them all.
 HEURISTIC_CHOICES: tuple[str, ...] = tuple(h.value for h in Heuristic)
+
+
+# Cube and conquer (docs/design.md §16). The rules are named here, in the contract, so that a
+# request is checked before anything is solved; solver.engine.cube_split implements them (a test
+# keeps the two lists equal).
+CUBE_RULES: tuple[str, ...] = ("magnitude", "kink", "lp")
+DEFAULT_CUBES = 8
+DEFAULT_CUBE_RULE = "magnitude"
+MIN_CUBES, MAX_CUBES = 2, 1024
+# The fields of SolveParameters.distributed and the `prunecert solve` flags that set them.
+DISTRIBUTED_FLAGS: dict[str, str] = {
+    "parameters.distributed": "--distributed",
+    "parameters.distributed.cubes": "--cubes",
+    "parameters.distributed.cube_rule": "--cube-rule",
+}
+
+
+@dataclass(frozen=True)
+class DistributedParameters:
+    """SolveParameters.distributed: split the instance into cubes (solve.proto)."""
+
+    cubes: int = DEFAULT_CUBES  # root cubes, rounded up to a power of two
+    cube_rule: str = DEFAULT_CUBE_RULE  # one of CUBE_RULES
+
+    def violations(self) -> list[FieldViolation]:
+        """What is wrong with these values alone, each naming its field and flag (the checks
+        that need the problem, e.g. the objective, are solver.engine.cubes.validate_distributed's)."""
+        bad = []
+        cubes = self.cubes
+        if (
+            isinstance(cubes, bool)
+            or not isinstance(cubes, int)
+            or not (MIN_CUBES <= cubes <= MAX_CUBES)
+        ):
+            field = "parameters.distributed.cubes"
+            message = f"must be an integer between {MIN_CUBES} and {MAX_CUBES}, got {cubes!r}"
+            bad.append(FieldViolation(field, message, DISTRIBUTED_FLAGS[field]))
+        if self.cube_rule not in CUBE_RULES:
+            field = "parameters.distributed.cube_rule"
+            message = f"unknown rule {self.cube_rule!r}; known: {', '.join(CUBE_RULES)}"
+            bad.append(FieldViolation(field, message, DISTRIBUTED_FLAGS[field]))
+        return bad
 
 
 def _as_enum(enum_type: type[enum.StrEnum], value):
@@ -60,12 +104,18 @@ class SolveParameters:
     heuristic_start: bool | None = None  # None: for n >= 48; start from the best heuristic mask
     # min_error: the fewest kept among masks at most as bad as the one found (None: on)
     sparsest: bool | None = None
+    # Cube and conquer on a Dask cluster (None: one solve; docs/design.md §16).
+    distributed: DistributedParameters | None = None
 
     def __post_init__(self) -> None:
         # Strings are accepted for the enum fields (they are StrEnums: "optimize" and
         # ContinuousMode.OPTIMIZE compare equal); unknown ones stay for validate_parameters.
         object.__setattr__(self, "continuous", _as_enum(ContinuousMode, self.continuous))
         object.__setattr__(self, "heuristic", _as_enum(Heuristic, self.heuristic))
+
+    def distributed_violations(self) -> list[FieldViolation]:
+        """``distributed``'s violations (none when it is unset); see DistributedParameters."""
+        return [] if self.distributed is None else self.distributed.violations()
 
     @property
     def effective_tolerance(self) -> float:

@@ -19,10 +19,11 @@ from __future__ import annotations
 import numpy as np
 
 from solver.core.errors import FieldViolation, InvalidProblemError
+from solver.core.parameters import CUBE_RULES
 from solver.core.problem import Neuron
 from solver.formulation.columns import ColumnModel
 
-SPLIT_RULES = ("magnitude", "kink", "lp")
+SPLIT_RULES = CUBE_RULES  # the contract's names (solver.core.parameters)
 RULE_FIELD = "parameters.distributed.cube_rule"
 RULE_FLAG = "--cube-rule"
 

@@ -55,7 +55,7 @@ from fractions import Fraction
 from solver import exact
 from solver.backends import get_backend
 from solver.core.errors import FieldViolation, InvalidProblemError
-from solver.core.parameters import SolveParameters
+from solver.core.parameters import DEFAULT_CUBES, DistributedParameters, SolveParameters
 from solver.core.problem import Mask, MinError, MinKept, Pareto, Problem
 from solver.core.result import FrontierPoint, Progress, SolveResult, SolveStatus
 from solver.core.validate import (
@@ -64,7 +64,7 @@ from solver.core.validate import (
     validate_parameters,
     validate_problem,
 )
-from solver.engine.cube_split import SPLIT_RULES, split_order
+from solver.engine.cube_split import split_order
 from solver.engine.cube_task import CubeAnswer, CubeGoal, CubeState, min_live_cost, solve_cube
 from solver.engine.objectives import MinErrorOutcome, withdraw_refuted
 from solver.engine.run import Run, rounded_gap
@@ -74,7 +74,6 @@ from solver.exact.certify import MaskCertificate
 from solver.formulation.deadline import DeadlineReached
 from solver.formulation.hints import greedy_forward
 
-DEFAULT_CUBES = 8
 CUBES_FIELD = "parameters.distributed.cubes"
 # A cube's time slice without a time limit; with one, a third of it: a stalled cube then still
 # has time to split twice.
@@ -189,16 +188,7 @@ def validate_distributed(problem: Problem, params: SolveParameters, cubes: int, 
     for name in ("heuristic", "continuous", "cross_check"):
         if getattr(params, name) is not None:
             bad.append(parameter_violation(f"parameters.{name}", "not with a distributed solve"))
-    if not 2 <= cubes <= 1024:
-        bad.append(FieldViolation(CUBES_FIELD, "must be between 2 and 1024", "--cubes"))
-    if rule not in SPLIT_RULES:
-        bad.append(
-            FieldViolation(
-                "parameters.distributed.cube_rule",
-                f"unknown rule {rule!r}; known: {', '.join(SPLIT_RULES)}",
-                "--cube-rule",
-            )
-        )
+    bad += DistributedParameters(cubes, rule).violations()  # one place for these checks
     if bad:
         raise InvalidProblemError(bad)
 
@@ -356,7 +346,11 @@ class _Conquest:
             if self.stopped():
                 self.remote_stop.set()
             try:
-                finished = wait(list(running), timeout=POLL_SECONDS, return_when="FIRST_COMPLETED")
+                # wait() looks up the default client; ours need not be the process's default.
+                with self.client.as_current():
+                    finished = wait(
+                        list(running), timeout=POLL_SECONDS, return_when="FIRST_COMPLETED"
+                    )
             except TimeoutError:
                 continue
             for future in finished.done:
@@ -454,7 +448,9 @@ class _Conquest:
         if best.cert is not None and best.cert.kept == 0:
             return best, 0  # every count is >= 0
         self.connect(client)
-        leaves, best = self.conquer(CubeGoal(max_error=eps), best, f"min_kept error<={eps}")
+        leaves, best = self.conquer(
+            CubeGoal(max_error=eps), best, f"min_kept error<={exact.round_up(eps):.10g}"
+        )
         return best, _global_bound(leaves, math.inf)
 
     def sparsest(self, client, cert: MaskCertificate, choice: list[int] | None):

@@ -13,6 +13,7 @@ that map over several modules.
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -21,7 +22,14 @@ from google.protobuf.message import Message
 
 from prunecert.v1 import problem_pb2, solve_pb2
 from solver.core.errors import FieldViolation, InvalidProblemError
-from solver.core.parameters import CONTINUOUS_MODES, ContinuousMode, SolveParameters
+from solver.core.parameters import (
+    CONTINUOUS_MODES,
+    DEFAULT_CUBE_RULE,
+    DEFAULT_CUBES,
+    ContinuousMode,
+    DistributedParameters,
+    SolveParameters,
+)
 from solver.core.problem import (
     Activation,
     BoxGrid,
@@ -377,6 +385,9 @@ def parameters_to_proto(params: SolveParameters) -> solve_pb2.SolveParameters:
         msg.heuristic_start = params.heuristic_start
     if params.sparsest is not None:
         msg.sparsest = params.sparsest
+    if params.distributed is not None:
+        msg.distributed.cubes = params.distributed.cubes
+        msg.distributed.cube_rule = params.distributed.cube_rule
     return msg
 
 
@@ -405,6 +416,18 @@ def parse_parameters(msg: solve_pb2.SolveParameters) -> SolveParameters:
         heuristic=msg.heuristic or None,
         heuristic_start=msg.heuristic_start if msg.HasField("heuristic_start") else None,
         sparsest=msg.sparsest if msg.HasField("sparsest") else None,
+        distributed=_distributed(msg),
+    )
+
+
+def _distributed(msg: solve_pb2.SolveParameters) -> DistributedParameters | None:
+    """SolveParameters.distributed: unset is None (one solve); 0 cubes and an empty rule are the
+    defaults, as for the other fields; anything else is kept for validation to name."""
+    if not msg.HasField("distributed"):
+        return None
+    return DistributedParameters(
+        cubes=msg.distributed.cubes or DEFAULT_CUBES,
+        cube_rule=msg.distributed.cube_rule or DEFAULT_CUBE_RULE,
     )
 
 
@@ -459,6 +482,125 @@ def result_to_proto(result: SolveResult) -> solve_pb2.SolveResult:
     stats = {f.name: getattr(result.stats, f.name) for f in dataclasses.fields(result.stats)}
     msg.stats.CopyFrom(solve_pb2.SolveStats(**stats))
     return msg
+
+
+# -- a distributed solve's cubes -------------------------------------------------------------------
+# The core's SolveResult has no place for them: a distributed result is the engine's
+# DistributedResult (solver.engine.cubes) in process, and SolveResult.distributed on the wire. These
+# figures are that message's values, readable without the engine (the client, the CLI's remote
+# path); ``distributed_figures`` takes them from an engine result.
+
+
+@dataclass(frozen=True)
+class CubeFigures:
+    """One cube: its decisions (unit -> live), its state, its bound (see solve.proto
+    CubeReport: an error or, in a min_kept phase, a kept count), its best mask's exact error
+    (rounded up) and kept count, and its cost."""
+
+    decisions: dict[int, bool]
+    state: str
+    bound: float
+    error: float | None
+    cutoff: float | None
+    seconds: float
+    cpu_seconds: float
+    phase: str = "min_error"
+    kept: int | None = None
+
+
+@dataclass(frozen=True)
+class DistributedFigures:
+    """A distributed solve's cubes (solve.proto DistributedRun)."""
+
+    rule: str
+    split_units: tuple[int, ...]
+    workers: int
+    cubes: tuple[CubeFigures, ...]
+    cpu_seconds: float
+
+
+def distributed_figures(outcome) -> DistributedFigures:
+    """The figures of an engine DistributedResult (read by attribute: io does not load the
+    engine at import, see the module docstring)."""
+    return DistributedFigures(
+        rule=outcome.rule,
+        split_units=tuple(int(u) for u in outcome.split_units),
+        workers=int(outcome.workers),
+        cubes=tuple(
+            CubeFigures(
+                decisions={int(u): bool(live) for u, live in cube.decisions.items()},
+                state=str(cube.state),
+                bound=float(cube.bound),
+                error=None if cube.error is None else float(cube.error),
+                cutoff=None if cube.cutoff is None else float(cube.cutoff),
+                seconds=float(cube.seconds),
+                cpu_seconds=float(cube.cpu_seconds),
+                phase=str(getattr(cube, "phase", "min_error")),
+                kept=None if getattr(cube, "kept", None) is None else int(cube.kept),
+            )
+            for cube in outcome.cubes
+        ),
+        cpu_seconds=float(outcome.cpu_seconds),
+    )
+
+
+def distributed_result_to_proto(outcome) -> solve_pb2.SolveResult:
+    """An engine DistributedResult as one SolveResult message: its result, with ``distributed``
+    listing the cubes."""
+    msg = result_to_proto(outcome.result)
+    distributed_to_proto(distributed_figures(outcome), msg.distributed)
+    return msg
+
+
+def distributed_to_proto(figures: DistributedFigures, run: solve_pb2.DistributedRun) -> None:
+    """Fill ``run`` (a SolveResult's ``distributed``) with ``figures``."""
+    run.cube_rule = figures.rule
+    run.split_units[:] = figures.split_units
+    run.workers = figures.workers
+    run.cpu_seconds = figures.cpu_seconds
+    for cube in figures.cubes:
+        out = run.cubes.add(
+            state=cube.state,
+            bound=cube.bound,
+            seconds=cube.seconds,
+            cpu_seconds=cube.cpu_seconds,
+            phase=cube.phase,
+        )
+        for unit, live in cube.decisions.items():
+            out.decisions.add(unit=unit, live=live)
+        if cube.error is not None:
+            out.error = cube.error
+        if cube.cutoff is not None:
+            out.cutoff = cube.cutoff
+        if cube.kept is not None:
+            out.kept = cube.kept
+
+
+def parse_distributed(msg: solve_pb2.SolveResult) -> DistributedFigures | None:
+    """SolveResult.distributed's figures; None when the result is not a distributed solve's."""
+    if not msg.HasField("distributed"):
+        return None
+    run = msg.distributed
+    return DistributedFigures(
+        rule=run.cube_rule,
+        split_units=tuple(run.split_units),
+        workers=run.workers,
+        cubes=tuple(
+            CubeFigures(
+                decisions={d.unit: d.live for d in c.decisions},
+                state=c.state,
+                bound=c.bound,
+                error=c.error if c.HasField("error") else None,
+                cutoff=c.cutoff if c.HasField("cutoff") else None,
+                seconds=c.seconds,
+                cpu_seconds=c.cpu_seconds,
+                phase=c.phase or "min_error",
+                kept=c.kept if c.HasField("kept") else None,
+            )
+            for c in run.cubes
+        ),
+        cpu_seconds=run.cpu_seconds,
+    )
 
 
 def _mask_from_message(msg: solve_pb2.Mask) -> Mask:

@@ -88,13 +88,25 @@ class JobManager:
         self._cluster = None
         self._active: dict[str, _Active] = {}
         self._lock = threading.Lock()
+        # The feeder and the servicer's distributed solves both start the client lazily: one
+        # cluster, whoever comes first.
+        self._dask_lock = threading.Lock()
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="prunecert-jobs", daemon=True)
         self._thread.start()
 
     # -- Dask ------------------------------------------------------------------------------------
+    def scheduler_address(self) -> str:
+        """The job cluster's scheduler address (starting the local cluster if need be), for
+        work that runs on the cluster outside jobs: a distributed solve (docs/design.md §16)."""
+        return str(self._dask().scheduler.address)
+
     def _dask(self):
+        with self._dask_lock:
+            return self._start_dask()
+
+    def _start_dask(self):
         if self._client is None:
             from distributed import Client, LocalCluster
 

@@ -44,6 +44,16 @@ class JobSpec:
             return
         params = convert.parse_parameters(request.parameters)
         validate_parameters(params)
+        if params.distributed is not None:
+            # A batch already spreads its items over the cluster; a distributed item inside it
+            # would need a cluster of its own per item.
+            raise InvalidProblemError(
+                FieldViolation(
+                    "parameters.distributed",
+                    "a job's items are solved one per worker; send a distributed solve as Solve",
+                    "--distributed",
+                )
+            )
         # Names are checked now, not per item: a job whose every item fails must never be
         # accepted (issue 15). A name the registry does not know is a bad argument; a known
         # backend that is not installed here is NOT_FOUND (get_backend).

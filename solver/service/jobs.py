@@ -11,6 +11,7 @@ import math
 from collections.abc import Callable
 
 from prunecert.v1 import service_pb2
+from solver.core.errors import JobsDisabledError, PruneCertError
 from solver.core.parameters import SolveParameters
 from solver.core.result import Progress
 from solver.core.validate import Limits
@@ -56,12 +57,59 @@ def _progress_events(emit: Emit | None) -> Callable[[Progress], None] | None:
 
 
 def run_solve(
-    request: service_pb2.SolveRequest, time_limit: float, limits: Limits, stop, emit: Emit | None
+    request: service_pb2.SolveRequest,
+    time_limit: float,
+    limits: Limits,
+    stop,
+    emit: Emit | None,
+    dask_scheduler: str | None = None,
 ):
+    """One solve; with parameters.distributed, cube and conquer whose cubes run on the Dask
+    cluster at ``dask_scheduler`` (the server's job cluster) while this process drives them."""
     problem = convert.parse_problem(request.problem, limits)
     params = _params_with_limit(request.parameters, time_limit)
+    if params.distributed is not None:
+        return run_distributed(problem, params, dask_scheduler, stop, emit)
     result = solve(problem, params, progress=_progress_events(emit), stop=stop, limits=limits)
     return convert.result_to_proto(result)
+
+
+# How long the driver waits to connect to the job cluster's scheduler (the server connected to it
+# moments before, so only a scheduler that has just gone away takes this long).
+DASK_CONNECT_SECONDS = 10
+
+
+def run_distributed(problem, params: SolveParameters, dask_scheduler: str | None, stop, emit):
+    """The cube driver (solver.engine.cubes.solve_cubes, docs/design.md §16) in this worker
+    process; the cubes are tasks on the job cluster. ``stop`` (a cancel, StopSolve, the server's
+    deadline) reaches every cube through the engine's Dask Event within about 0.4 s."""
+    from distributed import Client
+
+    from solver.engine.cubes import solve_cubes
+
+    if dask_scheduler is None:  # the servicer refuses this before a worker is taken
+        raise JobsDisabledError("a distributed solve needs the server's job cluster (--data-dir)")
+    try:
+        # The default client of this process (one solve at a time here): distributed.wait,
+        # which the engine's driver uses, asks for the default client, not the futures'.
+        client = Client(dask_scheduler, timeout=DASK_CONNECT_SECONDS)
+    except (OSError, TimeoutError) as exc:
+        raise PruneCertError(
+            f"the job cluster's Dask scheduler ({dask_scheduler}) cannot be reached: {exc}"
+        ) from exc
+    try:
+        outcome = solve_cubes(
+            problem,
+            params,
+            cubes=params.distributed.cubes,
+            rule=params.distributed.cube_rule,
+            client=client,
+            stop=stop,
+            progress=_progress_events(emit),
+        )
+    finally:
+        client.close()
+    return convert.distributed_result_to_proto(outcome)
 
 
 def run_certify(request: service_pb2.CertifyRequest, time_limit: float, limits: Limits, stop):

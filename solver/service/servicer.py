@@ -2,6 +2,16 @@
 
 Cheap checks (parsing, validation, backend name, limits) run in the RPC thread so that bad
 requests never take a worker; every solve runs in a worker process (solver.service.workers).
+
+A distributed solve (parameters.distributed, docs/design.md §16) runs on the job cluster: its
+driver (solver.engine.cubes.solve_cubes) runs in a solver process like any solve, holding one
+slot, and connects to the job manager's Dask scheduler, where the cubes run as tasks. Not in a
+thread of the server: the driver builds the instance's model, ranks units (the lp rule solves
+the relaxation in process) and certifies every improvement in exact arithmetic, all as costly as
+a single solve's set-up and all sized by what the client sent. In a solver process a crash, a
+memory blow-up or a driver that ignores its stop costs that process (the pool replaces it and
+answers the call), never the server; the slots, the queue, the deadline and StopSolve are the
+ones every solve has. The price is a Dask client connection per solve (well under a second).
 """
 
 from __future__ import annotations
@@ -21,6 +31,7 @@ from prunecert.v1 import service_pb2, service_pb2_grpc, solve_pb2
 from solver.backends import REGISTRY, available_backends, get_backend
 from solver.core.errors import (
     FieldViolation,
+    InvalidProblemError,
     JobsDisabledError,
     PoolBusyError,
     PruneCertError,
@@ -29,6 +40,7 @@ from solver.core.errors import (
 )
 from solver.core.validate import Limits, validate_parameters
 from solver.engine import validate_for_problem
+from solver.engine.cubes import validate_distributed
 from solver.io import convert
 from solver.io.wire import MAX_MESSAGE_BYTES
 from solver.jobs.manager import JobManager
@@ -129,9 +141,11 @@ class PruningSolverServicer(service_pb2_grpc.PruningSolverServicer):
             record["duration_ms"] = round((time.monotonic() - start) * 1000, 3)
             log.info(json.dumps(record, sort_keys=True))
 
-    def _check(self, problem_msg, params_msg, mask_msg=None) -> None:
+    def _check(self, problem_msg, params_msg, mask_msg=None) -> dict:
         """Refuse in the RPC thread what can be refused cheaply: INVALID_ARGUMENT /
-        RESOURCE_EXHAUSTED / NOT_FOUND, so a bad request never takes a worker.
+        RESOURCE_EXHAUSTED / NOT_FOUND, so a bad request never takes a worker (a distributed
+        solve on a server without jobs: FAILED_PRECONDITION). Returns the options its worker
+        gets with the job (WorkerPool.run).
 
         Sizes are read from the message's lengths and the model's memory is estimated before
         anything is converted (solver.service.sizing); the full validation converts every
@@ -142,13 +156,60 @@ class PruningSolverServicer(service_pb2_grpc.PruningSolverServicer):
         sizing.precheck(problem_msg, self.limits.problem)
         params = convert.parse_parameters(params_msg)
         validate_parameters(params)
-        get_backend(params.backend)
+        distributed = params.distributed
+        if distributed is not None:
+            if mask_msg is not None:
+                raise InvalidProblemError(
+                    FieldViolation(
+                        "parameters.distributed",
+                        "not with Certify (its optimum is one solve); leave it unset",
+                    )
+                )
+            if bad := params.distributed_violations():
+                raise InvalidProblemError(bad)
+        backend = get_backend(params.backend)
+        if distributed is not None and not backend.fixes_units:
+            raise InvalidProblemError(
+                FieldViolation(
+                    "parameters.backend",
+                    f"backend {backend.name!r} cannot solve cubes; use cpsat, scip, highs or cbc",
+                )
+            )
         sizing.check_memory(problem_msg, self.limits.worker_memory_bytes)
         if sizing.repeated_values(problem_msg) <= sizing.FULL_CHECK_VALUES:
             problem = convert.parse_problem(problem_msg, self.limits.problem)
             validate_for_problem(problem, params)
+            if distributed is not None:
+                validate_distributed(problem, params, distributed.cubes, distributed.cube_rule)
             if mask_msg is not None:
                 convert.parse_mask(mask_msg, problem)
+        if distributed is None:
+            return {}
+        return {"dask_scheduler": self._dask_scheduler()}
+
+    def _dask_scheduler(self) -> str:
+        """The job cluster's scheduler address, for a distributed solve's driver: the job
+        manager's (started here if no job has started it yet). FAILED_PRECONDITION without jobs,
+        UNAVAILABLE when the cluster cannot be had."""
+        if self.jobs is None:
+            raise RpcError(
+                "FAILED_PRECONDITION",
+                "a distributed solve runs on the server's job cluster, and this server has no "
+                "jobs (start it with --data-dir, and --dask-scheduler for an existing cluster)",
+                [
+                    FieldViolation(
+                        "parameters.distributed",
+                        "this server has no job cluster (prunecert serve --data-dir enables it)",
+                    )
+                ],
+            )
+        try:
+            return self.jobs.scheduler_address()
+        except Exception as exc:
+            log.warning("the job cluster cannot be reached: %s", exc)
+            raise RpcError(
+                "UNAVAILABLE", f"the server's job cluster cannot be reached: {exc}"
+            ) from exc
 
     def _time_limit(
         self, params: solve_pb2.SolveParameters, context: grpc.ServicerContext
@@ -173,10 +234,11 @@ class PruningSolverServicer(service_pb2_grpc.PruningSolverServicer):
         return wait, False
 
     def _jobs(
-        self, kind: str, request, context, stream: bool, stop_requested=None
+        self, kind: str, request, context, stream: bool, stop_requested=None, options=None
     ) -> Iterator[tuple[str, object]]:
         """The pool's messages for this call's job: ("started", seconds queued) first.
-        ``stop_requested``: StopSolve's flag for a stoppable solve (solver.service.stops)."""
+        ``stop_requested``: StopSolve's flag for a stoppable solve (solver.service.stops);
+        ``options``: for the worker (``_check``'s)."""
         max_wait, by_deadline = self._queue_wait(context)
         try:
             yield from self.pool.run(
@@ -187,6 +249,7 @@ class PruningSolverServicer(service_pb2_grpc.PruningSolverServicer):
                 stream,
                 max_wait,
                 stop_requested,
+                options,
             )
         except QueueRefusal as exc:
             raise PoolBusyError(self._refusal_message(exc, max_wait, by_deadline)) from exc
@@ -219,9 +282,9 @@ class PruningSolverServicer(service_pb2_grpc.PruningSolverServicer):
         """End the RPC with the status the worker's error carried (its class's, not its name)."""
         raise RpcError(error.status, error.message, error.violations)
 
-    def _unary(self, kind: str, request, context, reply_type, record: dict):
+    def _unary(self, kind: str, request, context, reply_type, record: dict, options=None):
         """The worker's reply to a unary call (its seconds queued in ``record``)."""
-        for tag, payload in self._jobs(kind, request, context, stream=False):
+        for tag, payload in self._jobs(kind, request, context, stream=False, options=options):
             if tag == "started":
                 record["queue_wait_seconds"] = payload
             if tag == "error":
@@ -242,8 +305,8 @@ class PruningSolverServicer(service_pb2_grpc.PruningSolverServicer):
     # -- RPCs ----------------------------------------------------------------------------------
     def Solve(self, request, context):
         with self._rpc("Solve", request, context) as record:
-            self._check(request.problem, request.parameters)
-            reply = self._unary("solve", request, context, solve_pb2.SolveResult, record)
+            options = self._check(request.problem, request.parameters)
+            reply = self._unary("solve", request, context, solve_pb2.SolveResult, record, options)
             if context.is_active():
                 self._solved("Solve", reply, record)
             record["response_bytes"] = reply.ByteSize()
@@ -254,10 +317,15 @@ class PruningSolverServicer(service_pb2_grpc.PruningSolverServicer):
             self._rpc("SolveStream", request, context) as record,
             self.stoppable.running(self._owner(context)) as solve,
         ):
-            self._check(request.problem, request.parameters)
+            options = self._check(request.problem, request.parameters)
             events = 0
             jobs = self._jobs(
-                "solve", request, context, stream=True, stop_requested=solve.stop_requested
+                "solve",
+                request,
+                context,
+                stream=True,
+                stop_requested=solve.stop_requested,
+                options=options,
             )
             # Closed here, not left to garbage collection: when the client goes away gRPC
             # closes this generator, and a traceback that keeps its frame alive would keep the

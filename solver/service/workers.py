@@ -82,7 +82,10 @@ def _worker_main(conn, control, limits: Limits) -> None:
             return
         if job[0] == "exit":
             return
-        number, kind, payload, time_limit, stream = job
+        # ``options``: what the server adds to the request (the job cluster's Dask scheduler for
+        # a distributed solve); absent from jobs sent before it existed.
+        number, kind, payload, time_limit, stream, *rest = job
+        options = rest[0] if rest else {}
         stop.clear()
         current[0] = number
         try:
@@ -92,7 +95,14 @@ def _worker_main(conn, control, limits: Limits) -> None:
                 def emit(event) -> None:
                     conn.send(("event", event.SerializeToString()))
 
-                reply = jobs.run_solve(request, time_limit, limits, stop, emit if stream else None)
+                reply = jobs.run_solve(
+                    request,
+                    time_limit,
+                    limits,
+                    stop,
+                    emit if stream else None,
+                    dask_scheduler=options.get("dask_scheduler"),
+                )
             else:
                 request = service_pb2.CertifyRequest.FromString(payload)
                 reply = jobs.run_certify(request, time_limit, limits, stop)
@@ -214,6 +224,7 @@ class WorkerPool:
         stream: bool = False,
         max_wait: float = 0.0,
         stop_requested: Callable[[], bool] | None = None,
+        options: dict | None = None,
     ) -> Iterator[tuple[str, object]]:
         """Run one job on a worker, waiting up to ``max_wait`` seconds for one to be free;
         yields ("started", seconds waited), then ("event", bytes)* and ("reply", bytes) or
@@ -232,6 +243,9 @@ class WorkerPool:
         cancel does, but the run goes on: the worker's reply (the engine's CANCELLED result with
         its best certified mask) is yielded as usual. A worker that has not answered the pool's
         deadline margin after the stop is replaced (WorkerCrashedError).
+
+        ``options`` go to the worker with the job (``dask_scheduler``: the address a
+        distributed solve's driver connects to).
         """
         taken = self._free.take(max_wait, cancelled)
         if taken is None:
@@ -243,7 +257,7 @@ class WorkerPool:
             if not worker.alive():
                 worker = self._replace(worker)
             time_limit_now = time_limit()
-            worker.send_job((kind, payload, time_limit_now, stream))
+            worker.send_job((kind, payload, time_limit_now, stream, options or {}))
             yield ("started", waited)
             overdue_at = time.monotonic() + time_limit_now + self.deadline_margin
             cancel_sent_at: float | None = None

@@ -99,7 +99,7 @@ def test_min_kept(client, mode, n, seed):
         assert kept(result.solution.mask) == want
         assert exact_error(problem, result.solution.mask) <= eps
         assert result.objective_bound == want
-        assert {c.phase for c in outcome.cubes} <= {f"min_kept error<={eps}"}
+        assert {c.phase for c in outcome.cubes} <= {f"min_kept error<={round_up(eps):.10g}"}
 
 
 @pytest.mark.parametrize(("mode", "n", "seed"), INSTANCES[::2], ids=IDS[::2])

@@ -544,6 +544,12 @@ def _with_params(**params) -> jobs_pb2.SubmitJobRequest:
 
 GOOD = convert.problem_to_proto(tiny(1))
 
+
+def _distributed() -> jobs_pb2.SubmitJobRequest:
+    request = _problems(GOOD)
+    request.parameters.distributed.cubes = 4
+    return request
+
 INVALID = {
     "unknown generator": (_family(generator="nope"), "family.generator"),
     "empty generator": (_family(generator=""), "family.generator"),
@@ -578,6 +584,7 @@ INVALID = {
     "empty spec": (jobs_pb2.SubmitJobRequest(request_id="x"), "spec"),
     "negative tolerance": (_with_params(tolerance=-1.0), "parameters.tolerance"),
     "negative time limit": (_with_params(time_limit_seconds=-1.0), "parameters.time_limit_seconds"),
+    "distributed items": (_distributed(), "parameters.distributed"),
 }
 
 

@@ -234,7 +234,10 @@ class Client:
                 elif kind == "log":
                     yield LogLine(t, event.log)
                 elif kind == "result":
-                    yield Finished(t, convert.parse_result(event.result))
+                    result = event.result
+                    yield Finished(
+                        t, convert.parse_result(result), convert.parse_distributed(result)
+                    )
         except grpc.RpcError as exc:
             raise self._error(exc) from exc
         finally:

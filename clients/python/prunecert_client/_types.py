@@ -57,8 +57,12 @@ class LogLine:
 
 @dataclass(frozen=True)
 class Finished:
+    """The stream's last event: the certified result; for a distributed solve
+    (SolveParameters.distributed) also its cubes, each with its rigorous bound."""
+
     elapsed_seconds: float
     result: SolveResult
+    distributed: convert.DistributedFigures | None = None
 
 
 SolveEvent = Started | Incumbent | BoundUpdate | LogLine | Finished

@@ -32,7 +32,7 @@ SOLVE_STATUS_NO_SOLUTION: SolveStatus
 SOLVE_STATUS_CANCELLED: SolveStatus
 
 class SolveParameters(_message.Message):
-    __slots__ = ("time_limit_seconds", "backend", "threads", "seed", "tolerance", "row_generation", "drop_dominated_points", "cross_check", "continuous", "heuristic", "heuristic_start", "sparsest")
+    __slots__ = ("time_limit_seconds", "backend", "threads", "seed", "tolerance", "row_generation", "drop_dominated_points", "cross_check", "continuous", "heuristic", "heuristic_start", "sparsest", "distributed")
     TIME_LIMIT_SECONDS_FIELD_NUMBER: _ClassVar[int]
     BACKEND_FIELD_NUMBER: _ClassVar[int]
     THREADS_FIELD_NUMBER: _ClassVar[int]
@@ -45,6 +45,7 @@ class SolveParameters(_message.Message):
     HEURISTIC_FIELD_NUMBER: _ClassVar[int]
     HEURISTIC_START_FIELD_NUMBER: _ClassVar[int]
     SPARSEST_FIELD_NUMBER: _ClassVar[int]
+    DISTRIBUTED_FIELD_NUMBER: _ClassVar[int]
     time_limit_seconds: float
     backend: str
     threads: int
@@ -57,7 +58,16 @@ class SolveParameters(_message.Message):
     heuristic: str
     heuristic_start: bool
     sparsest: bool
-    def __init__(self, time_limit_seconds: _Optional[float] = ..., backend: _Optional[str] = ..., threads: _Optional[int] = ..., seed: _Optional[int] = ..., tolerance: _Optional[float] = ..., row_generation: _Optional[bool] = ..., drop_dominated_points: _Optional[bool] = ..., cross_check: _Optional[str] = ..., continuous: _Optional[_Union[ContinuousMode, str]] = ..., heuristic: _Optional[str] = ..., heuristic_start: _Optional[bool] = ..., sparsest: _Optional[bool] = ...) -> None: ...
+    distributed: DistributedParameters
+    def __init__(self, time_limit_seconds: _Optional[float] = ..., backend: _Optional[str] = ..., threads: _Optional[int] = ..., seed: _Optional[int] = ..., tolerance: _Optional[float] = ..., row_generation: _Optional[bool] = ..., drop_dominated_points: _Optional[bool] = ..., cross_check: _Optional[str] = ..., continuous: _Optional[_Union[ContinuousMode, str]] = ..., heuristic: _Optional[str] = ..., heuristic_start: _Optional[bool] = ..., sparsest: _Optional[bool] = ..., distributed: _Optional[_Union[DistributedParameters, _Mapping]] = ...) -> None: ...
+
+class DistributedParameters(_message.Message):
+    __slots__ = ("cubes", "cube_rule")
+    CUBES_FIELD_NUMBER: _ClassVar[int]
+    CUBE_RULE_FIELD_NUMBER: _ClassVar[int]
+    cubes: int
+    cube_rule: str
+    def __init__(self, cubes: _Optional[int] = ..., cube_rule: _Optional[str] = ...) -> None: ...
 
 class ContinuousResult(_message.Message):
     __slots__ = ("error", "worst_point", "lower_bound", "optimal", "rounds", "detail", "grid_error")
@@ -152,7 +162,7 @@ class SolveStats(_message.Message):
     def __init__(self, wall_time_seconds: _Optional[float] = ..., backend: _Optional[str] = ..., formulation: _Optional[str] = ..., points_used: _Optional[int] = ..., points_total: _Optional[int] = ..., active_points: _Optional[int] = ..., rounds: _Optional[int] = ..., binary_variables: _Optional[int] = ..., scale: _Optional[float] = ..., solver_calls: _Optional[int] = ..., queue_wait_seconds: _Optional[float] = ...) -> None: ...
 
 class SolveResult(_message.Message):
-    __slots__ = ("status", "solution", "objective_bound", "tolerance", "frontier", "stats", "detail", "cross_check", "continuous")
+    __slots__ = ("status", "solution", "objective_bound", "tolerance", "frontier", "stats", "detail", "cross_check", "continuous", "distributed")
     STATUS_FIELD_NUMBER: _ClassVar[int]
     SOLUTION_FIELD_NUMBER: _ClassVar[int]
     OBJECTIVE_BOUND_FIELD_NUMBER: _ClassVar[int]
@@ -162,6 +172,7 @@ class SolveResult(_message.Message):
     DETAIL_FIELD_NUMBER: _ClassVar[int]
     CROSS_CHECK_FIELD_NUMBER: _ClassVar[int]
     CONTINUOUS_FIELD_NUMBER: _ClassVar[int]
+    DISTRIBUTED_FIELD_NUMBER: _ClassVar[int]
     status: SolveStatus
     solution: Solution
     objective_bound: float
@@ -171,7 +182,52 @@ class SolveResult(_message.Message):
     detail: str
     cross_check: CrossCheck
     continuous: ContinuousResult
-    def __init__(self, status: _Optional[_Union[SolveStatus, str]] = ..., solution: _Optional[_Union[Solution, _Mapping]] = ..., objective_bound: _Optional[float] = ..., tolerance: _Optional[float] = ..., frontier: _Optional[_Iterable[_Union[FrontierPoint, _Mapping]]] = ..., stats: _Optional[_Union[SolveStats, _Mapping]] = ..., detail: _Optional[str] = ..., cross_check: _Optional[_Union[CrossCheck, _Mapping]] = ..., continuous: _Optional[_Union[ContinuousResult, _Mapping]] = ...) -> None: ...
+    distributed: DistributedRun
+    def __init__(self, status: _Optional[_Union[SolveStatus, str]] = ..., solution: _Optional[_Union[Solution, _Mapping]] = ..., objective_bound: _Optional[float] = ..., tolerance: _Optional[float] = ..., frontier: _Optional[_Iterable[_Union[FrontierPoint, _Mapping]]] = ..., stats: _Optional[_Union[SolveStats, _Mapping]] = ..., detail: _Optional[str] = ..., cross_check: _Optional[_Union[CrossCheck, _Mapping]] = ..., continuous: _Optional[_Union[ContinuousResult, _Mapping]] = ..., distributed: _Optional[_Union[DistributedRun, _Mapping]] = ...) -> None: ...
+
+class DistributedRun(_message.Message):
+    __slots__ = ("cube_rule", "split_units", "workers", "cubes", "cpu_seconds")
+    CUBE_RULE_FIELD_NUMBER: _ClassVar[int]
+    SPLIT_UNITS_FIELD_NUMBER: _ClassVar[int]
+    WORKERS_FIELD_NUMBER: _ClassVar[int]
+    CUBES_FIELD_NUMBER: _ClassVar[int]
+    CPU_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    cube_rule: str
+    split_units: _containers.RepeatedScalarFieldContainer[int]
+    workers: int
+    cubes: _containers.RepeatedCompositeFieldContainer[CubeReport]
+    cpu_seconds: float
+    def __init__(self, cube_rule: _Optional[str] = ..., split_units: _Optional[_Iterable[int]] = ..., workers: _Optional[int] = ..., cubes: _Optional[_Iterable[_Union[CubeReport, _Mapping]]] = ..., cpu_seconds: _Optional[float] = ...) -> None: ...
+
+class CubeDecision(_message.Message):
+    __slots__ = ("unit", "live")
+    UNIT_FIELD_NUMBER: _ClassVar[int]
+    LIVE_FIELD_NUMBER: _ClassVar[int]
+    unit: int
+    live: bool
+    def __init__(self, unit: _Optional[int] = ..., live: _Optional[bool] = ...) -> None: ...
+
+class CubeReport(_message.Message):
+    __slots__ = ("decisions", "state", "bound", "error", "cutoff", "seconds", "cpu_seconds", "phase", "kept")
+    DECISIONS_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    BOUND_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    CUTOFF_FIELD_NUMBER: _ClassVar[int]
+    SECONDS_FIELD_NUMBER: _ClassVar[int]
+    CPU_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    PHASE_FIELD_NUMBER: _ClassVar[int]
+    KEPT_FIELD_NUMBER: _ClassVar[int]
+    decisions: _containers.RepeatedCompositeFieldContainer[CubeDecision]
+    state: str
+    bound: float
+    error: float
+    cutoff: float
+    seconds: float
+    cpu_seconds: float
+    phase: str
+    kept: int
+    def __init__(self, decisions: _Optional[_Iterable[_Union[CubeDecision, _Mapping]]] = ..., state: _Optional[str] = ..., bound: _Optional[float] = ..., error: _Optional[float] = ..., cutoff: _Optional[float] = ..., seconds: _Optional[float] = ..., cpu_seconds: _Optional[float] = ..., phase: _Optional[str] = ..., kept: _Optional[int] = ...) -> None: ...
 
 class CrossCheck(_message.Message):
     __slots__ = ("backend", "status", "solution", "objective_bound", "agrees", "detail")
