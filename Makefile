@@ -32,6 +32,7 @@ bench: install
 	$(BIN)/python bench/heuristics.py
 	$(BIN)/python bench/large.py
 	$(BIN)/python bench/soak.py --quick
+	$(BIN)/python bench/formulations.py --time-limit 20
 	$(BIN)/python bench/real.py --time-limit 20
 	$(BIN)/python bench/distributed.py --ns 96 --seeds 2 --time-limit 30
 

@@ -26,11 +26,12 @@ import time
 
 import numpy as np
 
-from solver.backends import REGISTRY
-from solver.backends.perweight import PerWeightCpSatBackend, prefer_per_weight
+from solver.backends import REGISTRY, prefer_per_weight
+from solver.backends.perweight import PerWeightCpSatBackend
 from solver.core.errors import PruneCertError
 from solver.core.parameters import SolveParameters
 from solver.core.problem import MinError, Network, Problem, PruningMode, Samples
+from solver.core.validate import DEFAULT_LIMITS
 from solver.engine import solve
 
 BACKENDS = {"patterns": "cpsat", "perweight": PerWeightCpSatBackend.name}
@@ -107,7 +108,7 @@ def main() -> None:
     print(header)
     for case in args.cases:
         problem = problem_for(case, args.seed)
-        prefer = prefer_per_weight(problem)
+        prefer = prefer_per_weight(problem, DEFAULT_LIMITS)
         for formulation in args.formulations:
             params = SolveParameters(
                 backend=BACKENDS[formulation], time_limit_seconds=args.time_limit

@@ -184,10 +184,28 @@ class Backend(abc.ABC):
     def version(cls) -> str:
         """The solver library's version."""
 
+    # Whether solve() reads the column model's candidates as the set of choices (see
+    # solves_columns); None: a backend does exactly when ``formulation`` is None.
+    over_candidates: ClassVar[bool | None] = None
+
+    @classmethod
+    def solves_columns(cls) -> bool:
+        """Whether this backend solves over the column model's candidates (every MIP backend on
+        the engine's model, and meet in the middle, which says so with ``over_candidates``), so
+        that it needs every candidate enumerated. A backend with a formulation of its own (the
+        per-weight model, docs/design.md §15) builds it from the problem and maps its answers
+        back through ColumnModel.choice, which the lazy model serves without enumerating."""
+        if cls.over_candidates is not None:
+            return cls.over_candidates
+        return cls.formulation is None
+
     @classmethod
     def accepts(cls, model: ColumnModel, task: Task) -> bool:
-        """Whether this backend can solve ``task`` on ``model`` (the general backends: always)."""
-        return True
+        """Whether this backend can solve ``task`` on ``model``. The general backends: every
+        complete model. The one check on a lazy model (ColumnModel.complete False): a backend
+        that solves over the candidates would see only those enumerated so far, so its optimum
+        and bound would be about a subset of the masks; an override calls this first."""
+        return model.complete or not cls.solves_columns()
 
     @abc.abstractmethod
     def solve(

@@ -134,6 +134,9 @@ class MeetInTheMiddleBackend(Backend):
     supports_early_stop = False
     special_purpose = True
     formulation = "separable"
+    # Its subset sums range over the model's candidates: on a lazy model they would be only
+    # those enumerated so far (Backend.accepts).
+    over_candidates = True
 
     @classmethod
     def available(cls) -> bool:
@@ -148,7 +151,8 @@ class MeetInTheMiddleBackend(Backend):
         """Neurons mode, every candidate acting on one point (at most MAX_CANDIDATES_PER_POINT
         per point), min_error without a budget (a budget couples the points)."""
         return (
-            isinstance(task, MinErrorTask)
+            super().accepts(model, task)
+            and isinstance(task, MinErrorTask)
             and task.max_kept is None
             and separable_points(model) is not None
         )

@@ -11,12 +11,15 @@ def run(args: argparse.Namespace) -> int:
     installed = available_backends()
     width = max((len(name) for name in installed), default=0)
     for name, version in installed.items():
-        stop = (
-            ""
-            if REGISTRY[name].supports_early_stop
-            else "  (cancellation waits for the running solve; time limits apply)"
-        )
-        print(f"{name:{width}s} {version}{stop}")
+        cls = REGISTRY[name]
+        notes = []
+        if not cls.solves_columns():
+            # A formulation of its own (the per-weight model, docs/design.md §15): "auto" takes
+            # it for weights mode at larger d.
+            notes.append(f"{cls.formulation} formulation: weights mode, chosen by auto at larger d")
+        if not cls.supports_early_stop:
+            notes.append("cancellation waits for the running solve; time limits apply")
+        print(f"{name:{width}s} {version}" + "".join(f"  ({note})" for note in notes))
     return 0
 
 

@@ -40,22 +40,53 @@ class Limits:
     # Realistic inputs (issue 11: up to d = 30); weights mode's patterns are capped below.
     max_input_dim: int = 32
     max_points: int = 200_000
-    # Weights mode enumerates, per unit, its 2^d hidden masks times the 2^k - 1 non-empty sets
-    # of output weights (docs/design.md §3): n * 2^d * (2^k - 1) patterns at most.
+    # Weights mode's pattern model enumerates, per unit, its 2^d hidden masks times the 2^k - 1
+    # non-empty sets of output weights (docs/design.md §3): n * 2^d * (2^k - 1) patterns at
+    # most. Above this the engine takes the per-weight route (docs/design.md §15), whose own
+    # limits are the two below.
     max_weight_candidates: int = 65_536
     # Outputs k of the network (neurons mode's rows grow as k, weights mode's patterns as 2^k).
     max_outputs: int = 64
+    # The per-weight route: hidden weights n * d (one binary each, plus one per unit) ...
+    max_per_weight_weights: int = 16_384
+    # ... and ReLUs n * points (one per (unit, point), each with d exact coefficients; 10^6 at
+    # d = 32 is about 32 million exact integers, a few GB, when every point is active).
+    max_per_weight_relus: int = 1_000_000
 
 
 DEFAULT_LIMITS = Limits()
 # For reading problems that a server already accepted under its own limits (client side).
-NO_LIMITS = Limits(10**15, 10**15, 10**15, 10**15, 10**15)
+NO_LIMITS = Limits(10**15, 10**15, 10**15, 10**15, 10**15, 10**15, 10**15)
 
 
 def weight_patterns(n: int, d: int, k: int) -> int:
     """The most patterns weights mode enumerates for n units of input dimension d with k outputs
     (docs/design.md §3): every hidden mask times every non-empty set of output weights."""
     return n * 2**d * (2**k - 1)
+
+
+def per_weight_violations(n: int, d: int, points: int, limits: Limits) -> list[FieldViolation]:
+    """What keeps weights mode off the per-weight route (docs/design.md §15): its binaries
+    (n * d hidden weights) and ReLUs (n * points) over ``limits``; empty when it fits."""
+    bad = []
+    if n * d > limits.max_per_weight_weights:
+        bad.append(
+            FieldViolation(
+                "network.hidden_weights",
+                f"the per-weight formulation has one binary per hidden weight: n * d = {n * d} "
+                f"exceed the limit of {limits.max_per_weight_weights}",
+            )
+        )
+    if n * points > limits.max_per_weight_relus:
+        bad.append(
+            FieldViolation(
+                "domain",
+                f"the per-weight formulation has one ReLU per (unit, point): n * points = "
+                f"{n * points} exceed the limit of {limits.max_per_weight_relus}; use fewer "
+                "points or units",
+            )
+        )
+    return bad
 
 
 class _Collector:
@@ -217,17 +248,22 @@ def validate_problem(problem: Problem, limits: Limits = DEFAULT_LIMITS) -> None:
     elif (
         problem.pruning == PruningMode.WEIGHTS
         and weight_patterns(n, d, k) > limits.max_weight_candidates
+        and m is not None
     ):
+        # Too many patterns to enumerate: only the per-weight route solves it (the engine takes
+        # it, solver/backends/__init__.py per_weight_route), so its limits apply instead.
         counted = (
             f"n * 2^d = {n * 2**d} hidden masks"
             if k == 1
-            else f"n * 2^d * (2^k - 1) = {weight_patterns(n, d, k)} patterns (hidden masks "
-            "times non-empty sets of output weights)"
+            else f"n * 2^d * (2^k - 1) = {weight_patterns(n, d, k)} patterns"
         )
-        c.over(
-            "network.hidden_weights",
-            f"weights mode enumerates {counted}, over the limit of {limits.max_weight_candidates}",
-        )
+        for violation in per_weight_violations(n, d, m, limits):
+            c.over(
+                violation.field,
+                f"weights mode with {counted} (over the pattern model's limit of "
+                f"{limits.max_weight_candidates}) takes the per-weight route, and "
+                + violation.description,
+            )
 
     objective = problem.objective
     if isinstance(objective, MinError | Pareto):

@@ -56,13 +56,14 @@ from solver import exact
 from solver.backends import get_backend
 from solver.core.errors import FieldViolation, InvalidProblemError
 from solver.core.parameters import DEFAULT_CUBES, DistributedParameters, SolveParameters
-from solver.core.problem import Mask, MinError, MinKept, Pareto, Problem
+from solver.core.problem import Mask, MinError, MinKept, Pareto, Problem, PruningMode
 from solver.core.result import FrontierPoint, Progress, SolveResult, SolveStatus
 from solver.core.validate import (
     DEFAULT_LIMITS,
     parameter_violation,
     validate_parameters,
     validate_problem,
+    weight_patterns,
 )
 from solver.engine.cube_split import split_order
 from solver.engine.cube_task import CubeAnswer, CubeGoal, CubeState, min_live_cost, solve_cube
@@ -188,6 +189,20 @@ def validate_distributed(problem: Problem, params: SolveParameters, cubes: int, 
     for name in ("heuristic", "continuous", "cross_check"):
         if getattr(params, name) is not None:
             bad.append(parameter_violation(f"parameters.{name}", "not with a distributed solve"))
+    net = problem.network
+    patterns = weight_patterns(net.n, net.d, net.outputs)
+    if problem.pruning == PruningMode.WEIGHTS and patterns > DEFAULT_LIMITS.max_weight_candidates:
+        # Cubes fix units in the pattern model (BackendOptions.fixed_units); the per-weight
+        # route (docs/design.md §15) has no cube support yet.
+        bad.append(
+            FieldViolation(
+                "parameters.distributed",
+                f"cubes need weights mode's pattern model, and n * 2^d * (2^k - 1) = {patterns} "
+                f"patterns is over its limit of {DEFAULT_LIMITS.max_weight_candidates}; solve "
+                "without --distributed (the per-weight formulation)",
+                "--distributed",
+            )
+        )
     bad += DistributedParameters(cubes, rule).violations()  # one place for these checks
     if bad:
         raise InvalidProblemError(bad)

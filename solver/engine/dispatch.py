@@ -4,6 +4,12 @@ continuous box optimisation or the grid solve; and certify_and_compare for a giv
 The grid solve builds the run (solver.engine.run), lets the backend registry choose among the
 backends that accept the model and task (solver.backends.choose_backends), solves the objective
 (solver.engine.objectives) and, if asked, cross-checks with a second backend.
+
+Weights mode has two routes (docs/design.md §15): the pattern model (every pattern enumerated,
+any backend) and the per-weight route (the lazy column model, the per-weight backend). "auto"
+takes the per-weight route above the measured pattern count (solver.backends.per_weight_route)
+or where the pattern model is over its limit; an explicit backend takes its own route, and one
+that needs the patterns on an instance over their limit is refused naming --backend.
 """
 
 from __future__ import annotations
@@ -13,18 +19,21 @@ import functools
 import threading
 import time
 
-from solver.backends import AUTO, choose_backends, get_backend
-from solver.backends.base import task_for
-from solver.core.errors import InvalidProblemError
+from solver.backends import AUTO, choose_backends, get_backend, prefer_per_weight
+from solver.backends.base import Backend, task_for
+from solver.backends.perweight import PerWeightCpSatBackend
+from solver.core.errors import InvalidProblemError, ProblemTooLargeError
 from solver.core.parameters import ContinuousMode, SolveParameters
-from solver.core.problem import Mask, MinError, MinKept, Pareto, Problem
+from solver.core.problem import Mask, MinError, MinKept, Pareto, Problem, PruningMode
 from solver.core.result import SolveResult, SolveStats, SolveStatus
 from solver.core.validate import (
     DEFAULT_LIMITS,
     Limits,
     parameter_violation,
+    per_weight_violations,
     validate_parameters,
     validate_problem,
+    weight_patterns,
 )
 from solver.engine.box_optimize import optimize_result
 from solver.engine.cross_check import cross_check, cross_check_backend
@@ -88,11 +97,19 @@ def _solve_grid(
     solver_log: SolverLog | None,
 ) -> SolveResult:
     # Unknown or missing backends are refused before any work; for "auto" this is the general
-    # backend the choice ends with (and the one a cross-check must differ from).
+    # backend the choice ends with, or the per-weight backend on its route (and the one a
+    # cross-check must differ from).
     preferred = get_backend(params.backend)
+    lazy = weights_route(problem, params, limits, preferred)
+    if lazy and params.backend in AUTO:
+        preferred = get_backend(PerWeightCpSatBackend.name)
     second = cross_check_backend(params, preferred.name)
+    if second is not None:
+        _check_cross_check(problem, limits, get_backend(second))
     try:
-        run = Run(problem, params, progress, stop, started=started, solver_log=solver_log)
+        run = Run(
+            problem, params, progress, stop, started=started, solver_log=solver_log, lazy=lazy
+        )
     except DeadlineReached as reached:
         return _unbuilt(reached, started, stop)
     if run.out_of_time():
@@ -132,6 +149,68 @@ def _solve_grid(
         engine = functools.partial(solve, limits=limits, solver_log=solver_log)
         cross_check(problem, params, result, second, run.deadline.left(), stop, engine)
     return result
+
+
+def weights_route(problem: Problem, params: SolveParameters, limits: Limits, backend: Backend):
+    """Whether the solve takes the per-weight route (the lazy column model): "auto" where
+    solver.backends.prefer_per_weight says so, an explicit backend that does not solve over the
+    candidates (perweight-cpsat) always. An explicit backend that needs every pattern on an
+    instance over limits.max_weight_candidates is refused (InvalidProblemError naming
+    parameters.backend and --backend), and the per-weight route over its own limits too."""
+    if problem.pruning != PruningMode.WEIGHTS:
+        return False
+    net = problem.network
+    patterns = weight_patterns(net.n, net.d, net.outputs)
+    if params.backend in AUTO:
+        lazy = prefer_per_weight(problem, limits)
+    else:
+        lazy = not backend.solves_columns()
+        if not lazy and patterns > limits.max_weight_candidates:
+            raise InvalidProblemError(
+                parameter_violation(
+                    "parameters.backend",
+                    f"backend {backend.name!r} solves weights mode's pattern model, which "
+                    f"enumerates n * 2^d * (2^k - 1) = {patterns} patterns here, over the limit "
+                    f"of {limits.max_weight_candidates}; use --backend "
+                    f"{PerWeightCpSatBackend.name} or --backend auto (the per-weight "
+                    "formulation, docs/design.md §15)",
+                )
+            )
+    if lazy:
+        bad = per_weight_violations(net.n, net.d, len(problem.points()), limits)
+        if bad:
+            if patterns <= limits.max_weight_candidates:
+                bad.append(
+                    parameter_violation(
+                        "parameters.backend",
+                        f"backend {backend.name!r} takes the per-weight route; the pattern "
+                        f"model ({patterns} patterns) is within its limit: use --backend auto "
+                        "or cpsat",
+                    )
+                )
+            raise ProblemTooLargeError(bad)
+    return lazy
+
+
+def _check_cross_check(problem: Problem, limits: Limits, second: Backend) -> None:
+    """Refuse a cross-check by a backend that needs every pattern on an instance whose patterns
+    are over their limit (only the per-weight backend solves it: nothing to check it with)."""
+    net = problem.network
+    patterns = weight_patterns(net.n, net.d, net.outputs)
+    if (
+        problem.pruning == PruningMode.WEIGHTS
+        and second.solves_columns()
+        and patterns > limits.max_weight_candidates
+    ):
+        raise InvalidProblemError(
+            parameter_violation(
+                "parameters.cross_check",
+                f"backend {second.name!r} solves weights mode's pattern model, which enumerates "
+                f"n * 2^d * (2^k - 1) = {patterns} patterns here, over the limit of "
+                f"{limits.max_weight_candidates}: no second backend can cross-check the "
+                "per-weight formulation on this instance",
+            )
+        )
 
 
 def _unbuilt(reached: DeadlineReached, started: float, stop: threading.Event | None):

@@ -121,9 +121,12 @@ class Run:
         *,
         started: float | None = None,
         solver_log: SolverLog | None = None,
+        lazy: bool = False,
     ):
-        """Builds the model; raises DeadlineReached when the time limit (counted from
-        ``started``, time.monotonic() when solve() began; default now) or a stop ends it first."""
+        """Builds the model (``lazy``: the lazy column model of the per-weight route, which
+        enumerates no patterns; docs/design.md §15); raises DeadlineReached when the time limit
+        (counted from ``started``, time.monotonic() when solve() began; default now) or a stop
+        ends it first."""
         validate_magnitudes(problem)  # before the column model computes in doubles
         self.problem = problem
         self.params = params
@@ -138,7 +141,7 @@ class Run:
         self.search_deadline = self._deadline
         drop = params.drop_dominated_points is not False
         self.model: ColumnModel = build_column_model(
-            problem, drop_dominated=drop, deadline=self.deadline
+            problem, drop_dominated=drop, deadline=self.deadline, lazy=lazy
         )
         self.deadline.check("building the model")
         # Certifying a mask must fit before the deadline, so every search phase ends early by
@@ -233,8 +236,9 @@ class Run:
     def full_choice(self, max_kept: int | None) -> list[int]:
         if max_kept is not None:
             return []
-        # The full network's best representative per unit (for the initial active set).
-        return [group[-1] for group in self.model.groups]
+        # The full network (for the initial active set): each unit's full pattern, which the
+        # lazy model holds from the start.
+        return self.model.full_choice()
 
     def solve_rows(
         self, task: Task, hint: list[int] | None, lower: Fraction | None = None

@@ -1,5 +1,8 @@
 """Starting masks for a min_error solve (docs/design.md §10): the greedy choice, then the
 single-weight search and the quick heuristic baselines, until one is within the tolerance of 0.
+On the lazy column model (the per-weight route, docs/design.md §15) greedy forward selection sees
+only each unit's full pattern, so with a budget it degenerates to whole units; magnitude pruning
+(the largest |weights| within the budget) joins the starts there: it needs no enumeration.
 
 A start is only a hint and an upper bound: the backend's proof and the exact certificate decide.
 """
@@ -9,8 +12,10 @@ from __future__ import annotations
 import dataclasses
 from fractions import Fraction
 
+import numpy as np
+
 from solver import exact
-from solver.core.problem import MinError
+from solver.core.problem import Mask, MinError, Problem
 from solver.engine.run import Run
 from solver.formulation.hints import greedy_forward
 from solver.search import single_weight
@@ -44,6 +49,8 @@ def starting_choices(run: Run, max_kept: int | None, search: bool = True) -> lis
     tolerance of 0."""
     tol = Fraction(run.params.effective_tolerance)
     starts = [greedy_forward(run.model, max_kept=max_kept, deadline=run.search_deadline)]
+    if not run.model.complete and max_kept is not None:
+        starts.append(run.model.choice(magnitude_mask(run.problem, max_kept)))
     if not search:
         return starts
     for search_for in (single_weight_choice, heuristic_choice):
@@ -107,3 +114,37 @@ def heuristic_choice(run: Run, max_kept: int | None) -> list[int] | None:
         seed=run.params.seed or 0,
     )
     return run.model.choice(found.certificate.mask)
+
+
+def magnitude_mask(problem: Problem, max_kept: int) -> Mask:
+    """Weights mode's magnitude pruning within a budget: the non-zero hidden and output weights
+    by decreasing |value| (stable: hidden before output weights of a unit on ties), the longest
+    prefix whose kept count (Mask.kept: a unit's hidden weights count once one of its output
+    weights is kept) is at most ``max_kept``."""
+    net = problem.network
+    n, d, k = net.n, net.d, net.outputs
+    u = np.abs(np.asarray(net.hidden_weights, dtype=float)).reshape(n, d)
+    v = np.abs(net.output_matrix)  # (k, n)
+    # Parameter p < n d is u[p // d, p % d]; p = n d + o n + i is v[o, i].
+    values = np.concatenate([u.ravel(), v.ravel()])
+    order = [int(p) for p in np.argsort(-values, kind="stable") if values[p] != 0]
+    hidden = np.zeros((n, d), dtype=bool)
+    output = np.zeros((k, n), dtype=bool)
+    kept = 0
+    for p in order:
+        if p < n * d:
+            i, j = divmod(p, d)
+            live = bool(output[:, i].any())
+            cost = 1 if live else 0  # a dead unit's hidden weights wait for an output weight
+        else:
+            o, i = divmod(p - n * d, n)
+            live = bool(output[:, i].any())
+            cost = 1 if live else 1 + int(hidden[i].sum())
+        if kept + cost > max_kept:
+            break
+        kept += cost
+        if p < n * d:
+            hidden[i, j] = True
+        else:
+            output[o, i] = True
+    return Mask(hidden_weights=hidden, output_weights=output[0] if k == 1 else output)

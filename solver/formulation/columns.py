@@ -11,11 +11,19 @@ points, and every backend, written over generic rows, covers k outputs unchanged
     output: S = {1}, cost |m| + 1). No kept output weight is no candidate: the unit is dead.
 The pruned output at row (j, o) is act_out(sum of the chosen columns + c_o). All coefficients
 are exact dyadic integers at one common exponent; backends scale them as they must.
+
+The lazy model (``build_column_model(..., lazy=True)``, weights mode; docs/design.md §15) does
+not enumerate the n 2^d (2^k - 1) patterns: it starts with each unit's full pattern (every
+non-zero hidden and output weight kept) and ``choice`` adds a pattern, with its exact column over
+every row of the model, the first time a mask needs it. ``complete`` tells the two apart: a
+backend that solves over the candidates needs them all (solver/backends/base.py), the per-weight
+backend builds its own formulation from the problem and maps its answers back through ``choice``.
 """
 
 from __future__ import annotations
 
 import itertools
+import threading
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -59,7 +67,18 @@ class ColumnModel:
     # (unit, hidden mask, output set) -> candidate index, or None when it contributes nothing.
     lookup: dict[PatternKey, int | None] = field(default_factory=dict)
     num_outputs: int = 1  # k: rows are (point, output) pairs, point-major
+    # Whether every candidate is enumerated. False: the lazy model, whose ``choice`` adds the
+    # patterns a mask needs (module docstring); only backends that do not solve over the
+    # candidates accept it (Backend.accepts).
+    complete: bool = True
+    # The lazy model's exact points, from which choice() computes a new pattern's column.
+    exact_points: exact.Dyadic | None = None
     _float_cache: tuple[np.ndarray, np.ndarray] | None = None
+    # The lazy model's column storage (columns is a view of its first len(candidates) columns:
+    # adding a column copies only when the capacity doubles) and its lock: choice() may run on a
+    # solver's callback thread.
+    _buffer: np.ndarray | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
     def num_points(self) -> int:
@@ -124,8 +143,14 @@ class ColumnModel:
             hidden[cand.unit] = cand.hidden
         return Mask(hidden_weights=hidden, output_weights=output[0] if k == 1 else output)
 
+    def full_choice(self) -> list[int]:
+        """The candidates of the full network (each unit's full pattern, or its representative
+        when an identical column stands for it)."""
+        return self.choice(Mask.full(self.problem))
+
     def choice(self, mask: Mask) -> list[int]:
-        """Candidates reproducing ``mask`` on the model's points (for solution hints)."""
+        """Candidates reproducing ``mask`` on the model's points (for solution hints). The lazy
+        model adds the patterns it does not hold yet (their exact columns: _add_pattern)."""
         net = self.problem.network
         n, d, k = net.n, net.d, net.outputs
         live = mask.unit_vector(n)
@@ -143,10 +168,68 @@ class ColumnModel:
                     tuple(bool(h and u[i, j] != 0) for j, h in enumerate(hidden[i])),
                     tuple(bool(kept_out[o, i] and v[o, i] != 0) for o in range(k)),
                 )
-            c = self.lookup.get(key)
+            if key in self.lookup:
+                c = self.lookup[key]
+            elif not self.complete:
+                c = self._add_pattern(key)
+            else:
+                c = None  # a complete model holds every key: not reached
             if c is not None:
                 chosen.append(c)
         return chosen
+
+    def _add_pattern(self, key: PatternKey) -> int | None:
+        """The lazy model's candidate for ``key`` (a new one, its column computed exactly as
+        build_column_model computes every column), or None when it contributes nothing on the
+        model's points (the unit is then dead, as in the complete model).
+
+        Identical columns are not merged here, unlike build_column_model: merging there keeps
+        2^d enumerated patterns from crowding a backend's model with copies, and nothing
+        enumerates the lazy model's patterns: each comes from a mask someone asked about, and
+        a copy costs one column. Its exponent never falls below the model's (asserted): the
+        model's was computed over every live unit's full pattern, and a pattern's masked hidden
+        and output weights are a subset of those, whose dyadic exponents (the largest
+        denominator) can only be coarser; likewise one unit's bias against all of them."""
+        with self._lock:
+            if key in self.lookup:  # another thread added it meanwhile
+                return self.lookup[key]
+            i, hidden, kept = key
+            if not any(kept or ()):  # no non-zero output weight kept: the unit is dead
+                return None
+            assert self.exact_points is not None
+            cost = sum(hidden or ()) + sum(kept or ())
+            column, exp = _exact_columns(
+                self.exact_points, [(i, hidden, kept, cost)], self.problem, NO_DEADLINE
+            )
+            if exp < self.exp:
+                raise AssertionError("a pattern's exponent below the lazy model's")
+            column = np.asarray(column[:, 0] * (1 << (exp - self.exp)), dtype=object)
+            if not any(v != 0 for v in column.tolist()):
+                self.lookup[key] = None
+                return None
+            index = len(self.candidates)
+            self._store_column(column)
+            self.candidates.append(Candidate(unit=i, hidden=hidden, cost=cost, outputs=kept))
+            group = next((g for g in self.groups if self.candidates[g[0]].unit == i), None)
+            if group is None:
+                self.groups.append([index])
+            else:
+                group.append(index)
+            if self._float_cache is not None:
+                cols, target = self._float_cache
+                new = nearest_floats(column[:, None], self.exp)
+                self._float_cache = (np.hstack([cols, new]), target)
+            self.lookup[key] = index
+            return index
+
+    def _store_column(self, column: np.ndarray) -> None:
+        rows, count = self.columns.shape
+        if self._buffer is None or self._buffer.shape[1] <= count:
+            buffer = np.empty((rows, max(8, 2 * (count + 1))), dtype=object)
+            buffer[:, :count] = self.columns
+            self._buffer = buffer
+        self._buffer[:, count] = column
+        self.columns = self._buffer[:, : count + 1]
 
     def kept(self, chosen: list[int]) -> int:
         return int(sum(self.candidates[c].cost for c in chosen))
@@ -214,6 +297,22 @@ def _candidate_patterns(problem: Problem) -> list[tuple[int, tuple | None, tuple
     return out
 
 
+def _full_patterns(problem: Problem) -> list[tuple[int, tuple, tuple, int]]:
+    """(unit, hidden mask, output set, cost) of each unit's full pattern: every non-zero hidden
+    and output weight kept (the lazy model's first candidates; units without a non-zero output
+    weight contribute nothing under any mask)."""
+    net = problem.network
+    u = np.asarray(net.hidden_weights, dtype=float)
+    v = net.output_matrix
+    out = []
+    for i in range(net.n):
+        kept = tuple(bool(v[o, i] != 0) for o in range(net.outputs))
+        if any(kept):
+            hidden = tuple(bool(u[i, j] != 0) for j in range(net.d))
+            out.append((i, hidden, kept, sum(hidden) + sum(kept)))
+    return out
+
+
 # Rows of the column model computed per block: the exact temporaries (object arrays of Python
 # ints, ~40 bytes an entry) then live for one block only, and the deadline is checked between
 # blocks (docs/design.md §14). A block of this many entries took 0.03-0.1 s here (2^18: up to
@@ -267,10 +366,16 @@ def _exact_columns(
 
 
 def build_column_model(
-    problem: Problem, drop_dominated: bool = True, deadline: Deadline = NO_DEADLINE
+    problem: Problem,
+    drop_dominated: bool = True,
+    deadline: Deadline = NO_DEADLINE,
+    lazy: bool = False,
 ) -> ColumnModel:
     """The exact column model of a validated problem. Raises DeadlineReached once ``deadline``
-    passes (checked between blocks of rows)."""
+    passes (checked between blocks of rows). ``lazy`` (weights mode): the lazy model, holding
+    each unit's full pattern only (module docstring)."""
+    if lazy and problem.pruning != PruningMode.WEIGHTS:
+        raise ValueError("the lazy column model is for weights mode")
     net = problem.network
     all_points = problem.points()
     if drop_dominated and problem.is_bias_free:
@@ -281,7 +386,7 @@ def build_column_model(
 
     k = net.outputs
     rows = len(point_index) * k
-    raw = _candidate_patterns(problem)
+    raw = _full_patterns(problem) if lazy else _candidate_patterns(problem)
     if raw:
         col_ints, cols_exp = _exact_columns(points, raw, problem, deadline)
     else:
@@ -311,7 +416,7 @@ def build_column_model(
             lookup[(i, hidden, kept)] = None  # contributes nothing: same as removing the unit
             continue
         column = col_ints[:, r]
-        if problem.pruning == PruningMode.WEIGHTS:
+        if problem.pruning == PruningMode.WEIGHTS and not lazy:
             key = (i, hash(tuple(column.tolist())))
             same = next(
                 (c for c in seen.get(key, []) if np.array_equal(col_ints[:, keep_cols[c]], column)),
@@ -340,4 +445,6 @@ def build_column_model(
         total_points=int(all_points.shape[0]),
         lookup=lookup,
         num_outputs=k,
+        complete=not lazy,
+        exact_points=points if lazy else None,
     )

@@ -175,7 +175,7 @@ class PruningSolverServicer(service_pb2_grpc.PruningSolverServicer):
                     f"backend {backend.name!r} cannot solve cubes; use cpsat, scip, highs or cbc",
                 )
             )
-        sizing.check_memory(problem_msg, self.limits.worker_memory_bytes)
+        sizing.check_memory(problem_msg, self.limits.worker_memory_bytes, self.limits.problem)
         if sizing.repeated_values(problem_msg) <= sizing.FULL_CHECK_VALUES:
             problem = convert.parse_problem(problem_msg, self.limits.problem)
             validate_for_problem(problem, params)

@@ -9,7 +9,12 @@ as the full validation (solver.core.validate) would, only sooner.
 The memory estimate is the exact column model's (docs/design.md §3): one exact integer per
 (point, candidate), kept as Python objects plus the backend's copy of the model. Measured at
 about 100 bytes per entry (neurons mode, n = 128 to 1,024, up to 19,881 points: 2.06 GB for
-n = 1,024 on 19,881 points); BYTES_PER_ENTRY keeps a margin above that.
+n = 1,024 on 19,881 points); BYTES_PER_ENTRY keeps a margin above that. Weights mode on the
+per-weight route (docs/design.md §15: "auto" above solver.backends.PATTERNS_THRESHOLD patterns,
+or where the patterns are over their limit) enumerates no patterns: per point, the lazy column
+model holds about one column per unit and the per-weight model d + 2 exact integers per unit
+(its coefficients and bounds), counted as n (d + k + 2) candidates at the same bytes per entry
+(an estimate by count, not measured).
 """
 
 from __future__ import annotations
@@ -17,8 +22,10 @@ from __future__ import annotations
 import math
 
 from prunecert.v1 import problem_pb2
+from solver.backends import per_weight_route
 from solver.core.errors import FieldViolation, ProblemTooLargeError
-from solver.core.validate import Limits
+from solver.core.problem import PruningMode
+from solver.core.validate import DEFAULT_LIMITS, Limits
 
 BYTES_PER_ENTRY = 128
 # The solver process's own footprint (interpreter, OR-Tools, numpy) before any model.
@@ -103,10 +110,11 @@ def repeated_values(msg: problem_pb2.Problem) -> int:
     return count + len(msg.domain.points.values)
 
 
-def model_entries(msg: problem_pb2.Problem) -> tuple[int, int]:
+def model_entries(msg: problem_pb2.Problem, limits: Limits = DEFAULT_LIMITS) -> tuple[int, int]:
     """(rows, candidates) of the column model, as the message declares them: rows are points x
-    outputs (points alone for one output). Call it after ``precheck``, so every count is
-    bounded."""
+    outputs (points alone for one output); in weights mode on the per-weight route (decided as
+    "auto" decides it, under ``limits``), the per-weight model's integers per row instead of the
+    patterns (module docstring). Call it after ``precheck``, so every count is bounded."""
     n, d = msg.network.hidden_weights.rows, msg.network.hidden_weights.cols
     if msg.target.WhichOneof("kind") == "samples":
         points = msg.target.samples.points.rows
@@ -122,18 +130,22 @@ def model_entries(msg: problem_pb2.Problem) -> tuple[int, int]:
     k = max(1, min(msg.network.outputs, 62))
     # Rows are (point, output) pairs; weights-mode patterns are hidden masks x non-empty output
     # sets (docs/design.md §3).
-    candidates = n * 2**d * (2**k - 1) if msg.pruning == _WEIGHTS and d <= 62 else n
-    return points * k, candidates
+    if msg.pruning != _WEIGHTS:
+        return points * k, n
+    if d > 62 or per_weight_route(n, d, k, PruningMode.WEIGHTS, limits):
+        return points * k, n * (d + k + 2)
+    return points * k, n * 2**d * (2**k - 1)
 
 
-def estimated_bytes(msg: problem_pb2.Problem) -> int:
-    points, candidates = model_entries(msg)
+def estimated_bytes(msg: problem_pb2.Problem, limits: Limits = DEFAULT_LIMITS) -> int:
+    points, candidates = model_entries(msg, limits)
     return BASE_BYTES + points * candidates * BYTES_PER_ENTRY
 
 
-def check_memory(msg: problem_pb2.Problem, budget: int) -> None:
-    """ProblemTooLargeError naming the domain when the model would not fit ``budget`` bytes."""
-    points, candidates = model_entries(msg)
+def check_memory(msg: problem_pb2.Problem, budget: int, limits: Limits = DEFAULT_LIMITS) -> None:
+    """ProblemTooLargeError naming the domain when the model would not fit ``budget`` bytes.
+    ``limits``: the server's (the pattern model's limit decides the weights-mode route)."""
+    points, candidates = model_entries(msg, limits)
     need = BASE_BYTES + points * candidates * BYTES_PER_ENTRY
     if need <= budget:
         return
@@ -150,7 +162,7 @@ def check_memory(msg: problem_pb2.Problem, budget: int) -> None:
 def check_problem(msg: problem_pb2.Problem, limits: Limits, budget: int) -> None:
     """``precheck`` then ``check_memory``: everything refused before conversion."""
     precheck(msg, limits)
-    check_memory(msg, budget)
+    check_memory(msg, budget, limits)
 
 
 def _size(nbytes: float) -> str:

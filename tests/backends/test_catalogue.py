@@ -10,6 +10,7 @@ from solver.core.parameters import SolveParameters
 from solver.core.problem import MinKept
 from solver.core.result import SolveStatus
 from solver.engine import solve
+from tests.backends.test_backends import accepts
 from tests.support.catalogue import CATALOGUE
 
 
@@ -20,6 +21,8 @@ from tests.support.catalogue import CATALOGUE
 def test_known_optimum(case, backend):
     if backend not in available_backends():
         pytest.skip(f"backend {backend} is not installed")
+    if not accepts(backend, case.problem):  # the per-weight backend: weights mode only
+        pytest.skip(f"backend {backend} does not accept this problem")
     result = solve(case.problem, SolveParameters(backend=backend))
     assert result.status == SolveStatus.OPTIMAL, result.detail
     if case.frontier is not None:

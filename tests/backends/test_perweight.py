@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 from solver import solve
-from solver.backends import REGISTRY
+from solver.backends import REGISTRY, prefer_per_weight
 from solver.backends.base import BackendOptions, MinErrorTask, MinKeptTask
-from solver.backends.perweight import PerWeightCpSatBackend, choose_scale, prefer_per_weight
+from solver.backends.perweight import PerWeightCpSatBackend, choose_scale
 from solver.core.errors import InvalidProblemError
 from solver.core.parameters import SolveParameters
 from solver.core.problem import (
@@ -21,7 +21,6 @@ from solver.core.problem import (
     MinError,
     MinKept,
     Network,
-    Neuron,
     Pareto,
     PointSet,
     Problem,
@@ -29,6 +28,7 @@ from solver.core.problem import (
     Samples,
 )
 from solver.core.result import SolveStatus
+from solver.core.validate import DEFAULT_LIMITS
 from solver.formulation.columns import build_column_model
 from solver.formulation.perweight import per_weight_data
 from tests.support.problems import random_problem
@@ -184,7 +184,7 @@ def test_d10_is_solved_where_the_pattern_model_is_refused_for_its_scale():
     rng = np.random.default_rng(11)
     problem = _biased_samples(rng, 10, 16, m=40, relu=False)
     problem = dataclasses.replace(problem, objective=MinError(max_kept=16 * 11 // 3))
-    assert prefer_per_weight(problem)
+    assert prefer_per_weight(problem, DEFAULT_LIMITS)
     result = solve(problem, _params(time_limit_seconds=5))
     assert result.status in (SolveStatus.OPTIMAL, SolveStatus.FEASIBLE)
     assert result.solution is not None and result.solution.kept <= 16 * 11 // 3
@@ -245,15 +245,3 @@ def test_refuses_neurons_mode_with_a_clear_error():
     )
     with pytest.raises(InvalidProblemError, match="does not accept"):
         solve(problem, _params())
-
-
-def test_prefer_per_weight_rule():
-    def problem(d: int, n: int, mode=PruningMode.WEIGHTS) -> Problem:
-        network = Network(hidden_weights=np.ones((n, d)), output_weights=np.ones(n))
-        target = Neuron(np.ones(d), 0.0, Activation.RELU)
-        return Problem(network, target, PointSet(np.ones((1, d))), mode, MinError())
-
-    assert not prefer_per_weight(problem(2, 16))
-    assert not prefer_per_weight(problem(4, 16))
-    assert prefer_per_weight(problem(10, 16))
-    assert not prefer_per_weight(problem(10, 16, PruningMode.NEURONS))

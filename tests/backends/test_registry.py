@@ -8,7 +8,13 @@ import dataclasses
 import numpy as np
 import pytest
 
-from solver.backends import REGISTRY, available_backends, choose_backends, get_backend
+from solver.backends import (
+    REGISTRY,
+    available_backends,
+    choose_backends,
+    general_backends,
+    get_backend,
+)
 from solver.backends.base import MinErrorTask, MinKeptTask, task_for
 from solver.backends.mitm import MeetInTheMiddleBackend
 from solver.core.errors import InvalidProblemError
@@ -33,7 +39,10 @@ def test_meet_in_the_middle_is_registered_first_and_listed():
     assert list(REGISTRY)[0] == MITM
     assert MITM in available_backends()
     assert REGISTRY[MITM].special_purpose
-    assert not any(REGISTRY[name].special_purpose for name in ("cpsat", "scip", "highs", "cbc"))
+    assert not any(
+        REGISTRY[name].special_purpose
+        for name in ("cpsat", "scip", "highs", "cbc", "perweight-cpsat")
+    )
     # Without a model to ask about, "auto" is the preferred general backend.
     assert get_backend(None).name == get_backend("auto").name == "cpsat"
 
@@ -104,7 +113,7 @@ def test_an_answer_that_does_not_certify_passes_to_the_mip(monkeypatch):
 
 
 def test_auto_cross_check_of_a_separable_problem_uses_a_second_mip():
-    if len([n for n in available_backends() if not REGISTRY[n].special_purpose]) < 2:
+    if len(general_backends()) < 2:
         pytest.skip("needs two installed general backends")
     result = solve(_subset_sum(), SolveParameters(cross_check="auto"))
     assert result.stats.backend == MITM

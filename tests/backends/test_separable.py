@@ -72,13 +72,17 @@ def test_subset_sum_agrees_with_cpsat(seed):
 
 def test_budget_or_explicit_backend_uses_the_mip():
     problem = d1_problem(np.random.default_rng(0), 6)
-    assert solve(dataclasses.replace(problem, objective=MinError(max_kept=2))).stats.backend == "cpsat"
+    assert (
+        solve(dataclasses.replace(problem, objective=MinError(max_kept=2))).stats.backend == "cpsat"
+    )
     assert solve(problem, SolveParameters(backend="cpsat")).stats.backend == "cpsat"
 
 
 def test_non_separable_uses_the_mip():
     problem = Problem(
-        network=Network(hidden_weights=np.array([[1.0, 1.0], [1.0, -1.0]]), output_weights=np.ones(2)),
+        network=Network(
+            hidden_weights=np.array([[1.0, 1.0], [1.0, -1.0]]), output_weights=np.ones(2)
+        ),
         target=Neuron(weights=np.array([1.0, 0.0])),
         domain=PointSet(np.array([[1.0, 0.0], [0.0, 1.0]])),
         pruning=PruningMode.NEURONS,

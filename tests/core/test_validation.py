@@ -590,25 +590,29 @@ def test_too_many_samples():
     assert "5 points exceed the limit of 4" in violation.description
 
 
-def test_too_many_weight_candidates():
-    d, n = 10, 4  # n * 2^d = 4096 hidden masks
+def test_weights_mode_over_the_pattern_limit_takes_the_per_weight_limits():
+    d, n = 10, 4  # n * 2^d = 4096 hidden masks, n * d = 40 weights
     msg = convert.problem_to_proto(paper_problem(d, n, 1, PruningMode.WEIGHTS, points_per_axis=2))
-    violation = rejected(msg, Limits(max_weight_candidates=4095), ProblemTooLargeError)
+    # Over the pattern model's limit, the problem goes the per-weight route (docs/design.md
+    # §15): accepted while its weights are within that route's own limit.
+    convert.parse_problem(msg, Limits(max_weight_candidates=4095))
+    limits = Limits(max_weight_candidates=4095, max_per_weight_weights=39)
+    violation = rejected(msg, limits, ProblemTooLargeError)
     assert violation.field == "network.hidden_weights"
     assert "n * 2^d = 4096" in violation.description
-    assert "over the limit of 4095" in violation.description
-    convert.parse_problem(msg, Limits(max_weight_candidates=4096))
+    assert "over the pattern model's limit of 4095" in violation.description
+    assert "n * d = 40 exceed the limit of 39" in violation.description
+    # Within the pattern limit the per-weight limits do not apply.
+    convert.parse_problem(msg, Limits(max_weight_candidates=4096, max_per_weight_weights=39))
     # Neurons mode does not enumerate hidden masks.
     msg.pruning = problem_pb2.PRUNING_MODE_NEURONS
-    convert.parse_problem(msg, Limits(max_weight_candidates=4095))
+    convert.parse_problem(msg, limits)
 
 
-def test_default_limit_on_weight_candidates():
-    # d=16 is within max_input_dim, but 2^16 masks per unit times 2 units is over 65536.
+def test_default_limits_take_d16_weights_mode():
+    # d = 16: 2^16 masks per unit times 2 units is over 65536, the per-weight route takes it.
     msg = convert.problem_to_proto(paper_problem(16, 2, 1, PruningMode.WEIGHTS, points_per_axis=2))
-    violation = rejected(msg, error=ProblemTooLargeError)
-    assert violation.field == "network.hidden_weights"
-    assert "131072" in violation.description
+    convert.parse_problem(msg)
 
 
 def test_too_large_via_json():

@@ -199,3 +199,15 @@ def test_a_stop_stops_every_cube(client):
     assert outcome.result.solution is not None  # the certified starting mask at least
     assert outcome.cubes
     assert all(c.state in ("open", "cancelled") for c in outcome.cubes)
+
+
+def test_weights_mode_over_the_pattern_limit_is_refused_before_any_cluster():
+    # d = 16, n = 2: 131,072 patterns, over the pattern model's limit; the per-weight route has
+    # no cubes, so a distributed solve is refused naming --distributed (no cluster is started:
+    # client=None would start one after validation).
+    problem = paper_problem(16, 2, 1, PruningMode.WEIGHTS, points_per_axis=2)
+    with pytest.raises(InvalidProblemError) as info:
+        solve_cubes(problem, SolveParameters(time_limit_seconds=5))
+    [violation] = info.value.violations
+    assert violation.field == "parameters.distributed" and violation.flag == "--distributed"
+    assert "131072 patterns" in violation.description

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from prunecert.v1 import problem_pb2
-from solver.core.errors import InvalidProblemError
+from solver.core.errors import InvalidProblemError, ProblemTooLargeError
 from solver.core.problem import (
     Activation,
     MinError,
@@ -20,6 +20,7 @@ from solver.core.problem import (
     Samples,
 )
 from solver.core.result import SolveStatus
+from solver.core.validate import Limits
 from solver.engine import solve
 from solver.exact.certify import certify_mask
 from solver.io import convert
@@ -156,11 +157,16 @@ def test_weights_mode_pattern_count_counts_output_sets():
     msg = convert.problem_to_proto(
         Problem(wide, Samples(np.zeros((2, 14)), np.zeros((2, K))), None, PruningMode.WEIGHTS)
     )
-    with pytest.raises(InvalidProblemError) as info:
-        convert.parse_problem(msg)
+    # Over the pattern model's limit, weights mode takes the per-weight route (docs/design.md
+    # §15), whose own limits then apply: the message counts the patterns with their output sets.
+    convert.parse_problem(msg)
+    with pytest.raises(ProblemTooLargeError) as info:
+        convert.parse_problem(msg, Limits(max_per_weight_weights=N * 14 - 1))
     assert str(info.value.violations[0]) == (
-        "network.hidden_weights: weights mode enumerates n * 2^d * (2^k - 1) = 458752 patterns "
-        "(hidden masks times non-empty sets of output weights), over the limit of 65536"
+        "network.hidden_weights: weights mode with n * 2^d * (2^k - 1) = 458752 patterns (over "
+        "the pattern model's limit of 65536) takes the per-weight route, and the per-weight "
+        f"formulation has one binary per hidden weight: n * d = {N * 14} exceed the limit of "
+        f"{N * 14 - 1}"
     )
 
 
