@@ -33,7 +33,7 @@ bench: install
 	$(BIN)/python bench/large.py
 	$(BIN)/python bench/soak.py --quick
 	$(BIN)/python bench/formulations.py --time-limit 20
-	$(BIN)/python bench/real.py --time-limit 20
+	$(BIN)/python bench/real.py
 	$(BIN)/python bench/distributed.py --ns 96 --seeds 2 --time-limit 30
 
 # Regenerates the checked-in Python code from proto/; tests/test_proto.py fails when it is stale.
