@@ -12,9 +12,14 @@ keeps every cube's measured time, so it ignores that more workers would publish 
 and that cubes stopped by their slice would have split at other moments; it is the projected
 wall time to this run's final state, a proof only where the run's status is OPTIMAL.
 
+Cutoffs (--cutoffs): "live" (the default) lets a running cube hear of a better error published
+after it started (solver/engine/cube_task.py LiveCutoff); "start" is the earlier behaviour (a
+cube reads the cutoff only when it starts); "both" runs each rule twice, start first, for a
+before/after. The "late" column counts the cubes a cutoff published while they ran closed.
+
     python bench/distributed.py [--ns 96 128] [--seeds 1 2 3 4 5] [--time-limit 60]
                                 [--rules magnitude kink] [--cubes 8] [--workers 2]
-                                [--no-monolithic] [--show-cubes]
+                                [--cutoffs live|start|both] [--no-monolithic] [--show-cubes]
 """
 
 from __future__ import annotations
@@ -84,6 +89,7 @@ def main() -> None:
     parser.add_argument("--rules", nargs="+", default=["magnitude", "kink"])
     parser.add_argument("--cubes", type=int, default=8)
     parser.add_argument("--workers", type=int, default=None)
+    parser.add_argument("--cutoffs", choices=["live", "start", "both"], default="live")
     parser.add_argument("--monolithic", action=argparse.BooleanOptionalAction, default=True)
     parser.add_argument("--show-cubes", action="store_true")
     args = parser.parse_args()
@@ -92,8 +98,8 @@ def main() -> None:
     workers = len(client.nthreads())
     print(f"local cluster: {workers} workers; time limit {limit:g} s; cubes {args.cubes}")
     header = (
-        f"{'case':<16}{'run':<17}{'status':<10}{'bracket':<24}{'proof s':>8}{'wall s':>7}{'cpu s':>8}"
-        f"{'cubes':>6}  PROJECTION W="
+        f"{'case':<16}{'run':<23}{'status':<10}{'bracket':<24}{'proof s':>8}{'wall s':>7}"
+        f"{'cpu s':>8}{'cubes':>6}{'late':>5}  PROJECTION W="
         + "/".join(map(str, PROJECTED_WORKERS))
         + " (s, same end state)"
     )
@@ -109,14 +115,20 @@ def main() -> None:
                     result = solve(problem, params)
                     wall, used = time.monotonic() - began, time.process_time() - cpu
                     print(
-                        f"{case:<16}{'monolithic':<17}{result.status.name:<10}"
+                        f"{case:<16}{'monolithic':<23}{result.status.name:<10}"
                         f"{bracket(result):<24}{proof(result, wall, limit):>8}{wall:>7.1f}{used:>8.1f}",
                         flush=True,
                     )
-                for rule in args.rules:
+                modes = ["start", "live"] if args.cutoffs == "both" else [args.cutoffs]
+                for rule, mode in ((r, m) for r in args.rules for m in modes):
                     began, cpu = time.monotonic(), time.process_time()
                     outcome = solve_cubes(
-                        problem, params, cubes=args.cubes, rule=rule, client=client
+                        problem,
+                        params,
+                        cubes=args.cubes,
+                        rule=rule,
+                        client=client,
+                        live_cutoffs=mode == "live",
                     )
                     wall = time.monotonic() - began
                     driver = time.process_time() - cpu
@@ -128,9 +140,10 @@ def main() -> None:
                     result = outcome.result
                     states = _states(outcome)
                     print(
-                        f"{case:<16}{'cubes:' + rule:<17}{result.status.name:<10}"
+                        f"{case:<16}{f'cubes:{rule}/{mode}':<23}{result.status.name:<10}"
                         f"{bracket(result):<24}{proof(result, wall, limit):>8}{wall:>7.1f}"
-                        f"{outcome.cpu_seconds + driver:>8.1f}{len(outcome.cubes):>6}  "
+                        f"{outcome.cpu_seconds + driver:>8.1f}{len(outcome.cubes):>6}"
+                        f"{outcome.closed_late:>5}  "
                         f"{projected}   [{states}; longest cube {cube_time:.1f} s]",
                         flush=True,
                     )
@@ -140,9 +153,10 @@ def main() -> None:
                                 f"{u}{'+' if a else '-'}" for u, a in c.decisions.items()
                             )
                             error = "-" if c.error is None else f"{c.error:.4g}"
+                            late = " (late cutoff)" if c.late_cutoff else ""
                             print(
                                 f"    [{decisions}] {c.state:<8} bound {c.bound:.4g} "
-                                f"error {error} {c.seconds:.1f} s"
+                                f"error {error} {c.seconds:.1f} s{late}"
                             )
     finally:
         cluster = client.cluster

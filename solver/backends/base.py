@@ -54,10 +54,17 @@ class MinKeptTask:
 
     restrict False solves a relaxation (its bound is rigorous, its choice may exceed max_error
     by the rounding); True solves a restriction (every choice truly meets max_error).
+
+    max_kept (None: no cap) adds the row sum_c cost_c x_c <= max_kept: only choices keeping at
+    most that many are considered. A min_kept cube passes K - 1, K the best certified count
+    (docs/design.md §16): the masks the cap removes keep >= K, so the relaxation's bound b
+    says "every mask within max_error keeps >= min(b, max_kept + 1)" and its INFEASIBLE says
+    "every such mask keeps >= max_kept + 1" (solver/engine/cube_task.py).
     """
 
     max_error: Fraction
     restrict: bool = False
+    max_kept: int | None = None
 
 
 Task = MinErrorTask | MinKeptTask

@@ -298,7 +298,13 @@ class CpSatBackend(Backend):
                 cp.add(expr(up_coefs[k], up_const[k], 1) <= bound)
                 if not model.output_relu or y_values[k] > eps:
                     cp.add(expr(lo_coefs[k], lo_const[k], -1) <= bound)
-            cp.minimize(sum(costs[c] * x[c] for c in range(num)))
+            kept_count = sum(costs[c] * x[c] for c in range(num))
+            if task.max_kept is not None:
+                # The kept cap (MinKeptTask): integer costs, an exact row. It removes only
+                # choices keeping more than max_kept, so an INFEASIBLE answer of the relaxation
+                # proves that every choice within max_error keeps more (docs/design.md §16).
+                cp.add(kept_count <= task.max_kept)
+            cp.minimize(kept_count)
 
         if options.hint:
             hinted = set(options.hint)

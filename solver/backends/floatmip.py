@@ -296,9 +296,14 @@ def build(
     if isinstance(task, MinKeptTask):
         _min_kept_rows(mip, model, task, coefs, y, r, margin)
         mip.objective = [(c, float(costs[c])) for c in range(num)]
+        if task.max_kept is not None and num:
+            # The kept cap (MinKeptTask): integer costs and right-hand side, exact in float64,
+            # so every choice keeping at most max_kept stays feasible and the margin is
+            # unchanged; an INFEASIBLE claim still proves nothing (solver/engine/cube_task.py).
+            out_rows.append(Row(list(range(num)), [float(c) for c in costs], float(task.max_kept)))
         if (
             options.hint is not None
-            and _valid_choice(model, options.hint, None)
+            and _valid_choice(model, options.hint, task.max_kept)
             and meets_fixed_units(model, options.hint, options.fixed_units)
         ):
             hinted = set(options.hint)
@@ -474,7 +479,7 @@ def finish(
             status = BackendStatus.FEASIBLE
     if raw.values is not None and status in (BackendStatus.OPTIMAL, BackendStatus.FEASIBLE):
         chosen = [c for c in range(mip.num_candidates) if raw.values[c] > 0.5]
-        budget = task.max_kept if isinstance(task, MinErrorTask) else None
+        budget = task.max_kept  # MinErrorTask's budget, MinKeptTask's cap
         if not _valid_choice(model, chosen, budget) or not meets_fixed_units(
             model, chosen, options.fixed_units
         ):

@@ -303,6 +303,8 @@ class PerWeightCpSatBackend(Backend):
                         cp.add(int(y_ceil[q]) - int(c_floor[q]) - out + pad <= bound)
                     else:
                         cp.add(int(y_floor[q]) - int(c_ceil[q]) - out <= bound)
+            if task.max_kept is not None:  # the kept cap (MinKeptTask): one exact row
+                cp.add(kept_count <= task.max_kept)
             cp.minimize(kept_count)
 
         if options.hint is not None:

@@ -29,10 +29,35 @@ engine solves it (solver.engine.kept, docs/design.md §7): a relaxation, then a 
   and is closed only when that bound exceeds X.
 - The restriction (every choice truly within X) only finds masks; its INFEASIBLE proves nothing
   and is never read. Every mask the cube returns is certified exactly against X.
-- The cutoff K (the best certified kept count when the cube starts): no backend takes a bound on
-  the count in a min_kept task (MinKeptTask has no budget), so the cube solves its own min_kept
-  to the end and is closed when its bound reaches K (no mask of it keeps fewer than the
-  incumbent). A budget in the task would let the solver stop at K instead.
+- The cutoff K (the best certified kept count when the cube starts) becomes the kept cap
+  K - 1 of both tasks (MinKeptTask.max_kept): only masks keeping fewer than the incumbent are
+  looked for. The cap removes only masks keeping >= K, so the capped relaxation's rows still
+  contain every mask of the cube within X that keeps < K: its bound b gives "every mask of the
+  cube within X keeps >= min(b, K)", and its INFEASIBLE (CP-SAT) "every one keeps >= K": the
+  cube is closed with bound K. A certified mask of the cube within X refutes that only if it
+  keeps < K (the incumbent itself, moved into the cube, keeps K and is consistent with it). A
+  float backend's INFEASIBLE goes through the same min_error confirmation, with budget K - 1: a
+  rigorous bound above X on the least error of the cube's masks keeping <= K - 1 closes it with
+  bound K. A cube whose forced-live units alone cost >= K is closed with bound K without a
+  solve (every mask of it keeps at least their cheapest candidates).
+
+A cutoff published after the cube started (min_error; docs/design.md §16): the worker's watcher
+reads the phase's Variable every POLL_SECONDS and hands each better certified error E' to the
+cube's LiveCutoff, which also receives every bound the search reports (Run's progress callback:
+the backend's on_bound, e.g. CP-SAT's best_bound_callback). Once the search's bound reaches
+U' = E' - tolerance the LiveCutoff sets the cube's stop event and the backend returns its
+incumbent and rigorous bound b. If b >= U' the cube is CLOSED by U': every mask of it has exact
+error >= b >= U' = E' - tolerance (b is the backend's rigorous bound, which holds whatever made
+the search stop), so none beats E' by more than the tolerance, and since the best only improves
+(the final E <= E') b >= E - tolerance: it never holds the global bound more than the tolerance
+below the final error. (The reported bound is b itself, not U', so the global certificate's
+minimum over leaves is sound as before.) The stop is triggered by the reported float bound; the
+state is decided on the exact b, so a float just above U' leaves the cube OPEN with its true
+bound, never a false closure. A cube whose bound stays below U' keeps running under the cap it
+started with: CP-SAT fixes a model's domains when its solve starts (the error cap t <= floor(S U)
+is part of the model) and has no call to tighten one during a solve; a restart with the new cap
+would discard the search's tree and learnt clauses. min_kept cubes get no such signal: their
+backends report no running bound on the count, and their cap is fixed at the start.
 """
 
 from __future__ import annotations
@@ -48,6 +73,7 @@ from solver.backends import get_backend
 from solver.backends.base import BackendStatus, MinErrorTask, MinKeptTask
 from solver.core.parameters import SolveParameters
 from solver.core.problem import MinError, Problem
+from solver.core.result import Progress
 from solver.engine.run import Run
 from solver.exact.certify import MaskCertificate
 from solver.formulation.columns import ColumnModel
@@ -76,6 +102,51 @@ class CubeGoal:
         return self.max_error is not None
 
 
+class LiveCutoff:
+    """What a running min_error cube learns after it started: the best certified error
+    published since (``offer``, from the worker's watcher thread) and the search's latest
+    reported bound (``observe``, Run's progress callback, from the solver's thread). When the
+    bound reaches U' = E' - tolerance it sets ``stop`` (the cube's own event: the backend then
+    returns its incumbent and rigorous bound). ``closing`` is the least U' seen (None: no better
+    cutoff came); ``fired`` whether it stopped the search (module docstring: why a cube whose
+    rigorous bound reaches U' is closed)."""
+
+    def __init__(self, tolerance: Fraction, stop: threading.Event, started: Fraction | None):
+        self.tolerance = tolerance
+        self.stop = stop
+        self.closing: Fraction | None = None
+        self.fired = False
+        self._bound: float | None = None
+        self._started = started  # the error the cube started with (its cutoff): not news
+        self._lock = threading.Lock()
+
+    def offer(self, error: Fraction) -> None:
+        """A certified error published on the phase's Variable."""
+        with self._lock:
+            if self._started is not None and error >= self._started:
+                return
+            closing = error - self.tolerance
+            if self.closing is None or closing < self.closing:
+                self.closing = closing
+            self._check()
+
+    def observe(self, progress: Progress) -> None:
+        """Run's progress callback: every bound the search reports (approximate floats)."""
+        if progress.bound is None:
+            return
+        with self._lock:
+            if self._bound is None or progress.bound > self._bound:
+                self._bound = progress.bound
+            self._check()
+
+    def _check(self) -> None:
+        # Floats only trigger the stop; the cube's state is decided on its exact bound.
+        if self.closing is not None and self._bound is not None and not self.fired:
+            if self._bound >= float(self.closing):
+                self.fired = True
+                self.stop.set()
+
+
 @dataclass
 class CubeAnswer:
     """What a cube sends back: exact Fractions and integers (pickled as such), so nothing is
@@ -91,6 +162,8 @@ class CubeAnswer:
     seconds: float
     cpu_seconds: float
     kept: int | None = None  # its best mask's kept count
+    # Closed by a cutoff published after it started (LiveCutoff): ``cutoff`` is then that U'.
+    late_cutoff: bool = False
 
 
 def repair(model: ColumnModel, choice: list[int], fixed: dict[int, bool]) -> list[int]:
@@ -124,11 +197,13 @@ def solve_cube(
     cutoff: Fraction | int | None,
     stop: threading.Event | None = None,
     goal: CubeGoal | None = None,
+    live: LiveCutoff | None = None,
 ) -> CubeAnswer:
     """The cube's solve within params.time_limit_seconds (its slice). ``incumbent``: the best
     certified choice so far (repaired into the cube as its hint); ``cutoff``: its exact error
     (min_error: the cube looks for masks below it by more than the tolerance) or its kept count
-    (min_kept). ``goal``: None for the problem's own min_error objective."""
+    (min_kept). ``goal``: None for the problem's own min_error objective. ``live`` (min_error):
+    where later cutoffs arrive while the cube runs; its ``stop`` must be ``stop``."""
     if goal is None:
         objective = problem.objective
         assert isinstance(objective, MinError)
@@ -136,18 +211,24 @@ def solve_cube(
     clock = (time.monotonic(), time.process_time())
     cube_params = dataclasses.replace(params, sparsest=False, cross_check=None)
     backend = get_backend(params.backend)
+    if goal.min_kept:
+        live = None  # module docstring: min_kept cubes get no running bound to compare
+    if live is not None:
+        assert live.stop is stop, "the live cutoff stops the cube through its own event"
     try:
-        run = Run(problem, cube_params, None, stop)
+        run = Run(problem, cube_params, None if live is None else live.observe, stop)
     except DeadlineReached:
         return _answer(clock, CubeState.OPEN, Fraction(0) if not goal.min_kept else 0, cutoff)
     run.use(backend)
     run.fixed_units = dict(fixed)
     if goal.min_kept:
         return _kept_cube(run, goal.max_error, fixed, incumbent, cutoff, clock)
-    return _error_cube(run, goal.max_kept, fixed, incumbent, cutoff, clock)
+    return _error_cube(run, goal.max_kept, fixed, incumbent, cutoff, clock, live)
 
 
-def _answer(clock, state, bound, cutoff, chosen=None, error=None, kept=None) -> CubeAnswer:
+def _answer(
+    clock, state, bound, cutoff, chosen=None, error=None, kept=None, late=False
+) -> CubeAnswer:
     began, cpu = clock
     return CubeAnswer(
         state,
@@ -158,6 +239,7 @@ def _answer(clock, state, bound, cutoff, chosen=None, error=None, kept=None) -> 
         time.monotonic() - began,
         time.process_time() - cpu,
         kept,
+        late,
     )
 
 
@@ -168,6 +250,7 @@ def _error_cube(
     incumbent: list[int] | None,
     cutoff_error: Fraction | None,
     clock,
+    live: LiveCutoff | None = None,
 ) -> CubeAnswer:
     tol = Fraction(run.params.effective_tolerance)
     cutoff = None
@@ -178,6 +261,11 @@ def _error_cube(
 
     def answer(state, bound, chosen=None, error=None) -> CubeAnswer:
         kept = None if chosen is None else model.kept(chosen)
+        late = live is not None and live.closing is not None
+        if state == CubeState.OPEN and late and bound >= live.closing:
+            # Its rigorous bound reached a cutoff published after it started (module
+            # docstring): no mask of the cube beats that error by more than the tolerance.
+            return _answer(clock, CubeState.CLOSED, bound, live.closing, chosen, error, kept, True)
         return _answer(clock, state, bound, cutoff, chosen, error, kept)
 
     hint = None
@@ -237,6 +325,11 @@ def _kept_cube(
     """min_kept in the cube (module docstring: what each answer proves)."""
     model = run.model
     best: tuple[MaskCertificate, list[int]] | None = None
+    # The kept cap K - 1 (module docstring): masks keeping >= K cannot improve on the incumbent.
+    cap = cutoff - 1 if cutoff is not None else None
+    if cap is not None and min_live_cost(model, fixed) > cap:
+        # Every mask of the cube keeps at least its forced-live units' cheapest candidates.
+        return _answer(clock, CubeState.CLOSED, cutoff, cutoff)
 
     def consider(choice: list[int] | None) -> None:
         nonlocal best
@@ -254,20 +347,27 @@ def _kept_cube(
     consider(hint)
     run.ensure_active([hint, run.full_choice(None)])
     run.reserve_certificates(len(hint))
-    relaxed = run.solve_rows(MinKeptTask(max_error=eps, restrict=False), hint)
+    relaxed = run.solve_rows(MinKeptTask(max_error=eps, restrict=False, max_kept=cap), hint)
     bound: int | float = relaxed.kept_bound or 0
+    # What the capped relaxation proves: masks it excludes keep >= K = cap + 1.
+    closed_bound: int | float = math.inf if cap is None else cap + 1
+    bound = min(bound, closed_bound)
     if relaxed.status == BackendStatus.INFEASIBLE:
-        if best is not None:  # a certified mask of the cube meets eps: the claim is refuted
+        if best is not None and (cap is None or best[0].kept <= cap):
+            # A certified mask of the cube within eps that the capped relaxation should have
+            # held: the claim is refuted.
             return _kept_answer(clock, CubeState.REFUTED, 0, cutoff, best)
-        if run.backend.proves_cutoff or _error_above(run, eps):
-            return _answer(clock, CubeState.CLOSED, math.inf, cutoff)
-        return _answer(clock, CubeState.OPEN, 0, cutoff)
+        if run.backend.proves_cutoff or _error_above(run, eps, cap):
+            return _kept_answer(clock, CubeState.CLOSED, closed_bound, cutoff, best)
+        return _kept_answer(clock, CubeState.OPEN, 0, cutoff, best)
     consider(relaxed.chosen)
     if (best is None or best[0].kept > bound) and not run.out_of_time():
         # The relaxation's mask misses eps by the rounding (or is not the cube's fewest yet):
         # the restriction's masks meet eps truly (solver.engine.kept).
         restart = relaxed.chosen if relaxed.chosen is not None else hint
-        restricted = run.solve_rows(MinKeptTask(max_error=eps, restrict=True), restart)
+        restricted = run.solve_rows(
+            MinKeptTask(max_error=eps, restrict=True, max_kept=cap), restart
+        )
         consider(restricted.chosen)
     if best is not None and bound > best[0].kept:
         return _kept_answer(clock, CubeState.REFUTED, 0, cutoff, best)
@@ -287,14 +387,15 @@ def _kept_answer(clock, state, bound, cutoff, best) -> CubeAnswer:
     return _answer(clock, state, bound, cutoff, choice, cert.error, cert.kept)
 
 
-def _error_above(run: Run, eps: Fraction) -> bool:
-    """Whether the cube's least error is proven above ``eps`` by a min_error solve with the
-    run's backend (a float backend's rigorous bound, docs/design.md §8): the check behind a
-    float backend's min_kept infeasibility claim. Its mask, certified, must not refute it."""
+def _error_above(run: Run, eps: Fraction, max_kept: int | None = None) -> bool:
+    """Whether the least error of the cube's masks keeping at most ``max_kept`` (None: all) is
+    proven above ``eps`` by a min_error solve with the run's backend (a float backend's
+    rigorous bound, docs/design.md §8): the check behind a float backend's min_kept
+    infeasibility claim. Its mask, certified, must not refute it."""
     if run.out_of_time():
         return False
     run.cutoff = None
-    rows = run.solve_rows(MinErrorTask(), None)
+    rows = run.solve_rows(MinErrorTask(max_kept=max_kept), None)
     if rows.error_bound is None or rows.error_bound <= eps:
         return False
     if rows.chosen is not None:

@@ -11,7 +11,10 @@ balancing): its two children partition it, and each starts from its bound.
 
 One phase is one such conquest for one goal (solver.engine.cube_task.CubeGoal); a dask.distributed
 Variable per phase holds the best certified answer and its choice, which a cube reads when it
-starts (cube_task says what each answer proves). Incumbents flow back as cubes finish.
+starts (cube_task says what each answer proves). Incumbents flow back as cubes finish. A running
+min_error cube's watcher reads the Variable again every POLL_SECONDS (``live_cutoffs``): a
+better error published since stops its search once its bound reaches that error less the
+tolerance, and the cube is closed by it (cube_task.LiveCutoff says why that is sound).
 
 min_error: the cutoff is the best certified error E; every leaf cube (not split) has a bound b_c
 with every mask of the cube at exact error >= b_c; the leaves cover all choices, so L = min over
@@ -66,7 +69,14 @@ from solver.core.validate import (
     weight_patterns,
 )
 from solver.engine.cube_split import split_order
-from solver.engine.cube_task import CubeAnswer, CubeGoal, CubeState, min_live_cost, solve_cube
+from solver.engine.cube_task import (
+    CubeAnswer,
+    CubeGoal,
+    CubeState,
+    LiveCutoff,
+    min_live_cost,
+    solve_cube,
+)
 from solver.engine.objectives import MinErrorOutcome, withdraw_refuted
 from solver.engine.run import Run, rounded_gap
 from solver.engine.sparsest import add_frontier
@@ -101,6 +111,8 @@ class CubeReport:
     # error<=X" (a threshold).
     phase: str = "min_error"
     kept: int | None = None  # its best mask's kept count
+    # Closed by a cutoff published while it ran (cube_task.LiveCutoff); ``cutoff`` is that one.
+    late_cutoff: bool = False
 
 
 @dataclass
@@ -115,13 +127,21 @@ class DistributedResult:
     def cpu_seconds(self) -> float:
         return sum(cube.cpu_seconds for cube in self.cubes)
 
+    @property
+    def closed_late(self) -> int:
+        """How many cubes a cutoff published while they ran closed (cube_task.LiveCutoff)."""
+        return sum(cube.late_cutoff for cube in self.cubes)
 
-def _cube_on_worker(problem, params, fixed, state_name, stop_name, ends_at, goal) -> CubeAnswer:
-    """The Dask task: read the cutoff, watch the stop Event, solve the cube. ``ends_at``: the
-    solve's deadline as wall-clock time (time.time(), comparable across the cluster's hosts,
-    unlike time.monotonic()), None for none: a cube that waited in the queue gets only what
-    is left of it, at most its slice. A task whose worker dies is run again by Dask from the
-    start (it holds nothing the Variable does not)."""
+
+def _cube_on_worker(
+    problem, params, fixed, state_name, stop_name, ends_at, goal, live_cutoffs=True
+) -> CubeAnswer:
+    """The Dask task: read the cutoff, watch the stop Event (and, ``live_cutoffs``, a min_error
+    phase's Variable for better errors published while the cube runs: cube_task.LiveCutoff),
+    solve the cube. ``ends_at``: the solve's deadline as wall-clock time (time.time(),
+    comparable across the cluster's hosts, unlike time.monotonic()), None for none: a cube that
+    waited in the queue gets only what is left of it, at most its slice. A task whose worker
+    dies is run again by Dask from the start (it holds nothing the Variable does not)."""
     from distributed import Event, Variable, get_client
 
     if ends_at is not None:
@@ -130,7 +150,8 @@ def _cube_on_worker(problem, params, fixed, state_name, stop_name, ends_at, goal
             params, time_limit_seconds=min(params.time_limit_seconds or left, left) or 1e-9
         )
     client = get_client()
-    shared = Variable(state_name, client=client).get()
+    variable = Variable(state_name, client=client)
+    shared = variable.get()
     incumbent = list(shared["choice"]) if shared["choice"] is not None else None
     cutoff = None
     if shared["value"] is not None:
@@ -138,6 +159,9 @@ def _cube_on_worker(problem, params, fixed, state_name, stop_name, ends_at, goal
     stop = threading.Event()
     done = threading.Event()
     remote = Event(stop_name, client=client)
+    live = None
+    if live_cutoffs and not goal.min_kept:
+        live = LiveCutoff(Fraction(params.effective_tolerance), stop, cutoff)
 
     def watch() -> None:
         while not done.is_set():
@@ -147,11 +171,18 @@ def _cube_on_worker(problem, params, fixed, state_name, stop_name, ends_at, goal
                     return
             except Exception:  # the driver has gone: nothing to relay to
                 return
+            if live is not None:
+                try:
+                    latest = variable.get(timeout=POLL_SECONDS)["value"]
+                except Exception:  # deleted with its phase, or the scheduler is busy: later
+                    latest = None
+                if latest is not None:
+                    live.offer(Fraction(latest))
             done.wait(POLL_SECONDS)
 
     threading.Thread(target=watch, daemon=True).start()
     try:
-        return solve_cube(problem, params, fixed, incumbent, cutoff, stop, goal)
+        return solve_cube(problem, params, fixed, incumbent, cutoff, stop, goal, live)
     finally:
         done.set()
 
@@ -248,6 +279,7 @@ class _Conquest:
     remote_stop: object = None
     token: str = field(default_factory=lambda: uuid.uuid4().hex)
     phases: int = 0
+    live_cutoffs: bool = True  # running cubes hear of better errors (cube_task.LiveCutoff)
 
     @property
     def deadline(self) -> float | None:
@@ -348,6 +380,7 @@ class _Conquest:
                 self.remote_stop.name,
                 ends_at,
                 goal,
+                self.live_cutoffs,
                 pure=False,
             )
             running[future] = cube
@@ -510,6 +543,7 @@ def _report(cube: _Cube, answer: CubeAnswer, bound, label: str) -> CubeReport:
         answer.cpu_seconds,
         label,
         answer.kept,
+        answer.late_cutoff,
     )
 
 
@@ -523,10 +557,12 @@ def solve_cubes(
     stop: threading.Event | None = None,
     progress=None,
     slice_seconds: float | None = None,
+    live_cutoffs: bool = True,
 ) -> DistributedResult:
     """Solve ``problem`` (min_error, min_kept or pareto) as cubes on ``client`` (None: a local
     cluster with one worker per core, closed at the end). See the module docstring for the
-    certificate of each objective."""
+    certificate of each objective. ``live_cutoffs`` False: cubes read the cutoff only when they
+    start (bench/distributed.py measures the difference)."""
     started = time.monotonic()
     params = parameters or SolveParameters()
     validate_problem(problem, DEFAULT_LIMITS)
@@ -552,6 +588,7 @@ def solve_cubes(
     depth = min(len(order), max(1, math.ceil(math.log2(cubes))))
     outcome = DistributedResult(SolveResult(SolveStatus.NO_SOLUTION), rule, order[:depth])
     conquest = _Conquest(run, params, stop, started, order, depth, outcome, progress, slice_seconds)
+    conquest.live_cutoffs = live_cutoffs
     try:
         if isinstance(objective, MinError):
             outcome.result = _solve_min_error(conquest, client, objective)

@@ -1,11 +1,15 @@
 """Cube and conquer (solver.engine.cubes, docs/design.md §16) on a real Dask LocalCluster with two
 workers: the distributed optimum equals the monolithic one and the brute force; each backend that
-fixes units honours them; a stop ends every cube."""
+fixes units honours them; a stop ends every cube; a cutoff published while a cube runs reaches
+it, and cubes it closes keep the brute-force optimum."""
 
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import threading
+import time
+import uuid
 from fractions import Fraction
 
 import numpy as np
@@ -19,7 +23,8 @@ from solver.core.problem import MinError, MinKept, PruningMode
 from solver.core.result import SolveStatus
 from solver.engine import solve
 from solver.engine.cube_split import SPLIT_RULES, split_order
-from solver.engine.cubes import local_cluster, solve_cubes
+from solver.engine.cube_task import CubeGoal, CubeState, LiveCutoff, solve_cube
+from solver.engine.cubes import _cube_on_worker, local_cluster, solve_cubes
 from solver.formulation.columns import build_column_model
 from solver.instances.generate import paper_problem
 from tests.support.reference import all_masks, exact_error, kept
@@ -211,3 +216,109 @@ def test_weights_mode_over_the_pattern_limit_is_refused_before_any_cluster():
     [violation] = info.value.violations
     assert violation.field == "parameters.distributed" and violation.flag == "--distributed"
     assert "131072 patterns" in violation.description
+
+
+def _in_cube(mask, fixed) -> bool:
+    return all(_live(mask, u) == alive for u, alive in fixed.items())
+
+
+@pytest.mark.parametrize(
+    ("mode", "n", "seed"),
+    [(PruningMode.NEURONS, 8, 1), (PruningMode.NEURONS, 8, 5), (PruningMode.WEIGHTS, 3, 1)],
+)
+def test_cubes_closed_by_a_later_cutoff_keep_the_brute_force_optimum(mode, n, seed):
+    # In process, the real CP-SAT: each root cube starts without a cutoff, and the best error E
+    # (the brute force's, as if another cube had just published it) reaches its LiveCutoff as
+    # it starts; a cube whose search reports a bound >= E - tol stops there and is closed by E
+    # (solver/engine/cube_task.py). Every bound stays below the cube's brute-force optimum, and
+    # the leaves' least bound still proves E optimal within the tolerance.
+    problem = _problem(mode, n, seed)
+    params = SolveParameters(sparsest=False, heuristic_start=False, threads=1)
+    model = build_column_model(problem, drop_dominated=True)
+    units = split_order("magnitude", model)[:2]
+    masks = [(m, exact_error(problem, m)) for m in all_masks(problem)]
+    best = min(e for _, e in masks)
+    tol = Fraction(params.effective_tolerance)
+    bounds, late = [], 0
+    for values in itertools.product((True, False), repeat=len(units)):
+        fixed = dict(zip(units, values, strict=True))
+        stop = threading.Event()
+        live = LiveCutoff(tol, stop, None)
+        live.offer(best)
+        answer = solve_cube(problem, params, fixed, None, None, stop, None, live)
+        cube_best = min(e for m, e in masks if _in_cube(m, fixed))
+        assert answer.bound <= cube_best  # rigorous, whatever stopped the search
+        if answer.chosen is not None:
+            assert _in_cube(model.mask(answer.chosen), fixed)
+            assert answer.error == exact_error(problem, model.mask(answer.chosen))
+        if answer.late_cutoff:
+            late += 1
+            assert answer.state == CubeState.CLOSED
+            assert answer.cutoff == best - tol <= answer.bound
+        else:
+            assert answer.state == CubeState.OPTIMAL
+        bounds.append(answer.bound)
+    assert late >= 1  # some cube stopped mid-run: the case under test
+    assert min(bounds) <= best and best - min(bounds) <= tol
+
+
+def test_a_cutoff_published_while_a_cube_runs_reaches_it(client):
+    # The watcher path on the cluster: the cube (neurons n = 64, which takes far longer than
+    # this test to solve) starts with no incumbent; once it runs, the phase's Variable gets a
+    # better error, and the cube's watcher hands it to the search, which stops and closes the
+    # cube. The published error is 0: the single-threaded search reports no bound above ~1e-8
+    # before its proof, so only a cutoff at 0 (U = -tol) is reached mid-run at a known moment;
+    # the claim it makes (every mask of the cube errs by >= its bound >= -tol) is still the
+    # rigorous one.
+    from distributed import Event, Variable
+
+    problem = paper_problem(2, 64, 1, PruningMode.NEURONS)
+    model = build_column_model(problem, drop_dominated=True)
+    fixed = {split_order("magnitude", model)[0]: True}
+    params = SolveParameters(sparsest=False, heuristic_start=False, threads=1)
+    params = dataclasses.replace(params, time_limit_seconds=120)
+    token = uuid.uuid4().hex
+    shared = Variable(f"test-live-{token}", client=client)
+    shared.set({"value": None, "choice": None})
+    stop = Event(f"test-stop-{token}", client=client)
+    future = client.submit(
+        _cube_on_worker,
+        problem,
+        params,
+        fixed,
+        shared.name,
+        stop.name,
+        None,
+        CubeGoal(),
+        True,
+        pure=False,
+    )
+    try:
+        ends = time.monotonic() + 60
+        while not any(client.processing().values()) and time.monotonic() < ends:
+            time.sleep(0.05)
+        time.sleep(1.0)  # past its first read of the Variable
+        assert not future.done()
+        shared.set({"value": "0", "choice": None})
+        answer = future.result(timeout=90)
+    finally:
+        stop.set()
+        shared.delete()
+    tol = Fraction(params.effective_tolerance)
+    assert answer.late_cutoff and answer.state == CubeState.CLOSED
+    assert answer.cutoff == -tol <= answer.bound
+    if answer.chosen is not None:
+        assert answer.bound <= exact_error(problem, model.mask(answer.chosen))
+
+
+def test_start_only_cutoffs_still_give_the_brute_force_optimum(client):
+    # live_cutoffs False: cubes read the cutoff only when they start (the "before" of
+    # bench/distributed.py); the answer is the same.
+    problem = _problem(PruningMode.NEURONS, 8, 2)
+    params = SolveParameters(sparsest=False, heuristic_start=False)
+    outcome = solve_cubes(problem, params, cubes=4, client=client, live_cutoffs=False)
+    best = _reference(problem)
+    assert outcome.result.status == SolveStatus.OPTIMAL, outcome.result.detail
+    assert Fraction(outcome.result.objective_bound) <= best
+    assert Fraction(outcome.result.solution.error) - best <= Fraction(TOL)
+    assert outcome.closed_late == 0

@@ -1,17 +1,21 @@
 """Cube and conquer (solver.engine.cubes, docs/design.md §16) for every objective in both modes,
 on a real Dask LocalCluster with two workers: the distributed optimum equals the monolithic
-solve's and the brute force over every mask (tests/support/reference.py); and a worker killed
-while a cube runs does not change the answer (Dask runs the cube again)."""
+solve's and the brute force over every mask (tests/support/reference.py); a worker killed
+while a cube runs does not change the answer (Dask runs the cube again); min_kept cubes with
+the kept cap K - 1 close against the brute force."""
 
 from __future__ import annotations
 
 import dataclasses
+import itertools
+import math
 import os
 import signal
 import threading
 import time
 from fractions import Fraction
 
+import numpy as np
 import pytest
 
 from solver.backends import REGISTRY
@@ -19,8 +23,11 @@ from solver.core.parameters import SolveParameters
 from solver.core.problem import MinKept, Pareto, PruningMode
 from solver.core.result import SolveStatus
 from solver.engine import solve
+from solver.engine.cube_split import split_order
+from solver.engine.cube_task import CubeGoal, solve_cube
 from solver.engine.cubes import local_cluster, solve_cubes
 from solver.exact import round_up
+from solver.formulation.columns import build_column_model
 from solver.instances.generate import paper_problem
 from tests.support.reference import exact_error, kept, table
 
@@ -189,3 +196,57 @@ def test_a_worker_killed_while_a_cube_runs():
     mono = solve(problem, params)
     assert result.status == mono.status == SolveStatus.OPTIMAL, result.detail
     assert abs(Fraction(result.solution.error) - Fraction(mono.solution.error)) <= TOL
+
+
+def _live(mask, unit: int) -> bool:
+    if mask.neurons is not None:
+        return bool(mask.neurons[unit])
+    return bool(
+        np.asarray(mask.output_weights, dtype=bool)
+        .reshape(-1, len(mask.hidden_weights))[:, unit]
+        .any()
+    )
+
+
+@pytest.mark.parametrize("name", ["cpsat", "highs"])
+@pytest.mark.parametrize(("mode", "n", "seed"), INSTANCES[:3], ids=IDS[:3])
+def test_min_kept_cubes_with_the_kept_cap(mode, n, seed, name):
+    # In process, each root cube of a min_kept phase solved with the cutoff K (the brute
+    # force's fewest kept within eps, as if the incumbent keeps it) and K + 1: the cube's
+    # tasks carry the cap K - 1 (resp. K). Every cube's bound holds for its masks within eps
+    # (brute force); with cutoff K no mask anywhere keeps fewer, so every cube closes with
+    # bound K (CP-SAT: its capped relaxation is infeasible; HiGHS: confirmed by a min_error
+    # solve with budget K - 1); with K + 1 the cubes find a mask keeping K.
+    if not REGISTRY[name].available():
+        pytest.skip(f"{name} is not installed")
+    base, ref = _instance(mode, n, seed)
+    frontier = ref.frontier()
+    eps = Fraction(round_up((frontier[1][1] + frontier[2][1]) / 2))
+    problem = dataclasses.replace(base, objective=MinKept(max_error=float(eps)))
+    want = ref.min_kept(eps)
+    params = SolveParameters(backend=name, threads=1)
+    model = build_column_model(problem, drop_dominated=True)
+    units = split_order("magnitude", model)[:2]
+    goal = CubeGoal(max_error=eps)
+    for cutoff in (want, want + 1):
+        bounds, found = [], []
+        for values in itertools.product((True, False), repeat=len(units)):
+            fixed = dict(zip(units, values, strict=True))
+            answer = solve_cube(problem, params, fixed, None, cutoff, None, goal)
+            within = [
+                k
+                for k, e, m in ref.entries
+                if e <= eps and all(_live(m, u) == a for u, a in fixed.items())
+            ]
+            assert answer.bound <= min(within, default=math.inf)  # rigorous
+            assert answer.state != "refuted"
+            if answer.chosen is not None:
+                mask = model.mask(answer.chosen)
+                assert exact_error(problem, mask) <= eps and kept(mask) == answer.kept
+                found.append(answer.kept)
+            if cutoff == want:
+                assert answer.state == "closed" and answer.bound == want
+            bounds.append(answer.bound)
+        assert min(bounds) == want
+        if cutoff == want + 1:
+            assert min(found) == want
