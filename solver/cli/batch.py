@@ -26,7 +26,14 @@ from prunecert.v1 import jobs_pb2, problem_pb2, solve_pb2
 from solver.cli.common import EXIT_FAILURE, EXIT_INTERRUPTED, connect, read_text, remote_flags
 from solver.cli.progress import Counter, progress_flag
 from solver.core.errors import FieldViolation, InvalidProblemError
-from solver.core.parameters import DEFAULT_TOLERANCE, SolveParameters
+from solver.core.parameters import (
+    CUBE_RULES,
+    DEFAULT_CUBE_RULE,
+    DEFAULT_CUBES,
+    DEFAULT_TOLERANCE,
+    DistributedParameters,
+    SolveParameters,
+)
 from solver.core.validate import validate_parameters
 from solver.io import convert
 from solver.jobs.times import fill_job_times, item_seconds
@@ -72,12 +79,35 @@ def _apply_parameters(args, request: jobs_pb2.SubmitJobRequest) -> None:
     """--time-limit, --backend and --tolerance over the spec's parameters (the flags win),
     checked here so that a bad value names its flag before anything is sent."""
     params = SolveParameters(
-        time_limit_seconds=args.time_limit, backend=args.backend, tolerance=args.tolerance
+        time_limit_seconds=args.time_limit,
+        backend=args.backend,
+        tolerance=args.tolerance,
+        distributed=_distributed_flags(args),
     )
     validate_parameters(params)
+    if bad := params.distributed_violations():
+        raise InvalidProblemError(bad)
     # MergeFrom copies only the fields set (non-default in proto3): the unset flags keep the
     # spec's values.
     request.parameters.MergeFrom(convert.parameters_to_proto(params))
+
+
+def _distributed_flags(args) -> DistributedParameters | None:
+    """`batch submit --distributed [--cubes N] [--cube-rule R]`: a distributed job (one
+    problem in the spec, solved as cubes on the server's cluster; solver.jobs.distributed)."""
+    if not getattr(args, "distributed", False):
+        for field, flag in (("cubes", "--cubes"), ("cube_rule", "--cube-rule")):
+            if getattr(args, field, None) is not None:
+                raise InvalidProblemError(
+                    FieldViolation(
+                        f"parameters.distributed.{field}", "only with --distributed", flag
+                    )
+                )
+        return None
+    return DistributedParameters(
+        cubes=DEFAULT_CUBES if args.cubes is None else args.cubes,
+        cube_rule=args.cube_rule or DEFAULT_CUBE_RULE,
+    )
 
 
 # -- result rows ---------------------------------------------------------------------------------
@@ -449,6 +479,26 @@ def add_parser(subparsers) -> None:
     )
     p.add_argument("spec", help="the spec file, or - for stdin")
     _parameter_flags(p)
+    p.add_argument(
+        "--distributed",
+        action="store_true",
+        help="a distributed job: the spec's one problem split into cubes on the server's job "
+        "cluster, each finished cube kept in the job's store so a restarted server resumes it "
+        "(default: one solve per item)",
+    )
+    p.add_argument(
+        "--cubes",
+        type=int,
+        default=None,
+        help=f"with --distributed: root cubes, rounded up to a power of two (default: "
+        f"{DEFAULT_CUBES})",
+    )
+    p.add_argument(
+        "--cube-rule",
+        choices=CUBE_RULES,
+        default=None,
+        help=f"with --distributed: which units to split on (default: {DEFAULT_CUBE_RULE})",
+    )
     _follow_flags(p)
     p = command("status", cmd_status, "a job's state and counts")
     p.add_argument("job", help="the job id (printed by submit)")

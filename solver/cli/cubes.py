@@ -122,6 +122,10 @@ def distributed_parameters(args: argparse.Namespace) -> DistributedParameters | 
     return distributed
 
 
+# How long to try reaching --dask-scheduler before saying it cannot be reached.
+SCHEDULER_CONNECT_SECONDS = 10
+
+
 def solve_distributed_locally(
     problem: Problem, params: SolveParameters, args: argparse.Namespace, line
 ) -> tuple[SolveResult, DistributedFigures]:
@@ -129,14 +133,26 @@ def solve_distributed_locally(
     ``line`` fed by its progress. It runs in a thread and the calling thread waits on an Event
     (as solver.engine.solve_interruptibly does): the first Ctrl-C stops every cube and the
     CANCELLED result, with the best certified mask, is returned; a second one leaves at once."""
-    from solver.engine.cubes import local_cluster, solve_cubes
+    from solver.engine.cubes import cube_backend, local_cluster, solve_cubes, validate_distributed
 
     distributed = params.distributed
     assert distributed is not None
+    # Before any cluster starts (a local one takes seconds): what can be refused now is.
+    cube_backend(params)
+    validate_distributed(problem, params, distributed.cubes, distributed.cube_rule)
     if args.dask_scheduler:
         from distributed import Client
 
-        client = Client(args.dask_scheduler)
+        try:
+            client = Client(args.dask_scheduler, timeout=SCHEDULER_CONNECT_SECONDS)
+        except (OSError, TimeoutError) as exc:
+            raise InvalidProblemError(
+                FieldViolation(
+                    "--dask-scheduler",
+                    f"the Dask scheduler at {args.dask_scheduler} cannot be reached: {exc}",
+                    "--dask-scheduler",
+                )
+            ) from exc
     else:
         client = local_cluster(args.workers)
     stop, finished = threading.Event(), threading.Event()

@@ -74,6 +74,7 @@ from solver.backends.base import BackendStatus, MinErrorTask, MinKeptTask
 from solver.core.parameters import SolveParameters
 from solver.core.problem import MinError, Problem
 from solver.core.result import Progress
+from solver.engine.kept import error_above
 from solver.engine.run import Run
 from solver.exact.certify import MaskCertificate
 from solver.formulation.columns import ColumnModel
@@ -357,7 +358,8 @@ def _kept_cube(
             # A certified mask of the cube within eps that the capped relaxation should have
             # held: the claim is refuted.
             return _kept_answer(clock, CubeState.REFUTED, 0, cutoff, best)
-        if run.backend.proves_cutoff or _error_above(run, eps, cap):
+        run.cutoff = None  # a min_error solve over the whole cube, with no error cap
+        if run.backend.proves_cutoff or error_above(run, eps, cap):
             return _kept_answer(clock, CubeState.CLOSED, closed_bound, cutoff, best)
         return _kept_answer(clock, CubeState.OPEN, 0, cutoff, best)
     consider(relaxed.chosen)
@@ -385,21 +387,3 @@ def _kept_answer(clock, state, bound, cutoff, best) -> CubeAnswer:
         return _answer(clock, state, bound, cutoff)
     cert, choice = best
     return _answer(clock, state, bound, cutoff, choice, cert.error, cert.kept)
-
-
-def _error_above(run: Run, eps: Fraction, max_kept: int | None = None) -> bool:
-    """Whether the least error of the cube's masks keeping at most ``max_kept`` (None: all) is
-    proven above ``eps`` by a min_error solve with the run's backend (a float backend's
-    rigorous bound, docs/design.md §8): the check behind a float backend's min_kept
-    infeasibility claim. Its mask, certified, must not refute it."""
-    if run.out_of_time():
-        return False
-    run.cutoff = None
-    rows = run.solve_rows(MinErrorTask(max_kept=max_kept), None)
-    if rows.error_bound is None or rows.error_bound <= eps:
-        return False
-    if rows.chosen is not None:
-        cert = run.domain.certify(run.model.mask(rows.chosen))
-        if cert.error < rows.error_bound:
-            return False  # refuted: its bound proves nothing
-    return True

@@ -37,6 +37,29 @@ pareto: the monolithic sweep (solver.engine.objectives.solve_pareto) with each o
 solves distributed: the unconstrained optimum first, then one distributed min_error per budget
 k = 0, 1, ... until the optimum's error is reached; each point's bound is its phase's L.
 
+The journal (``journal``, a CubeJournal; solver.jobs.cubes implements it in the job store, so a
+distributed job survives a server crash): every finished cube is recorded with its decisions,
+its exact answer and whether it split, and every incumbent published with its mask and exact
+error. A run given a journal restores each phase first. Why that is sound:
+
+* A restored cube's bound still holds. It was proven for its decisions (units live or dead, a
+  property of masks, not of the model's numbering) on the same problem: a min_error bound b
+  says every mask of the cube has exact error >= b, whatever cap the cube was solved under (a
+  closed cube's b = U proves every mask of it has e > U; a capped bound b <= U holds for masks
+  with e <= U by the relaxation and for the others since e > U >= b). A min_kept bound says
+  every mask of the cube within the phase's threshold keeps >= b, and the threshold is part of
+  the phase's key. Neither depends on the incumbent when the cube ran, so a restored cube is a
+  leaf of the new run as it was of the old one, and L stays the least bound over the leaves.
+* Only cubes of the tree being built are restored: a journalled split cube is replaced by its
+  two children on the next unit of the ranking, each looked up in turn; an entry whose
+  decisions are not in the tree is ignored (its cube, if any, is solved anew). An open leaf
+  (stopped by its slice, not split) is solved again, starting from its journalled bound; a
+  cube that never finished has no entry and is solved again.
+* The incumbent is never trusted: every journalled mask (the incumbents published and each
+  cube's best) is re-certified in exact arithmetic on this run's problem before it becomes the
+  best. Every cutoff E_c a closed cube was solved under was a published incumbent, so the
+  restored best E <= E_c and closed cubes keep the gap within the tolerance, as in one run.
+
 Error first, then kept (parameters.sparsest, on by default; docs/design.md §2): after a min_error
 solve, and for each frontier point, a distributed min_kept with the threshold X = the mask's
 exact error returns the fewest kept among masks at most as bad, with the count's proof stated in
@@ -47,6 +70,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import logging
 import math
 import threading
 import time
@@ -54,9 +78,11 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from fractions import Fraction
+from typing import Protocol
 
 from solver import exact
 from solver.backends import get_backend
+from solver.backends.base import Backend
 from solver.core.errors import FieldViolation, InvalidProblemError
 from solver.core.parameters import DEFAULT_CUBES, DistributedParameters, SolveParameters
 from solver.core.problem import Mask, MinError, MinKept, Pareto, Problem, PruningMode
@@ -79,11 +105,13 @@ from solver.engine.cube_task import (
 )
 from solver.engine.objectives import MinErrorOutcome, withdraw_refuted
 from solver.engine.run import Run, rounded_gap
-from solver.engine.sparsest import add_frontier
+from solver.engine.sparsest import add_frontier, join_details, kept_claim, kept_unproven
 from solver.engine.starts import start_error, starting_choices
 from solver.exact.certify import MaskCertificate
 from solver.formulation.deadline import DeadlineReached
 from solver.formulation.hints import greedy_forward
+
+log = logging.getLogger("prunecert.cubes")
 
 CUBES_FIELD = "parameters.distributed.cubes"
 # A cube's time slice without a time limit; with one, a third of it: a stalled cube then still
@@ -115,6 +143,36 @@ class CubeReport:
     late_cutoff: bool = False
 
 
+@dataclass(frozen=True)
+class JournalEntry:
+    """One journal record of a phase: a finished cube (``decisions`` set, its exact ``answer``
+    without the model's candidate indices, whether it ``split``, its best ``mask``) or an
+    incumbent published (``decisions`` None, its ``mask`` and exact ``error``)."""
+
+    decisions: dict[int, bool] | None
+    answer: CubeAnswer | None = None
+    split: bool = False
+    mask: Mask | None = None
+    error: Fraction | None = None
+
+
+class CubeJournal(Protocol):
+    """Where a distributed solve keeps what it proved (the module docstring: the journal).
+    ``phase`` is a key that names the phase and its goal exactly (the same across runs)."""
+
+    def restore(self, phase: str) -> list[JournalEntry]:
+        """The phase's entries in the order they were recorded."""
+        ...
+
+    def record(self, phase: str, entry: JournalEntry) -> None:
+        """Keep ``entry`` (committed before it returns: a crash after it loses nothing)."""
+        ...
+
+
+def _decisions_key(decisions: dict[int, bool]) -> tuple[tuple[int, bool], ...]:
+    return tuple(sorted((int(u), bool(v)) for u, v in decisions.items()))
+
+
 @dataclass
 class DistributedResult:
     result: SolveResult
@@ -122,6 +180,7 @@ class DistributedResult:
     split_units: list[int]  # the ranking's first units, the root cubes' decisions
     cubes: list[CubeReport] = field(default_factory=list)
     workers: int = 0
+    restored: int = 0  # cubes taken from the journal, not solved again
 
     @property
     def cpu_seconds(self) -> float:
@@ -207,6 +266,21 @@ def local_cluster(workers: int | None = None):
     return Client(cluster)
 
 
+def cube_backend(params: SolveParameters) -> Backend:
+    """The backend a distributed solve's cubes use: one that fixes units exactly
+    (BackendOptions.fixed_units); any other is refused naming parameters.backend."""
+    backend = get_backend(params.backend)
+    if not backend.fixes_units:
+        raise InvalidProblemError(
+            FieldViolation(
+                "parameters.backend",
+                f"backend {backend.name!r} cannot solve cubes; use cpsat, scip, highs or cbc",
+                "--backend",
+            )
+        )
+    return backend
+
+
 def validate_distributed(problem: Problem, params: SolveParameters, cubes: int, rule: str) -> None:
     bad = []
     if not isinstance(problem.objective, MinError | MinKept | Pareto):
@@ -280,6 +354,7 @@ class _Conquest:
     token: str = field(default_factory=lambda: uuid.uuid4().hex)
     phases: int = 0
     live_cutoffs: bool = True  # running cubes hear of better errors (cube_task.LiveCutoff)
+    journal: CubeJournal | None = None
 
     @property
     def deadline(self) -> float | None:
@@ -323,11 +398,28 @@ class _Conquest:
     def conquer(self, goal: CubeGoal, best: _Best, label: str) -> tuple[list[_Cube], _Best]:
         """Solve ``goal`` as cubes from the incumbent ``best``; returns the leaves (each with
         its answer, or none if it never ran) and the best certified mask found."""
-        from distributed import Variable, wait
+        from distributed import Variable
 
-        run, tol = self.run, Fraction(self.params.effective_tolerance)
         self.phases += 1
         shared = Variable(f"prunecert-cubes-{self.token}-{self.phases}", client=self.client)
+        try:
+            return self._conquer(goal, best, label, shared)
+        finally:
+            try:
+                shared.delete()  # a long-lived job cluster would keep it otherwise
+            except Exception:  # the cluster has gone: nothing is left to free
+                log.debug("the phase's Variable could not be deleted", exc_info=True)
+
+    def _conquer(
+        self, goal: CubeGoal, best: _Best, label: str, shared
+    ) -> tuple[list[_Cube], _Best]:
+        from distributed import wait
+
+        run, tol = self.run, Fraction(self.params.effective_tolerance)
+        # The phase's key: its place in the solve and its goal, exactly (the threshold of a
+        # min_kept phase as a fraction), so a journal entry is only ever read for its own goal.
+        phase = f"{self.phases}|{label}|{goal.max_kept}|{goal.max_error}"
+        journal = self.journal
 
         def value(cert: MaskCertificate | None):
             if cert is None:
@@ -336,6 +428,10 @@ class _Conquest:
 
         def publish() -> None:
             shared.set({"value": value(best.cert), "choice": best.choice})
+            if journal is not None and best.cert is not None:
+                journal.record(
+                    phase, JournalEntry(None, mask=best.cert.mask, error=best.cert.error)
+                )
 
         def improves(cert: MaskCertificate) -> bool:
             if not goal.min_kept:
@@ -352,6 +448,16 @@ class _Conquest:
                 return bound < best.cert.kept
             return bound < best.cert.error - tol
 
+        journalled: dict = {}  # decisions -> the cube's last JournalEntry
+        if journal is not None:
+            for entry in journal.restore(phase):
+                if entry.mask is not None:
+                    # Re-certified exactly on this run's problem: the journal is not trusted.
+                    cert = run.domain.certify(entry.mask)
+                    if improves(cert):
+                        best = _Best(cert, run.model.choice(cert.mask))
+                if entry.decisions is not None and entry.answer is not None:
+                    journalled[_decisions_key(entry.decisions)] = entry
         publish()
         leaves: list[_Cube] = []
         running: dict = {}  # future -> _Cube
@@ -385,11 +491,38 @@ class _Conquest:
             )
             running[future] = cube
 
+        def place(cube: _Cube) -> None:
+            """Submit ``cube``, or take it from the journal (the module docstring: a closed
+            or proven leaf as it was, a split cube as its children, an open leaf solved again
+            from its bound)."""
+            entry = journalled.pop(_decisions_key(cube.fixed), None)
+            if entry is None:
+                submit(cube)
+                return
+            answer = dataclasses.replace(entry.answer, chosen=None)
+            free = [u for u in self.order if u not in cube.fixed]
+            if answer.state == CubeState.OPEN and not (entry.split and free):
+                cube.floor = max(cube.floor, answer.bound)  # proven for its masks: kept
+                submit(cube)
+                return
+            cube.answer = answer
+            bound = cube.bound()
+            cube.report = _report(cube, answer, bound, label)
+            self.outcome.restored += 1
+            if answer.state == CubeState.OPEN:  # split in the journalled run: its children
+                cube.report.state = "split"
+                leaves.remove(cube)
+                self.outcome.cubes.append(cube.report)
+                for alive in (True, False):
+                    child = _Cube({**cube.fixed, free[0]: alive}, bound)
+                    leaves.append(child)
+                    place(child)
+
         roots = self.order[: self.depth]
         for values in itertools.product((True, False), repeat=len(roots)):
             cube = _Cube(dict(zip(roots, values, strict=True)), 0)
             leaves.append(cube)
-            submit(cube)
+            place(cube)
         while running:
             if self.stopped():
                 self.remote_stop.set()
@@ -430,6 +563,19 @@ class _Conquest:
                     and (left is None or left > MIN_SLICE_SECONDS)
                 ):
                     cube.report.state = "split"
+                if journal is not None and not self.stopped():
+                    # After the split decision: a crash before it reruns this cube, never
+                    # half-records it. A stopped solve's answers are not proofs to keep.
+                    mask = None if answer.chosen is None else run.model.mask(answer.chosen)
+                    entry = JournalEntry(
+                        dict(cube.fixed),
+                        dataclasses.replace(answer, chosen=None),
+                        cube.report.state == "split",
+                        mask,
+                        answer.error,
+                    )
+                    journal.record(phase, entry)
+                if cube.report.state == "split":
                     leaves.remove(cube)
                     self.outcome.cubes.append(cube.report)
                     for alive in (True, False):
@@ -442,7 +588,6 @@ class _Conquest:
                     cube.fixed, "cancelled", float(cube.floor), None, None, 0.0, 0.0, label
                 )
             self.outcome.cubes.append(cube.report)
-        shared.delete()
         return leaves, best
 
     # -- the goals -------------------------------------------------------------------------
@@ -507,22 +652,22 @@ class _Conquest:
         the count is proven the fewest)."""
         limit = cert.error
         if cert.kept == 0:
-            return cert, choice, _claim(0, limit), True
+            return cert, choice, kept_claim(0, limit), True
         if self.run.out_of_time() or self.stopped():
             why = "time limit" if not self.stopped() else "cancelled"
-            return cert, choice, _unproven(cert.kept, None, limit, why), False
+            return cert, choice, kept_unproven(cert.kept, None, limit, why), False
         found, bound = self.min_kept(client, limit, choice)
         if found.cert is not None and (found.cert.kept, found.cert.error) < (cert.kept, cert.error):
             cert, choice = found.cert, found.choice
         if self.stopped():
-            return cert, choice, _unproven(cert.kept, None, limit, "cancelled"), False
+            return cert, choice, kept_unproven(cert.kept, None, limit, "cancelled"), False
         if bound > cert.kept:  # the mask itself meets the threshold
             why = "a cube's count proof was refuted"
-            return cert, choice, _unproven(cert.kept, None, limit, why), False
+            return cert, choice, kept_unproven(cert.kept, None, limit, why), False
         if bound == cert.kept:
-            return cert, choice, _claim(cert.kept, limit), True
+            return cert, choice, kept_claim(cert.kept, limit), True
         reason = "time limit" if self.run.out_of_time() else "the rounding of the model's numbers"
-        return cert, choice, _unproven(cert.kept, bound, limit, reason), False
+        return cert, choice, kept_unproven(cert.kept, bound, limit, reason), False
 
 
 def _report(cube: _Cube, answer: CubeAnswer, bound, label: str) -> CubeReport:
@@ -558,24 +703,19 @@ def solve_cubes(
     progress=None,
     slice_seconds: float | None = None,
     live_cutoffs: bool = True,
+    journal: CubeJournal | None = None,
 ) -> DistributedResult:
     """Solve ``problem`` (min_error, min_kept or pareto) as cubes on ``client`` (None: a local
     cluster with one worker per core, closed at the end). See the module docstring for the
     certificate of each objective. ``live_cutoffs`` False: cubes read the cutoff only when they
-    start (bench/distributed.py measures the difference)."""
+    start (bench/distributed.py measures the difference). ``journal``: where finished cubes and
+    incumbents are recorded, and restored from first (the module docstring: the journal)."""
     started = time.monotonic()
     params = parameters or SolveParameters()
     validate_problem(problem, DEFAULT_LIMITS)
     validate_parameters(params)
     validate_distributed(problem, params, cubes, rule)
-    backend = get_backend(params.backend)
-    if not backend.fixes_units:
-        raise InvalidProblemError(
-            parameter_violation(
-                "parameters.backend",
-                f"backend {backend.name!r} cannot solve cubes; use cpsat, scip, highs or cbc",
-            )
-        )
+    backend = cube_backend(params)
     objective = problem.objective
     try:
         run = Run(problem, params, progress, stop, started=started)
@@ -589,6 +729,7 @@ def solve_cubes(
     outcome = DistributedResult(SolveResult(SolveStatus.NO_SOLUTION), rule, order[:depth])
     conquest = _Conquest(run, params, stop, started, order, depth, outcome, progress, slice_seconds)
     conquest.live_cutoffs = live_cutoffs
+    conquest.journal = journal
     try:
         if isinstance(objective, MinError):
             outcome.result = _solve_min_error(conquest, client, objective)
@@ -613,7 +754,7 @@ def _solve_min_error(conquest: _Conquest, client, objective: MinError) -> SolveR
     ):
         # Fewer kept at the same or a lower error: the error claim stands (docs/design.md §2).
         cert, _, claim, _ = conquest.sparsest(client, cert, found.choice)
-        detail = _join(detail, claim)
+        detail = join_details(detail, claim)
     return run.result(found.status, cert, bound_f, rounded_gap(cert.error_upper, bound_f), detail)
 
 
@@ -720,7 +861,7 @@ def _solve_pareto(conquest: _Conquest, client, objective: Pareto) -> SolveResult
         best_found,
         frontier[-1].error_bound,
         worst_tolerance,
-        _join("" if final_status == SolveStatus.OPTIMAL else last_detail, kept_detail),
+        join_details("" if final_status == SolveStatus.OPTIMAL else last_detail, kept_detail),
         frontier,
     )
 
@@ -761,24 +902,3 @@ def _global_bound(leaves: list[_Cube], default):
         cube.bound() for cube in leaves if cube.report is None or cube.report.state != "empty"
     ]
     return min(bounds, default=default)
-
-
-def _claim(kept: int, limit: Fraction) -> str:
-    # The threshold as solution.error states it: the exact value rounded up to a double.
-    return f"kept {kept} is the fewest among masks whose exact error is at most {_up(limit)}"
-
-
-def _unproven(kept: int, bound, limit: Fraction, why: str) -> str:
-    proven = "" if bound is None else f", proven lower bound {bound}"
-    return (
-        f"the error claim stands; kept {kept} is not proven the fewest among masks whose exact "
-        f"error is at most {_up(limit)}{proven} ({why})"
-    )
-
-
-def _up(value: Fraction) -> str:
-    return repr(exact.round_up(value))
-
-
-def _join(first: str, second: str) -> str:
-    return f"{first}; {second}" if first and second else first or second

@@ -179,6 +179,8 @@ def weights_route(problem: Problem, params: SolveParameters, limits: Limits, bac
     if lazy:
         bad = per_weight_violations(net.n, net.d, len(problem.points()), limits)
         if bad:
+            if params.backend in AUTO and patterns <= limits.max_weight_candidates:
+                return False  # "auto": the pattern model, within its limit, takes it
             if patterns <= limits.max_weight_candidates:
                 bad.append(
                     parameter_violation(

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from fractions import Fraction
 
-from solver.backends.base import BackendStatus, MinKeptTask
+from solver.backends.base import BackendStatus, MinErrorTask, MinKeptTask
 from solver.core.problem import Mask, PruningMode
 from solver.engine.run import RowsOutcome, Run
 from solver.engine.starts import heuristic_choice, magnitude_mask, start_error
@@ -44,17 +44,29 @@ def min_kept(run: Run, eps: Fraction, hint: list[int] | None = None) -> MinKeptO
     cert = None
     refuted = ""
     if relaxed.status == BackendStatus.INFEASIBLE:
-        # A backend's infeasibility claim is checked exactly before it is believed: the full
-        # network meeting max_error refutes it (a float solver that dropped small coefficients
-        # claimed this; docs/design.md §2).
-        full = run.domain.certify(Mask.full(run.problem))
-        if full.error > eps:
-            return MinKeptOutcome(None, None, 0, True, "", infeasible=True)
-        cert, kept_bound = full, 0
+        # A backend's infeasibility claim is checked exactly before it is believed (docs/design.md
+        # §2): a mask meeting max_error refutes it, the full network or the start (pruning can
+        # lower the error where the target is not the network itself); a float solver that
+        # dropped small coefficients claimed this. Unrefuted, only CP-SAT's claim is a proof
+        # (proves_cutoff); a float backend's must be confirmed by a rigorous min_error bound
+        # above max_error (solver.engine.cube_task says the same of a cube).
+        witnesses = [("the full network", run.domain.certify(Mask.full(run.problem)))]
+        witnesses.append(("the starting mask", run.domain.certify(model.mask(start))))
+        meets = [(name, w) for name, w in witnesses if w.error <= eps]
+        if not meets:
+            if run.backend.proves_cutoff or error_above(run, eps):
+                return MinKeptOutcome(None, None, 0, True, "", infeasible=True)
+            unconfirmed = (
+                f"backend {run.backend.name} claimed no mask reaches max_error {float(eps):g}, "
+                "and no rigorous min_error bound confirmed it: nothing is proven"
+            )
+            return MinKeptOutcome(None, None, 0, False, unconfirmed)
+        name, cert = min(meets, key=lambda item: item[1].kept)
+        kept_bound = 0
         refuted = (
             f"backend {run.backend.name} claimed no mask reaches max_error "
-            f"{float(eps):g}, but the full network does (exact error "
-            f"{float(full.error):.12g}); its proof is refuted"
+            f"{float(eps):g}, but {name} does (exact error "
+            f"{float(cert.error):.12g}); its proof is refuted"
         )
         relaxed = RowsOutcome(BackendStatus.FEASIBLE, None, None, None, converged=False)
     choice = None
@@ -111,3 +123,20 @@ def _magnitude_within(run: Run, eps: Fraction) -> list[int]:
         else:
             low = middle + 1
     return best
+
+
+def error_above(run: Run, eps: Fraction, max_kept: int | None = None) -> bool:
+    """Whether the least error of the run's masks keeping at most ``max_kept`` (None: all) is
+    proven above ``eps`` by a min_error solve with the run's backend (a float backend's rigorous
+    bound, docs/design.md §8): the check behind a float backend's min_kept infeasibility claim.
+    Its mask, certified, must not refute the bound."""
+    if run.out_of_time():
+        return False
+    rows = run.solve_rows(MinErrorTask(max_kept=max_kept), None)
+    if rows.error_bound is None or rows.error_bound <= eps:
+        return False
+    if rows.chosen is not None:
+        cert = run.domain.certify(run.model.mask(rows.chosen))
+        if cert.error < rows.error_bound:
+            return False  # refuted: its bound proves nothing
+    return True

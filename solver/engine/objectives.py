@@ -191,7 +191,7 @@ def solve_min_kept(run: Run, objective: MinKept) -> SolveResult:
     if run.cancelled():
         return run.result(SolveStatus.CANCELLED, cert, float(kept_bound), 0.0, "cancelled")
     if cert is None:
-        detail = (
+        detail = outcome.refuted or (
             "time limit reached before a mask within max_error was found"
             if run.out_of_time()
             else "max_error lies within the fixed-point rounding of the least achievable error; "

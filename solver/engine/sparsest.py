@@ -51,16 +51,18 @@ def sparsest_min_error(run: Run, outcome: MinErrorOutcome) -> MinErrorOutcome:
         return outcome
     limit = cert.error  # the threshold X (module docstring)
     if cert.kept == 0:
-        return dataclasses.replace(outcome, detail=_join(outcome.detail, _claim(0, limit)))
+        return dataclasses.replace(
+            outcome, detail=join_details(outcome.detail, kept_claim(0, limit))
+        )
     if run.out_of_time():
-        why = _unproven(cert.kept, None, limit, "time limit")
-        return dataclasses.replace(outcome, detail=_join(outcome.detail, why))
+        why = kept_unproven(cert.kept, None, limit, "time limit")
+        return dataclasses.replace(outcome, detail=join_details(outcome.detail, why))
     if run.backend is None or run.backend.special_purpose:
         # Meet in the middle answers min_error only, in well under a millisecond where a
         # general backend's min_kept takes about 0.5 s (docs/design.md §9): not worth it.
         name = run.backend.name if run.backend is not None else "the backend"
         why = f"the kept count is not minimised: {name} answers min_error only"
-        return dataclasses.replace(outcome, detail=_join(outcome.detail, why))
+        return dataclasses.replace(outcome, detail=join_details(outcome.detail, why))
     # SolveStats keep describing the error solve (its scale, rounds and calls are the figures
     # behind the certificate users read); this step's time shows in wall_time_seconds only.
     stats = dataclasses.replace(run.stats)
@@ -72,17 +74,17 @@ def sparsest_min_error(run: Run, outcome: MinErrorOutcome) -> MinErrorOutcome:
     if better and other.error <= limit:
         best, choice = other, found.choice
     if run.cancelled():
-        why = _unproven(best.kept, None, limit, "cancelled")
+        why = kept_unproven(best.kept, None, limit, "cancelled")
     elif found.refuted or found.infeasible:
         # The min_error mask meets the threshold: a claim that nothing does is refuted.
-        why = _unproven(best.kept, None, limit, f"{run.backend.name}'s count proof was refuted")
+        why = kept_unproven(best.kept, None, limit, f"{run.backend.name}'s count proof was refuted")
     elif best.kept <= found.kept_bound:
-        why = _claim(best.kept, limit)
+        why = kept_claim(best.kept, limit)
     else:
         reason = "time limit" if run.out_of_time() else "the rounding of the model's numbers"
-        why = _unproven(best.kept, found.kept_bound, limit, reason)
+        why = kept_unproven(best.kept, found.kept_bound, limit, reason)
     return dataclasses.replace(
-        outcome, certificate=best, choice=choice, detail=_join(outcome.detail, why)
+        outcome, certificate=best, choice=choice, detail=join_details(outcome.detail, why)
     )
 
 
@@ -121,12 +123,12 @@ def sparsest_frontier(
     return "not proven the fewest kept for the point's error: " + ", ".join(unproven)
 
 
-def _claim(kept: int, limit: Fraction) -> str:
+def kept_claim(kept: int, limit: Fraction) -> str:
     # The threshold as solution.error states it: the exact value rounded up to a double.
     return f"kept {kept} is the fewest among masks whose exact error is at most {_up(limit)}"
 
 
-def _unproven(kept: int, bound: int | None, limit: Fraction, why: str) -> str:
+def kept_unproven(kept: int, bound: int | None, limit: Fraction, why: str) -> str:
     proven = "" if bound is None else f", proven lower bound {bound}"
     return (
         f"the error claim stands; kept {kept} is not proven the fewest among masks whose exact "
@@ -138,5 +140,6 @@ def _up(value: Fraction) -> str:
     return repr(exact.round_up(value))
 
 
-def _join(first: str, second: str) -> str:
-    return f"{first}; {second}" if first else second
+def join_details(first: str, second: str) -> str:
+    """Two parts of a result's detail, either of which may be empty."""
+    return f"{first}; {second}" if first and second else first or second

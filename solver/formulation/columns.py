@@ -115,12 +115,15 @@ class ColumnModel:
 
     def float_data(self) -> tuple[np.ndarray, np.ndarray]:
         """(columns, target) in float64, for heuristics (the bias is float_bias())."""
-        if self._float_cache is None:
-            self._float_cache = (
-                nearest_floats(self.columns, self.exp),
-                nearest_floats(self.target, self.exp),
-            )
-        return self._float_cache
+        # Under the lock: the lazy model's choice() may add a column from a solver's callback
+        # thread, and a cache built meanwhile would miss it.
+        with self._lock:
+            if self._float_cache is None:
+                self._float_cache = (
+                    nearest_floats(self.columns, self.exp),
+                    nearest_floats(self.target, self.exp),
+                )
+            return self._float_cache
 
     def float_bias(self) -> np.ndarray:
         """Each row's output bias in float64 (rows,)."""

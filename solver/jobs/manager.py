@@ -4,6 +4,10 @@ The feeder keeps at most ``max_in_flight`` chunks submitted to Dask and adds mor
 finish, so a 100,000-item job never floods the scheduler or memory. Every finished chunk is
 committed to the store at once. After a crash, unfinished jobs resume on restart: items with
 no committed result are run (again); the store ignores a second result for the same item.
+
+A distributed job (one problem with parameters.distributed) has no chunks: the feeder starts its
+cube driver in a process of its own (solver.jobs.distributed), which journals every finished
+cube in the store; after a crash the feeder starts it again and it resumes from the journal.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from dataclasses import dataclass, field
 from prunecert.v1 import jobs_pb2
 from solver.core.errors import FieldViolation, InvalidProblemError, JobNotFoundError
 from solver.core.validate import Limits
+from solver.jobs.distributed import cube_progress, is_distributed, start_driver
 from solver.jobs.spec import JobSpec
 from solver.jobs.store import FINAL_STATES, JobRow, JobStore
 from solver.jobs.tasks import cancel_event_name, run_items
@@ -28,6 +33,22 @@ log = logging.getLogger("prunecert.jobs")
 
 # Tiny subset-sum items are batched so that scheduling does not dominate their cost.
 SUBSET_SUM_CHUNK = 2000
+# Distributed jobs whose drivers run at once (solver.jobs.distributed); the others wait QUEUED.
+# One: each already spreads its cubes over the whole cluster.
+MAX_DRIVERS = 1
+# A driver that died (not stopped by the server) is started again this many times in all.
+DRIVER_ATTEMPTS = 3
+# A cancelled job's driver that has not exited this long after the cancel is killed.
+DRIVER_CANCEL_GRACE_SECONDS = 5.0
+
+
+@dataclass
+class _Driver:
+    """A distributed job's driver process (solver.jobs.distributed)."""
+
+    process: object
+    attempts: int = 1
+    cancelled_at: float | None = None
 
 
 @dataclass
@@ -87,6 +108,10 @@ class JobManager:
         self._client = None
         self._cluster = None
         self._active: dict[str, _Active] = {}
+        self._drivers: dict[str, _Driver] = {}  # job id -> its driver, for distributed jobs
+        self._kinds: dict[str, bool] = {}  # job id -> whether it is distributed
+        # The cube time slice of distributed jobs (None: the engine's default); for tests.
+        self.cube_slice_seconds: float | None = None
         self._lock = threading.Lock()
         # The feeder and the servicer's distributed solves both start the client lazily: one
         # cluster, whoever comes first.
@@ -142,7 +167,21 @@ class JobManager:
     def close(self) -> None:
         self._stopping.set()
         self._wake.set()
+        # Drivers first, killed, not stopped: a stop would end the solve CANCELLED; killed, its
+        # job stays RUNNING and its driver resumes from the journal when the server starts
+        # again. The feeder may start no new one: it is stopping.
+        with self._lock:
+            drivers = list(self._drivers.values())
+            self._drivers.clear()
+        for driver in drivers:
+            driver.process.kill()
         self._thread.join(10)
+        with self._lock:  # one the feeder started while this was killing the others
+            drivers += list(self._drivers.values())
+            self._drivers.clear()
+        for driver in drivers:
+            driver.process.kill()
+            driver.process.join(5)
         if self._client is not None:
             self._client.close()
         if self._cluster is not None:
@@ -168,7 +207,22 @@ class JobManager:
         with self._lock:
             active = self._active.get(row.id)
             running = sum(len(v) for v in active.in_flight.values()) if active else 0
-        return row.to_proto(running)
+            driver = self._drivers.get(row.id)
+            if driver is not None and driver.process.is_alive():
+                running = 1
+        job = row.to_proto(running)
+        if self._distributed(row):
+            job.cubes.CopyFrom(cube_progress(self.store, row.id))
+        return job
+
+    def _distributed(self, row: JobRow) -> bool:
+        """Whether ``row`` is a distributed job (its spec parsed once: specs can be large)."""
+        known = self._kinds.get(row.id)
+        if known is None:
+            known = self._kinds[row.id] = is_distributed(
+                jobs_pb2.SubmitJobRequest.FromString(row.spec)
+            )
+        return known
 
     def get(self, owner: str, job_id: str) -> jobs_pb2.Job:
         return self._proto(self._row(owner, job_id))
@@ -245,12 +299,87 @@ class JobManager:
         Event(cancel_event_name(job_id), client=self._client).set()
         self._client.cancel(list(active.in_flight))
 
+    # -- distributed jobs (solver.jobs.distributed) -------------------------------------------
+    def _start_driver(self, row: JobRow) -> None:
+        """Start (or, after a crash, resume) a distributed job's driver, if a driver slot is
+        free; a job whose result is already committed is finished."""
+        if self._stopping.is_set():
+            return
+        if self.store.done_indices(row.id):
+            self.store.set_state(row.id, jobs_pb2.JOB_STATE_SUCCEEDED)
+            return
+        with self._lock:
+            if len(self._drivers) >= MAX_DRIVERS:
+                return  # stays QUEUED (or RUNNING, resumed later)
+        address = str(self._dask().scheduler.address)
+        process = start_driver(
+            str(self.store.path),
+            row.id,
+            address,
+            self.max_time_limit,
+            self.limits,
+            self.cube_slice_seconds,
+        )
+        with self._lock:
+            previous = self._drivers.get(row.id)
+            attempts = 1 if previous is None else previous.attempts + 1
+            self._drivers[row.id] = _Driver(process, attempts)
+        self.store.set_state(row.id, jobs_pb2.JOB_STATE_RUNNING)
+
+    def _check_drivers(self) -> None:
+        """Finish the jobs whose driver exited; start a died driver again (a few times); kill
+        a cancelled job's driver that ignores the cancel."""
+        with self._lock:
+            drivers = list(self._drivers.items())
+        for job_id, driver in drivers:
+            row = self.store.get(job_id)
+            final = row is None or row.state in FINAL_STATES
+            if driver.process.is_alive():
+                if final:
+                    now = time.monotonic()
+                    driver.cancelled_at = driver.cancelled_at or now
+                    if now - driver.cancelled_at > DRIVER_CANCEL_GRACE_SECONDS:
+                        log.warning("job %s: its driver ignored the cancel; killed", job_id)
+                        driver.process.kill()
+                continue
+            driver.process.join(1)
+            if final or self.store.done_indices(job_id):
+                with self._lock:
+                    self._drivers.pop(job_id, None)
+                if not final:
+                    self.store.set_state(job_id, jobs_pb2.JOB_STATE_SUCCEEDED)
+                continue
+            code = driver.process.exitcode
+            if driver.attempts >= DRIVER_ATTEMPTS:
+                with self._lock:
+                    self._drivers.pop(job_id, None)
+                self.store.set_state(
+                    job_id,
+                    jobs_pb2.JOB_STATE_FAILED,
+                    f"the distributed solve's driver process exited with code {code} "
+                    f"{driver.attempts} times",
+                )
+                continue
+            log.warning("job %s: its driver exited with code %s; resuming", job_id, code)
+            with self._lock:
+                self._drivers.pop(job_id, None)
+            self._start_driver(row)
+            with self._lock:
+                if job_id in self._drivers:
+                    self._drivers[job_id].attempts = driver.attempts + 1
+
     def _activate(self, row: JobRow) -> None:
         try:
             request = jobs_pb2.SubmitJobRequest.FromString(row.spec)
-            spec = JobSpec(request, limits=None)
+            distributed = is_distributed(request)
+            spec = None if distributed else JobSpec(request, limits=None)
         except Exception as exc:
             self.store.set_state(row.id, jobs_pb2.JOB_STATE_FAILED, f"cannot expand the job: {exc}")
+            return
+        if spec is None:
+            # Outside the try: a cluster that cannot be reached now is retried by the next
+            # step (as for batch items), never the job's failure.
+            self._start_driver(row)
             return
         done = self.store.done_indices(row.id)
         pending = (i for i in range(row.total) if i not in done)
@@ -325,8 +454,9 @@ class JobManager:
                 time.sleep(1)
 
     def _step(self) -> None:
+        self._check_drivers()
         for row in self.store.unfinished():
-            if row.id not in self._active:
+            if row.id not in self._active and row.id not in self._drivers:
                 self._activate(row)
         with self._lock:
             actives = list(self._active.values())

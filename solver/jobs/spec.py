@@ -9,6 +9,7 @@ from solver.backends import AUTO, REGISTRY, get_backend
 from solver.core.errors import FieldViolation, InvalidProblemError, ProblemTooLargeError
 from solver.core.validate import Limits, validate_parameters
 from solver.engine import validate_for_problem
+from solver.engine.cubes import cube_backend, validate_distributed
 from solver.instances.families import Family, largest_problems
 from solver.io import convert
 
@@ -45,15 +46,8 @@ class JobSpec:
         params = convert.parse_parameters(request.parameters)
         validate_parameters(params)
         if params.distributed is not None:
-            # A batch already spreads its items over the cluster; a distributed item inside it
-            # would need a cluster of its own per item.
-            raise InvalidProblemError(
-                FieldViolation(
-                    "parameters.distributed",
-                    "a job's items are solved one per worker; send a distributed solve as Solve",
-                    "--distributed",
-                )
-            )
+            self._check_distributed(request, params, limits)
+            return
         # Names are checked now, not per item: a job whose every item fails must never be
         # accepted (issue 15). A name the registry does not know is a bad argument; a known
         # backend that is not installed here is NOT_FOUND (get_backend).
@@ -90,6 +84,32 @@ class JobSpec:
             for i, item in enumerate(request.certify.items):
                 problem = self._check(item.problem, f"certify.items[{i}].problem", limits)
                 convert.parse_mask(item.mask, problem, field=f"certify.items[{i}].mask")
+
+    def _check_distributed(self, request, params, limits: Limits) -> None:
+        """A distributed job (solver.jobs.distributed): ONE problem in ``problems``, whose
+        items are its cubes. A batch of distributed items is refused: a batch already spreads
+        its items over the cluster, one per worker."""
+        problems = request.problems.problems if self.which == "problems" else []
+        if len(problems) != 1:
+            shape = (
+                f"{len(problems)} problems" if self.which == "problems" else f"a {self.which} job"
+            )
+            raise InvalidProblemError(
+                FieldViolation(
+                    "parameters.distributed",
+                    f"a distributed job solves one problem (problems.problems with one item), "
+                    f"not {shape}; submit a batch without --distributed",
+                    "--distributed",
+                )
+            )
+        if bad := params.distributed_violations():
+            raise InvalidProblemError(bad)
+        check_backend_names(params)
+        cube_backend(params)
+        problem = self._check(problems[0], "problems.problems[0]", limits)
+        validate_for_problem(problem, params)
+        dist = params.distributed
+        validate_distributed(problem, params, dist.cubes, dist.cube_rule)
 
     def _check(self, msg: problem_pb2.Problem, field: str, limits: Limits):
         try:

@@ -41,7 +41,30 @@ CREATE TABLE IF NOT EXISTS results (
     payload BLOB NOT NULL,
     UNIQUE(job_id, idx)
 );
+-- A distributed job's journal (solver.jobs.cubes): one row per finished cube or published
+-- incumbent of a phase, committed as it happens; ``run`` names the driver run that wrote it.
+-- No uniqueness on (phase, decisions): an open leaf solved again after a restart adds a row,
+-- and the last one read is the one restored.
+CREATE TABLE IF NOT EXISTS cubes (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    job_id TEXT NOT NULL,
+    phase TEXT NOT NULL,
+    run TEXT NOT NULL,
+    recorded REAL NOT NULL,
+    cube INTEGER NOT NULL,  -- 1: a finished cube, 0: an incumbent published
+    entry TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS cubes_by_job ON cubes(job_id, phase, seq);
+-- A distributed job's latest progress (the driver's, overwritten): shown by GetJob/WatchJob.
+CREATE TABLE IF NOT EXISTS cube_progress (
+    job_id TEXT PRIMARY KEY,
+    progress TEXT NOT NULL
+);
 """
+
+# Two processes write the store (the server and a distributed job's driver): a writer waits
+# this long for the other's lock before it fails.
+BUSY_SECONDS = 30.0
 
 FINAL_STATES = (
     jobs_pb2.JOB_STATE_SUCCEEDED,
@@ -100,8 +123,12 @@ def _unusable(path: Path, why: str) -> ConfigurationError:
 
 
 class JobStore:
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, attach: bool = False):
         """Open (or create) the store, refusing one it cannot read or write in full.
+
+        ``attach``: a second connection to a store the server has opened and checked (a
+        distributed job's driver process, solver.jobs.cubes): no checks, no schema, and it
+        waits up to BUSY_SECONDS for the other connection's write lock.
 
         A store that exists is checked before use (issue 15): a zero-length file (SQLite would
         take it for a new, empty store and every job would be forgotten), a file that is not
@@ -109,12 +136,20 @@ class JobStore:
         ConfigurationError naming --data-dir, and the file is never overwritten.
         """
         self.path = Path(path)
+        if attach:
+            self._db = sqlite3.connect(
+                self.path, check_same_thread=False, isolation_level=None, timeout=BUSY_SECONDS
+            )
+            self._lock = threading.Lock()
+            return
         existed = self.path.exists()
         if existed and self.path.is_file() and self.path.stat().st_size == 0:
             raise _unusable(self.path, "the file is empty (0 bytes), not a job store")
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+            self._db = sqlite3.connect(
+                self.path, check_same_thread=False, isolation_level=None, timeout=BUSY_SECONDS
+            )
         except (OSError, sqlite3.Error) as exc:
             raise _unusable(self.path, str(exc)) from exc
         try:
@@ -282,3 +317,47 @@ class JobStore:
                 "SELECT seq, idx, payload FROM results WHERE job_id = ? AND seq > ? ORDER BY seq LIMIT ?",
                 (job_id, after_seq, limit),
             ).fetchall()
+
+    # -- a distributed job's journal (solver.jobs.cubes) ---------------------------------------
+    def add_cube(self, job_id: str, phase: str, run: str, cube: bool, entry: str) -> None:
+        """Commit one journal entry (JSON) of ``phase``; refused quietly once the job is final:
+        a cancelled job keeps what it had."""
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO cubes (job_id, phase, run, recorded, cube, entry) "
+                "SELECT ?, ?, ?, ?, ?, ? WHERE EXISTS "
+                "(SELECT 1 FROM jobs WHERE id = ? AND state NOT IN (?, ?, ?))",
+                (job_id, phase, run, time.time(), int(cube), entry, job_id, *FINAL_STATES),
+            )
+
+    def cubes(
+        self, job_id: str, phase: str | None = None
+    ) -> list[tuple[str, str, float, bool, str]]:
+        """(phase, run, recorded, is a cube, entry) of the job's journal (one phase's), in
+        commit order."""
+        sql = "SELECT phase, run, recorded, cube, entry FROM cubes WHERE job_id = ?"
+        args: tuple = (job_id,)
+        if phase is not None:
+            sql += " AND phase = ?"
+            args = (job_id, phase)
+        with self._lock:
+            return self._db.execute(sql + " ORDER BY seq", args).fetchall()
+
+    def set_cube_progress(self, job_id: str, progress: str) -> None:
+        with self._lock:
+            self._db.execute(
+                "INSERT OR REPLACE INTO cube_progress (job_id, progress) VALUES (?, ?)",
+                (job_id, progress),
+            )
+
+    def cube_progress(self, job_id: str) -> tuple[int, str | None]:
+        """(journalled cube entries, the latest progress JSON or None)."""
+        with self._lock:
+            (count,) = self._db.execute(
+                "SELECT COUNT(*) FROM cubes WHERE job_id = ? AND cube = 1",
+                (job_id,),
+            ).fetchone()
+            row = self._db.execute(
+                "SELECT progress FROM cube_progress WHERE job_id = ?", (job_id,)
+            ).fetchone()
+        return count, row[0] if row else None

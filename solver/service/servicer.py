@@ -28,7 +28,7 @@ from importlib import metadata
 import grpc
 
 from prunecert.v1 import service_pb2, service_pb2_grpc, solve_pb2
-from solver.backends import REGISTRY, available_backends, get_backend
+from solver.backends import AUTO, REGISTRY, available_backends, get_backend
 from solver.core.errors import (
     FieldViolation,
     InvalidProblemError,
@@ -40,7 +40,7 @@ from solver.core.errors import (
 )
 from solver.core.validate import Limits, validate_parameters
 from solver.engine import validate_for_problem
-from solver.engine.cubes import validate_distributed
+from solver.engine.cubes import cube_backend, validate_distributed
 from solver.io import convert
 from solver.io.wire import MAX_MESSAGE_BYTES
 from solver.jobs.manager import JobManager
@@ -167,15 +167,19 @@ class PruningSolverServicer(service_pb2_grpc.PruningSolverServicer):
                 )
             if bad := params.distributed_violations():
                 raise InvalidProblemError(bad)
-        backend = get_backend(params.backend)
-        if distributed is not None and not backend.fixes_units:
-            raise InvalidProblemError(
-                FieldViolation(
-                    "parameters.backend",
-                    f"backend {backend.name!r} cannot solve cubes; use cpsat, scip, highs or cbc",
-                )
-            )
-        sizing.check_memory(problem_msg, self.limits.worker_memory_bytes, self.limits.problem)
+        get_backend(params.backend)  # unknown or missing: refused before any work
+        if distributed is not None:
+            cube_backend(params)
+        # Whether the solve builds weights mode's pattern model where it fits (an explicit
+        # pattern backend, a cross-check, cubes) rather than the per-weight route auto may take.
+        pattern_route = (
+            distributed is not None
+            or bool(params.cross_check)
+            or (params.backend not in AUTO and get_backend(params.backend).solves_columns())
+        )
+        sizing.check_memory(
+            problem_msg, self.limits.worker_memory_bytes, self.limits.problem, pattern_route
+        )
         if sizing.repeated_values(problem_msg) <= sizing.FULL_CHECK_VALUES:
             problem = convert.parse_problem(problem_msg, self.limits.problem)
             validate_for_problem(problem, params)

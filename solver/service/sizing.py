@@ -110,11 +110,15 @@ def repeated_values(msg: problem_pb2.Problem) -> int:
     return count + len(msg.domain.points.values)
 
 
-def model_entries(msg: problem_pb2.Problem, limits: Limits = DEFAULT_LIMITS) -> tuple[int, int]:
+def model_entries(
+    msg: problem_pb2.Problem, limits: Limits = DEFAULT_LIMITS, pattern_route: bool = False
+) -> tuple[int, int]:
     """(rows, candidates) of the column model, as the message declares them: rows are points x
     outputs (points alone for one output); in weights mode on the per-weight route (decided as
     "auto" decides it, under ``limits``), the per-weight model's integers per row instead of the
-    patterns (module docstring). Call it after ``precheck``, so every count is bounded."""
+    patterns (module docstring). ``pattern_route``: the solve builds the pattern model wherever
+    it is within its limit (an explicit pattern backend, a cross-check, cubes). Call it after
+    ``precheck``, so every count is bounded."""
     n, d = msg.network.hidden_weights.rows, msg.network.hidden_weights.cols
     if msg.target.WhichOneof("kind") == "samples":
         points = msg.target.samples.points.rows
@@ -132,9 +136,19 @@ def model_entries(msg: problem_pb2.Problem, limits: Limits = DEFAULT_LIMITS) -> 
     # sets (docs/design.md §3).
     if msg.pruning != _WEIGHTS:
         return points * k, n
-    if d > 62 or per_weight_route(n, d, k, PruningMode.WEIGHTS, limits):
+    if d > 62:
         return points * k, n * (d + k + 2)
-    return points * k, n * 2**d * (2**k - 1)
+    patterns = n * 2**d * (2**k - 1)
+    fits = patterns <= limits.max_weight_candidates
+    per_weight = per_weight_route(n, d, k, PruningMode.WEIGHTS, limits)
+    if per_weight and fits:
+        # The engine leaves the per-weight route for the pattern model when asked to, or when
+        # the route's own limits refuse it (solver.engine.dispatch.weights_route).
+        over = n * d > limits.max_per_weight_weights or n * points > limits.max_per_weight_relus
+        per_weight = not (pattern_route or over)
+    if per_weight or not fits:
+        return points * k, n * (d + k + 2)
+    return points * k, patterns
 
 
 def estimated_bytes(msg: problem_pb2.Problem, limits: Limits = DEFAULT_LIMITS) -> int:
@@ -142,10 +156,16 @@ def estimated_bytes(msg: problem_pb2.Problem, limits: Limits = DEFAULT_LIMITS) -
     return BASE_BYTES + points * candidates * BYTES_PER_ENTRY
 
 
-def check_memory(msg: problem_pb2.Problem, budget: int, limits: Limits = DEFAULT_LIMITS) -> None:
+def check_memory(
+    msg: problem_pb2.Problem,
+    budget: int,
+    limits: Limits = DEFAULT_LIMITS,
+    pattern_route: bool = False,
+) -> None:
     """ProblemTooLargeError naming the domain when the model would not fit ``budget`` bytes.
-    ``limits``: the server's (the pattern model's limit decides the weights-mode route)."""
-    points, candidates = model_entries(msg, limits)
+    ``limits``: the server's (the pattern model's limit decides the weights-mode route);
+    ``pattern_route``: as model_entries."""
+    points, candidates = model_entries(msg, limits, pattern_route)
     need = BASE_BYTES + points * candidates * BYTES_PER_ENTRY
     if need <= budget:
         return

@@ -137,6 +137,16 @@ def test_bad_flags_are_usage_errors_naming_the_flag(problem_file, flags, line):
     assert (proc.returncode, proc.stdout, proc.stderr) == (EXIT_USAGE, "", line + "\n")
 
 
+def test_an_unreachable_scheduler_is_named_by_its_flag(problem_file):
+    proc = cli("solve", problem_file, "--distributed", "--dask-scheduler", "tcp://127.0.0.1:1")
+    assert proc.returncode == EXIT_USAGE, proc.stderr
+    assert proc.stderr.startswith(
+        "prunecert: error: --dask-scheduler: the Dask scheduler at tcp://127.0.0.1:1 cannot be "
+        "reached"
+    )
+    assert "Traceback" not in proc.stderr
+
+
 def test_the_readme_block_runs_as_written(tmp_path):
     proc = run_block(shell_block("### One hard instance on many workers"), tmp_path)
     assert proc.returncode in (0, 3), proc.stderr  # OPTIMAL, or FEASIBLE on a slow machine

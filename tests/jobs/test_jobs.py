@@ -546,9 +546,12 @@ GOOD = convert.problem_to_proto(tiny(1))
 
 
 def _distributed() -> jobs_pb2.SubmitJobRequest:
-    request = _problems(GOOD)
+    """A batch of distributed items: a distributed job holds one problem (its items are its
+    cubes, tests/jobs/test_distributed_jobs.py)."""
+    request = _problems(GOOD, GOOD)
     request.parameters.distributed.cubes = 4
     return request
+
 
 INVALID = {
     "unknown generator": (_family(generator="nope"), "family.generator"),

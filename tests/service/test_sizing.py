@@ -56,6 +56,23 @@ def test_model_entries_follow_the_column_model():
     assert sizing.model_entries(msg)[0] == 2**62
 
 
+def test_the_weights_mode_estimate_follows_the_route_the_solve_takes():
+    # n = 64, d = 10: 65,536 patterns, within the pattern model's limit; auto would take the
+    # per-weight route (above 512), but an explicit pattern backend, a cross-check or cubes
+    # build every pattern: the estimate must count them (the review found 2.4 GB estimated
+    # for a 168 GB model).
+    msg = problem_msg(10, 64, 2, PruningMode.WEIGHTS)
+    rows = 2**10
+    assert sizing.model_entries(msg) == (rows, 64 * (10 + 1 + 2))
+    assert sizing.model_entries(msg, pattern_route=True) == (rows, 64 * 2**10)
+    # Auto leaves the per-weight route when its own limits refuse it and the patterns fit.
+    tight = dataclasses.replace(DEFAULT_LIMITS, max_per_weight_relus=64 * rows - 1)
+    assert sizing.model_entries(msg, tight) == (rows, 64 * 2**10)
+    # Over the pattern model's limit only the per-weight route is left, whatever was asked.
+    wide = problem_msg(11, 64, 2, PruningMode.WEIGHTS)
+    assert sizing.model_entries(wide, pattern_route=True) == (2**11, 64 * (11 + 1 + 2))
+
+
 def test_precheck_names_every_field_over_a_limit_from_lengths():
     msg = problem_msg()
     msg.network.hidden_weights.cols = 10**6

@@ -98,6 +98,17 @@ class ServerInfo:
 
 
 @dataclass(frozen=True)
+class JobCubes:
+    """A distributed job's progress (Job.cubes): cubes finished and journalled, the best
+    certified error and the current phase's global bound so far, the driver's latest line."""
+
+    finished: int
+    error: float | None
+    bound: float | None
+    message: str
+
+
+@dataclass(frozen=True)
 class Job:
     id: str
     state: str  # JOB_STATE_QUEUED, _RUNNING, _SUCCEEDED, _FAILED, _CANCELLED
@@ -111,6 +122,7 @@ class Job:
     started_time: float
     finished_time: float
     detail: str
+    cubes: JobCubes | None = None  # a distributed job's (one problem, parameters.distributed)
 
     @property
     def finished_items(self) -> int:
@@ -120,7 +132,15 @@ class Job:
         """The prunecert.v1.Job message (as `batch status --json` prints it)."""
         values = dataclasses.asdict(self)
         values["state"] = jobs_pb2.JobState.Value(self.state)
-        return jobs_pb2.Job(**values)
+        cubes = values.pop("cubes")
+        msg = jobs_pb2.Job(**values)
+        if cubes is not None:
+            msg.cubes.finished = cubes["finished"]
+            msg.cubes.message = cubes["message"]
+            for name in ("error", "bound"):
+                if cubes[name] is not None:
+                    setattr(msg.cubes, name, cubes[name])
+        return msg
 
     @property
     def done(self) -> bool:
@@ -145,9 +165,18 @@ class JobEvent:
 
 
 def job_from_message(msg) -> Job:
-    values = {f.name: getattr(msg, f.name) for f in dataclasses.fields(Job)}
+    values = {f.name: getattr(msg, f.name) for f in dataclasses.fields(Job) if f.name != "cubes"}
     values["state"] = jobs_pb2.JobState.Name(msg.state)
-    return Job(**values)
+    cubes = None
+    if msg.HasField("cubes"):
+        c = msg.cubes
+        cubes = JobCubes(
+            finished=c.finished,
+            error=c.error if c.HasField("error") else None,
+            bound=c.bound if c.HasField("bound") else None,
+            message=c.message,
+        )
+    return Job(**values, cubes=cubes)
 
 
 def certify_result_from_message(reply) -> CertifyResult:

@@ -28,7 +28,7 @@ from prunecert.v1 import problem_pb2 as prunecert_dot_v1_dot_problem__pb2
 from prunecert.v1 import solve_pb2 as prunecert_dot_v1_dot_solve__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17prunecert/v1/jobs.proto\x12\x0cprunecert.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1aprunecert/v1/problem.proto\x1a\x18prunecert/v1/solve.proto\"\xdf\x01\n\nFamilySpec\x12\x11\n\tgenerator\x18\x01 \x01(\t\x12\t\n\x01\x64\x18\x02 \x03(\r\x12\t\n\x01n\x18\x03 \x03(\r\x12\r\n\x05seeds\x18\x04 \x03(\r\x12*\n\x07pruning\x18\x05 \x03(\x0e\x32\x19.prunecert.v1.PruningMode\x12*\n\tobjective\x18\x06 \x01(\x0b\x32\x17.prunecert.v1.Objective\x12\x17\n\x0fpoints_per_axis\x18\x07 \x01(\r\x12\r\n\x05\x63ount\x18\x08 \x01(\r\x12\x0b\n\x03low\x18\t \x01(\x01\x12\x0c\n\x04high\x18\n \x01(\x01\"6\n\x0bProblemList\x12\'\n\x08problems\x18\x01 \x03(\x0b\x32\x15.prunecert.v1.Problem\"W\n\x0b\x43\x65rtifyItem\x12&\n\x07problem\x18\x01 \x01(\x0b\x32\x15.prunecert.v1.Problem\x12 \n\x04mask\x18\x02 \x01(\x0b\x32\x12.prunecert.v1.Mask\"U\n\x0b\x43\x65rtifyList\x12(\n\x05items\x18\x01 \x03(\x0b\x32\x19.prunecert.v1.CertifyItem\x12\x1c\n\x14\x63ompare_with_optimum\x18\x02 \x01(\x08\"\xea\x01\n\x10SubmitJobRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12-\n\x08problems\x18\x02 \x01(\x0b\x32\x19.prunecert.v1.ProblemListH\x00\x12*\n\x06\x66\x61mily\x18\x03 \x01(\x0b\x32\x18.prunecert.v1.FamilySpecH\x00\x12,\n\x07\x63\x65rtify\x18\x04 \x01(\x0b\x32\x19.prunecert.v1.CertifyListH\x00\x12\x31\n\nparameters\x18\x05 \x01(\x0b\x32\x1d.prunecert.v1.SolveParametersB\x06\n\x04spec\"\x9c\x03\n\x03Job\x12\n\n\x02id\x18\x01 \x01(\t\x12%\n\x05state\x18\x02 \x01(\x0e\x32\x16.prunecert.v1.JobState\x12\x12\n\nrequest_id\x18\x03 \x01(\t\x12\x0c\n\x04kind\x18\x04 \x01(\t\x12\x13\n\x0btotal_items\x18\x05 \x01(\r\x12\x17\n\x0fsucceeded_items\x18\x06 \x01(\r\x12\x14\n\x0c\x66\x61iled_items\x18\x07 \x01(\r\x12\x15\n\rrunning_items\x18\x08 \x01(\r\x12\x18\n\x0c\x63reated_time\x18\t \x01(\x01\x42\x02\x18\x01\x12\x18\n\x0cstarted_time\x18\n \x01(\x01\x42\x02\x18\x01\x12\x19\n\rfinished_time\x18\x0b \x01(\x01\x42\x02\x18\x01\x12\x0e\n\x06\x64\x65tail\x18\x0c \x01(\t\x12+\n\x07\x63reated\x18\r \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12+\n\x07started\x18\x0e \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x66inished\x18\x0f \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xa1\x01\n\nItemOrigin\x12\t\n\x01\x64\x18\x01 \x01(\r\x12\t\n\x01n\x18\x02 \x01(\r\x12*\n\x07pruning\x18\x03 \x01(\x0e\x32\x19.prunecert.v1.PruningMode\x12\x11\n\tfull_kept\x18\x04 \x01(\r\x12\x11\n\x04seed\x18\x05 \x01(\rH\x00\x88\x01\x01\x12\x15\n\x08instance\x18\x06 \x01(\rH\x01\x88\x01\x01\x42\x07\n\x05_seedB\x0b\n\t_instance\"\xb8\x02\n\rJobItemResult\x12\r\n\x05index\x18\x01 \x01(\r\x12&\n\x07problem\x18\x02 \x01(\x0b\x32\x15.prunecert.v1.Problem\x12\x31\n\x0csolve_result\x18\x03 \x01(\x0b\x32\x19.prunecert.v1.SolveResultH\x00\x12\x35\n\x0e\x63\x65rtify_result\x18\x04 \x01(\x0b\x32\x1b.prunecert.v1.CertifyResultH\x00\x12\x0f\n\x05\x65rror\x18\x05 \x01(\tH\x00\x12\x13\n\x07seconds\x18\x06 \x01(\x01\x42\x02\x18\x01\x12+\n\x08\x64uration\x18\x07 \x01(\x0b\x32\x19.google.protobuf.Duration\x12(\n\x06origin\x18\x08 \x01(\x0b\x32\x18.prunecert.v1.ItemOriginB\t\n\x07outcome\"\x1b\n\rGetJobRequest\x12\n\n\x02id\x18\x01 \x01(\t\"_\n\x0fListJobsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\r\x12\x12\n\npage_token\x18\x02 \x01(\t\x12%\n\x05state\x18\x03 \x01(\x0e\x32\x16.prunecert.v1.JobState\"L\n\x10ListJobsResponse\x12\x1f\n\x04jobs\x18\x01 \x03(\x0b\x32\x11.prunecert.v1.Job\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x1e\n\x10\x43\x61ncelJobRequest\x12\n\n\x02id\x18\x01 \x01(\t\"\x1d\n\x0fWatchJobRequest\x12\n\n\x02id\x18\x01 \x01(\t\"U\n\x08JobEvent\x12\x1e\n\x03job\x18\x01 \x01(\x0b\x32\x11.prunecert.v1.Job\x12)\n\x04item\x18\x02 \x01(\x0b\x32\x1b.prunecert.v1.JobItemResult\"2\n\x14GetJobResultsRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0e\n\x06offset\x18\x02 \x01(\x04*\x9a\x01\n\x08JobState\x12\x19\n\x15JOB_STATE_UNSPECIFIED\x10\x00\x12\x14\n\x10JOB_STATE_QUEUED\x10\x01\x12\x15\n\x11JOB_STATE_RUNNING\x10\x02\x12\x17\n\x13JOB_STATE_SUCCEEDED\x10\x03\x12\x14\n\x10JOB_STATE_FAILED\x10\x04\x12\x17\n\x13JOB_STATE_CANCELLED\x10\x05\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17prunecert/v1/jobs.proto\x12\x0cprunecert.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1aprunecert/v1/problem.proto\x1a\x18prunecert/v1/solve.proto\"\xdf\x01\n\nFamilySpec\x12\x11\n\tgenerator\x18\x01 \x01(\t\x12\t\n\x01\x64\x18\x02 \x03(\r\x12\t\n\x01n\x18\x03 \x03(\r\x12\r\n\x05seeds\x18\x04 \x03(\r\x12*\n\x07pruning\x18\x05 \x03(\x0e\x32\x19.prunecert.v1.PruningMode\x12*\n\tobjective\x18\x06 \x01(\x0b\x32\x17.prunecert.v1.Objective\x12\x17\n\x0fpoints_per_axis\x18\x07 \x01(\r\x12\r\n\x05\x63ount\x18\x08 \x01(\r\x12\x0b\n\x03low\x18\t \x01(\x01\x12\x0c\n\x04high\x18\n \x01(\x01\"6\n\x0bProblemList\x12\'\n\x08problems\x18\x01 \x03(\x0b\x32\x15.prunecert.v1.Problem\"W\n\x0b\x43\x65rtifyItem\x12&\n\x07problem\x18\x01 \x01(\x0b\x32\x15.prunecert.v1.Problem\x12 \n\x04mask\x18\x02 \x01(\x0b\x32\x12.prunecert.v1.Mask\"U\n\x0b\x43\x65rtifyList\x12(\n\x05items\x18\x01 \x03(\x0b\x32\x19.prunecert.v1.CertifyItem\x12\x1c\n\x14\x63ompare_with_optimum\x18\x02 \x01(\x08\"\xea\x01\n\x10SubmitJobRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12-\n\x08problems\x18\x02 \x01(\x0b\x32\x19.prunecert.v1.ProblemListH\x00\x12*\n\x06\x66\x61mily\x18\x03 \x01(\x0b\x32\x18.prunecert.v1.FamilySpecH\x00\x12,\n\x07\x63\x65rtify\x18\x04 \x01(\x0b\x32\x19.prunecert.v1.CertifyListH\x00\x12\x31\n\nparameters\x18\x05 \x01(\x0b\x32\x1d.prunecert.v1.SolveParametersB\x06\n\x04spec\"\xc7\x03\n\x03Job\x12\n\n\x02id\x18\x01 \x01(\t\x12%\n\x05state\x18\x02 \x01(\x0e\x32\x16.prunecert.v1.JobState\x12\x12\n\nrequest_id\x18\x03 \x01(\t\x12\x0c\n\x04kind\x18\x04 \x01(\t\x12\x13\n\x0btotal_items\x18\x05 \x01(\r\x12\x17\n\x0fsucceeded_items\x18\x06 \x01(\r\x12\x14\n\x0c\x66\x61iled_items\x18\x07 \x01(\r\x12\x15\n\rrunning_items\x18\x08 \x01(\r\x12\x18\n\x0c\x63reated_time\x18\t \x01(\x01\x42\x02\x18\x01\x12\x18\n\x0cstarted_time\x18\n \x01(\x01\x42\x02\x18\x01\x12\x19\n\rfinished_time\x18\x0b \x01(\x01\x42\x02\x18\x01\x12\x0e\n\x06\x64\x65tail\x18\x0c \x01(\t\x12+\n\x07\x63reated\x18\r \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12+\n\x07started\x18\x0e \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x66inished\x18\x0f \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12)\n\x05\x63ubes\x18\x10 \x01(\x0b\x32\x1a.prunecert.v1.CubeProgress\"m\n\x0c\x43ubeProgress\x12\x10\n\x08\x66inished\x18\x01 \x01(\r\x12\x12\n\x05\x65rror\x18\x02 \x01(\x01H\x00\x88\x01\x01\x12\x12\n\x05\x62ound\x18\x03 \x01(\x01H\x01\x88\x01\x01\x12\x0f\n\x07message\x18\x04 \x01(\tB\x08\n\x06_errorB\x08\n\x06_bound\"\xa1\x01\n\nItemOrigin\x12\t\n\x01\x64\x18\x01 \x01(\r\x12\t\n\x01n\x18\x02 \x01(\r\x12*\n\x07pruning\x18\x03 \x01(\x0e\x32\x19.prunecert.v1.PruningMode\x12\x11\n\tfull_kept\x18\x04 \x01(\r\x12\x11\n\x04seed\x18\x05 \x01(\rH\x00\x88\x01\x01\x12\x15\n\x08instance\x18\x06 \x01(\rH\x01\x88\x01\x01\x42\x07\n\x05_seedB\x0b\n\t_instance\"\xb8\x02\n\rJobItemResult\x12\r\n\x05index\x18\x01 \x01(\r\x12&\n\x07problem\x18\x02 \x01(\x0b\x32\x15.prunecert.v1.Problem\x12\x31\n\x0csolve_result\x18\x03 \x01(\x0b\x32\x19.prunecert.v1.SolveResultH\x00\x12\x35\n\x0e\x63\x65rtify_result\x18\x04 \x01(\x0b\x32\x1b.prunecert.v1.CertifyResultH\x00\x12\x0f\n\x05\x65rror\x18\x05 \x01(\tH\x00\x12\x13\n\x07seconds\x18\x06 \x01(\x01\x42\x02\x18\x01\x12+\n\x08\x64uration\x18\x07 \x01(\x0b\x32\x19.google.protobuf.Duration\x12(\n\x06origin\x18\x08 \x01(\x0b\x32\x18.prunecert.v1.ItemOriginB\t\n\x07outcome\"\x1b\n\rGetJobRequest\x12\n\n\x02id\x18\x01 \x01(\t\"_\n\x0fListJobsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\r\x12\x12\n\npage_token\x18\x02 \x01(\t\x12%\n\x05state\x18\x03 \x01(\x0e\x32\x16.prunecert.v1.JobState\"L\n\x10ListJobsResponse\x12\x1f\n\x04jobs\x18\x01 \x03(\x0b\x32\x11.prunecert.v1.Job\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x1e\n\x10\x43\x61ncelJobRequest\x12\n\n\x02id\x18\x01 \x01(\t\"\x1d\n\x0fWatchJobRequest\x12\n\n\x02id\x18\x01 \x01(\t\"U\n\x08JobEvent\x12\x1e\n\x03job\x18\x01 \x01(\x0b\x32\x11.prunecert.v1.Job\x12)\n\x04item\x18\x02 \x01(\x0b\x32\x1b.prunecert.v1.JobItemResult\"2\n\x14GetJobResultsRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0e\n\x06offset\x18\x02 \x01(\x04*\x9a\x01\n\x08JobState\x12\x19\n\x15JOB_STATE_UNSPECIFIED\x10\x00\x12\x14\n\x10JOB_STATE_QUEUED\x10\x01\x12\x15\n\x11JOB_STATE_RUNNING\x10\x02\x12\x17\n\x13JOB_STATE_SUCCEEDED\x10\x03\x12\x14\n\x10JOB_STATE_FAILED\x10\x04\x12\x17\n\x13JOB_STATE_CANCELLED\x10\x05\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -43,8 +43,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_JOB'].fields_by_name['finished_time']._serialized_options = b'\030\001'
   _globals['_JOBITEMRESULT'].fields_by_name['seconds']._loaded_options = None
   _globals['_JOBITEMRESULT'].fields_by_name['seconds']._serialized_options = b'\030\001'
-  _globals['_JOBSTATE']._serialized_start=2156
-  _globals['_JOBSTATE']._serialized_end=2310
+  _globals['_JOBSTATE']._serialized_start=2310
+  _globals['_JOBSTATE']._serialized_end=2464
   _globals['_FAMILYSPEC']._serialized_start=161
   _globals['_FAMILYSPEC']._serialized_end=384
   _globals['_PROBLEMLIST']._serialized_start=386
@@ -56,23 +56,25 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SUBMITJOBREQUEST']._serialized_start=619
   _globals['_SUBMITJOBREQUEST']._serialized_end=853
   _globals['_JOB']._serialized_start=856
-  _globals['_JOB']._serialized_end=1268
-  _globals['_ITEMORIGIN']._serialized_start=1271
-  _globals['_ITEMORIGIN']._serialized_end=1432
-  _globals['_JOBITEMRESULT']._serialized_start=1435
-  _globals['_JOBITEMRESULT']._serialized_end=1747
-  _globals['_GETJOBREQUEST']._serialized_start=1749
-  _globals['_GETJOBREQUEST']._serialized_end=1776
-  _globals['_LISTJOBSREQUEST']._serialized_start=1778
-  _globals['_LISTJOBSREQUEST']._serialized_end=1873
-  _globals['_LISTJOBSRESPONSE']._serialized_start=1875
-  _globals['_LISTJOBSRESPONSE']._serialized_end=1951
-  _globals['_CANCELJOBREQUEST']._serialized_start=1953
-  _globals['_CANCELJOBREQUEST']._serialized_end=1983
-  _globals['_WATCHJOBREQUEST']._serialized_start=1985
-  _globals['_WATCHJOBREQUEST']._serialized_end=2014
-  _globals['_JOBEVENT']._serialized_start=2016
-  _globals['_JOBEVENT']._serialized_end=2101
-  _globals['_GETJOBRESULTSREQUEST']._serialized_start=2103
-  _globals['_GETJOBRESULTSREQUEST']._serialized_end=2153
+  _globals['_JOB']._serialized_end=1311
+  _globals['_CUBEPROGRESS']._serialized_start=1313
+  _globals['_CUBEPROGRESS']._serialized_end=1422
+  _globals['_ITEMORIGIN']._serialized_start=1425
+  _globals['_ITEMORIGIN']._serialized_end=1586
+  _globals['_JOBITEMRESULT']._serialized_start=1589
+  _globals['_JOBITEMRESULT']._serialized_end=1901
+  _globals['_GETJOBREQUEST']._serialized_start=1903
+  _globals['_GETJOBREQUEST']._serialized_end=1930
+  _globals['_LISTJOBSREQUEST']._serialized_start=1932
+  _globals['_LISTJOBSREQUEST']._serialized_end=2027
+  _globals['_LISTJOBSRESPONSE']._serialized_start=2029
+  _globals['_LISTJOBSRESPONSE']._serialized_end=2105
+  _globals['_CANCELJOBREQUEST']._serialized_start=2107
+  _globals['_CANCELJOBREQUEST']._serialized_end=2137
+  _globals['_WATCHJOBREQUEST']._serialized_start=2139
+  _globals['_WATCHJOBREQUEST']._serialized_end=2168
+  _globals['_JOBEVENT']._serialized_start=2170
+  _globals['_JOBEVENT']._serialized_end=2255
+  _globals['_GETJOBRESULTSREQUEST']._serialized_start=2257
+  _globals['_GETJOBRESULTSREQUEST']._serialized_end=2307
 # @@protoc_insertion_point(module_scope)

@@ -89,7 +89,7 @@ class SubmitJobRequest(_message.Message):
     def __init__(self, request_id: _Optional[str] = ..., problems: _Optional[_Union[ProblemList, _Mapping]] = ..., family: _Optional[_Union[FamilySpec, _Mapping]] = ..., certify: _Optional[_Union[CertifyList, _Mapping]] = ..., parameters: _Optional[_Union[_solve_pb2.SolveParameters, _Mapping]] = ...) -> None: ...
 
 class Job(_message.Message):
-    __slots__ = ("id", "state", "request_id", "kind", "total_items", "succeeded_items", "failed_items", "running_items", "created_time", "started_time", "finished_time", "detail", "created", "started", "finished")
+    __slots__ = ("id", "state", "request_id", "kind", "total_items", "succeeded_items", "failed_items", "running_items", "created_time", "started_time", "finished_time", "detail", "created", "started", "finished", "cubes")
     ID_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
@@ -105,6 +105,7 @@ class Job(_message.Message):
     CREATED_FIELD_NUMBER: _ClassVar[int]
     STARTED_FIELD_NUMBER: _ClassVar[int]
     FINISHED_FIELD_NUMBER: _ClassVar[int]
+    CUBES_FIELD_NUMBER: _ClassVar[int]
     id: str
     state: JobState
     request_id: str
@@ -120,7 +121,20 @@ class Job(_message.Message):
     created: _timestamp_pb2.Timestamp
     started: _timestamp_pb2.Timestamp
     finished: _timestamp_pb2.Timestamp
-    def __init__(self, id: _Optional[str] = ..., state: _Optional[_Union[JobState, str]] = ..., request_id: _Optional[str] = ..., kind: _Optional[str] = ..., total_items: _Optional[int] = ..., succeeded_items: _Optional[int] = ..., failed_items: _Optional[int] = ..., running_items: _Optional[int] = ..., created_time: _Optional[float] = ..., started_time: _Optional[float] = ..., finished_time: _Optional[float] = ..., detail: _Optional[str] = ..., created: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., started: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., finished: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    cubes: CubeProgress
+    def __init__(self, id: _Optional[str] = ..., state: _Optional[_Union[JobState, str]] = ..., request_id: _Optional[str] = ..., kind: _Optional[str] = ..., total_items: _Optional[int] = ..., succeeded_items: _Optional[int] = ..., failed_items: _Optional[int] = ..., running_items: _Optional[int] = ..., created_time: _Optional[float] = ..., started_time: _Optional[float] = ..., finished_time: _Optional[float] = ..., detail: _Optional[str] = ..., created: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., started: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., finished: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., cubes: _Optional[_Union[CubeProgress, _Mapping]] = ...) -> None: ...
+
+class CubeProgress(_message.Message):
+    __slots__ = ("finished", "error", "bound", "message")
+    FINISHED_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    BOUND_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    finished: int
+    error: float
+    bound: float
+    message: str
+    def __init__(self, finished: _Optional[int] = ..., error: _Optional[float] = ..., bound: _Optional[float] = ..., message: _Optional[str] = ...) -> None: ...
 
 class ItemOrigin(_message.Message):
     __slots__ = ("d", "n", "pruning", "full_kept", "seed", "instance")
