@@ -4,6 +4,7 @@ the brute-force reference (tests/support/reference.py) and the pattern model, on
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 from fractions import Fraction
 
@@ -245,3 +246,142 @@ def test_refuses_neurons_mode_with_a_clear_error():
     )
     with pytest.raises(InvalidProblemError, match="does not accept"):
         solve(problem, _params())
+
+
+# --- The cuts (*) of solver/formulation/perweight_cuts.py (module docstring of the backend,
+# "Cuts"): every rounded row at every mask's point of the relaxation theorem, by brute force.
+
+
+def _cut_problem(seed: int, d: int, n: int, k: int) -> Problem:
+    rng = np.random.default_rng(seed)
+    network = Network(
+        hidden_weights=rng.uniform(-1, 1, size=(n, d)),
+        output_weights=rng.uniform(-1, 1, size=(k, n)) if k > 1 else rng.uniform(-1, 1, size=n),
+        hidden_biases=rng.uniform(-0.6, 0.6, size=n),
+        output_bias=rng.uniform(-0.3, 0.3, size=k) if k > 1 else 0.1,
+    )
+    points = rng.normal(size=(6, d))
+    values = rng.uniform(-1, 1, size=(6, k)) if k > 1 else rng.uniform(-1, 1, size=6)
+    return Problem(
+        network, Samples(points=points, values=values), None, PruningMode.WEIGHTS, MinError()
+    )
+
+
+@pytest.mark.parametrize(
+    ("seed", "k", "num", "fine"), [(0, 1, 5, 1), (1, 1, 37, 3), (2, 2, 7, 2), (3, 3, 11, 1)]
+)
+def test_every_cut_holds_at_every_masks_theorem_point(seed, k, num, fine):
+    """At act = [r > 0], live - act >= 0 and g in {floor(S r), ceil(S r)} (0 when the unit is
+    dead, the output weight off or r <= 0), every subset's rounded row holds. A coarse S makes
+    the outward rounding matter: rounding any coefficient down, or dropping F' - 1, fails."""
+    from itertools import product
+
+    from solver.backends.perweight import _Scale, cut_row
+    from solver.exact import to_fraction
+
+    d, n = 3, 3
+    problem = _cut_problem(seed, d, n, k)
+    model = build_column_model(problem, lazy=True)
+    data = per_weight_data(model, np.arange(model.num_points))
+    scale = _Scale(num)
+    S, e = scale.value, data.exp
+    checked = 0
+    for a in range(len(data.units)):
+        js = data.weights[a]
+        for q in range(data.num_points):
+            if int(data.high[a, q]) <= 0 or int(data.low[a, q]) >= 0:
+                continue
+            for inside in product([False, True], repeat=d):
+                row = cut_row(data, scale, a, q, np.array(inside), fine, 10**6)
+                assert row is not None
+                f, weight, on_live, on_act, constant = row
+                for live, z in product([0, 1], [0, 1]):
+                    for w in product([0, 1], repeat=len(js)):
+                        if live == 0 and any(w):
+                            continue
+                        r_int = sum(int(data.coef[a, q, j]) * wj for j, wj in zip(js, w))
+                        r = to_fraction(r_int + int(data.beta[a, q]) * live, e)
+                        act = int(r > 0)
+                        if z and act:
+                            gs = {math.floor(S * r), math.ceil(S * r)}
+                        else:
+                            gs = {0}
+                        right = sum(c * wj for c, wj in zip(weight, w, strict=True))
+                        right += on_live * live + on_act * act + constant
+                        for g in gs:
+                            assert f * g <= right, (a, q, inside, live, z, w, g)
+                        checked += 1
+    assert checked > 100
+
+
+def test_the_linear_separation_finds_the_most_violated_subset():
+    """most_violated against every subset of (*), at random fractional points."""
+    from itertools import product
+
+    from solver.formulation.perweight_cuts import most_violated
+
+    rng = np.random.default_rng(5)
+    d, pairs = 4, 40
+    c = rng.uniform(-1, 1, size=(pairs, d))
+    beta = rng.uniform(-1, 1, size=pairs)
+    live = rng.uniform(0, 1, size=pairs)
+    act = live * rng.uniform(0, 1, size=pairs)
+    w = live[:, None] * rng.uniform(0, 1, size=(pairs, d))
+    inside, bound = most_violated(c, beta, w, live, act)
+    for i in range(pairs):
+        best = math.inf
+        for subset in product([False, True], repeat=d):
+            s = np.array(subset)
+            value = (s * c[i] * w[i]).sum() + (s * (c[i] < 0) * -c[i]).sum() * (live[i] - act[i])
+            value += (beta[i] + (~s * (c[i] > 0) * c[i]).sum()) * act[i]
+            best = min(best, value)
+        assert bound[i] == pytest.approx(best, abs=1e-12)
+        assert inside[i].tolist() == [bool(v) for v in inside[i]]
+
+
+# Seeds whose LP relaxation leaves 15-40 pairs cut (with others the LP fits exactly: no cut).
+@pytest.mark.parametrize("seed", [1, 9, 13, 22])
+def test_separated_cuts_are_found_and_keep_the_optimum(seed, monkeypatch):
+    """The LP separation finds cuts on small instances, and solves with them (and without any,
+    the unchanged model) match the brute force."""
+    from solver.formulation.perweight_cuts import separate
+
+    rng = np.random.default_rng(300 + seed)
+    problem = _biased_samples(rng, 3, 3, m=12, relu=False)
+    budget = problem.max_kept_possible() // 2
+    with_budget = dataclasses.replace(problem, objective=MinError(max_kept=budget))
+    model = build_column_model(with_budget, lazy=True)
+    data = per_weight_data(model, np.arange(model.num_points))
+    optimum = table(problem).min_error(budget)
+    found = separate(data, budget, 3, Fraction(100))
+    assert found.cuts, "no cut separated: the end-to-end solves test no cut row"
+    # The LP's rigorous bound: below the optimum, and not void on these instances.
+    assert 0 < found.bound <= optimum
+    for rounds, static in [(5, True), (0, False)]:
+        monkeypatch.setattr(PerWeightCpSatBackend, "cut_rounds", rounds)
+        monkeypatch.setattr(PerWeightCpSatBackend, "static_cuts", static)
+        _check_min_error(with_budget, solve(with_budget, _params()), optimum)
+
+
+@pytest.mark.parametrize(("seed", "k"), [(0, 1), (1, 2), (2, 3), (3, 1), (4, 2)])
+def test_the_lp_bound_is_below_the_brute_force_optimum(seed, k):
+    """separate's rigorous LP bound (exact arithmetic on the float LP's duals) never exceeds
+    the least error over masks within the budget, with one or several outputs and a budget of
+    0, a third, or every weight; a cap below the optimum's error is not a valid cap and is not
+    used. A wrong sign or a dropped term in _safe_bound would put it above."""
+    from solver.formulation.perweight_cuts import separate
+
+    n = 3 if k == 1 else 2  # the brute force's masks: 2^12 or at most 2^12 (k = 3)
+    problem = _cut_problem(seed, 3, n, k)
+    reference = table(problem)
+    model = build_column_model(problem, lazy=True)
+    data = per_weight_data(model, np.arange(model.num_points))
+    positive = 0
+    for budget in [0, problem.max_kept_possible() // 3, None]:
+        optimum = reference.min_error(budget if budget is not None else problem.max_kept_possible())
+        bound = separate(data, budget, 4, optimum + 1).bound
+        assert 0 <= bound <= optimum, (budget, float(bound), float(optimum))
+        # The cap at the optimum itself is valid too (the optimal mask has t = optimum).
+        assert separate(data, budget, 2, optimum).bound <= optimum
+        positive += bound > 0
+    assert positive >= 1
