@@ -275,3 +275,17 @@ def test_an_explicit_per_weight_backend_over_its_limits_names_the_flag():
     assert set(fields) == {"domain", "parameters.backend"}
     assert fields["parameters.backend"].flag == "--backend"
     assert "--backend auto" in fields["parameters.backend"].description
+
+
+def test_auto_over_the_per_weight_limits_falls_back_to_the_pattern_model():
+    # 2 * 2^10 = 2048 patterns: "auto" prefers the per-weight route, but its ReLU limit (n
+    # points) is exceeded while the pattern model is within its own: auto solves on patterns.
+    problem = _small(10, 2, 1)
+    tight = Limits(max_per_weight_relus=10)
+    assert weight_patterns(2, 10, 1) <= tight.max_weight_candidates
+    result = solve(problem, SolveParameters(time_limit_seconds=20), limits=tight)
+    assert result.stats.formulation == "patterns"
+    assert result.status == SolveStatus.OPTIMAL
+    reference = solve(problem, SolveParameters(backend="cpsat", time_limit_seconds=20))
+    assert reference.status == SolveStatus.OPTIMAL
+    assert abs(_certified(problem, result) - _certified(problem, reference)) <= TOL
