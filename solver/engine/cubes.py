@@ -105,7 +105,13 @@ from solver.engine.cube_task import (
 )
 from solver.engine.objectives import MinErrorOutcome, withdraw_refuted
 from solver.engine.run import Run, rounded_gap
-from solver.engine.sparsest import add_frontier, join_details, kept_claim, kept_unproven
+from solver.engine.sparsest import (
+    add_frontier,
+    join_details,
+    kept_claim,
+    kept_unproven,
+    replace_frontier,
+)
 from solver.engine.starts import start_error, starting_choices
 from solver.exact.certify import MaskCertificate
 from solver.formulation.deadline import DeadlineReached
@@ -884,14 +890,7 @@ def _sparsest_frontier(conquest: _Conquest, client, frontier, choices, solved) -
             )
         if not proven:
             unproven.append(f"kept {points[i].kept}")
-    frontier.clear()
-    for point in points:
-        add_frontier(frontier, point)
-    if not unproven:
-        return (
-            "each frontier point keeps the fewest among masks whose exact error is at most its own"
-        )
-    return "not proven the fewest kept for the point's error: " + ", ".join(unproven)
+    return replace_frontier(frontier, points, unproven)
 
 
 def _global_bound(leaves: list[_Cube], default):

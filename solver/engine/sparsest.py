@@ -113,6 +113,15 @@ def sparsest_frontier(
             )
         if found.refuted or found.infeasible or points[i].kept > found.kept_bound:
             unproven.append(f"kept {points[i].kept}")
+    return replace_frontier(frontier, points, unproven)
+
+
+def replace_frontier(
+    frontier: list[FrontierPoint], points: list[FrontierPoint], unproven: list[str]
+) -> str:
+    """Put ``points`` (each a frontier point replaced by its sparsest mask) in ``frontier``,
+    dropping those that became inefficient; returns the claim for the result's detail
+    (``unproven``: the points whose count is not proven the fewest)."""
     frontier.clear()
     for point in points:
         add_frontier(frontier, point)
