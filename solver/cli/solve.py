@@ -168,9 +168,15 @@ def solve_remote_run(
         figures: DistributedFigures | None = None
         solve_id: str | None = None
         stop_by: float | None = None  # after the first Ctrl-C: the stopped result's deadline
+        # A Ctrl-C while an event is handled (e.g. just as a progress line is printed) is taken
+        # at the top of the next turn, as one during the wait is: it must not skip the stop.
+        pending_interrupt = False
         try:
             while True:
                 try:
+                    if pending_interrupt:
+                        pending_interrupt = False
+                        raise KeyboardInterrupt
                     wait = REDRAW_SECONDS
                     if stop_by is not None:
                         wait = min(wait, stop_by - time.monotonic())
@@ -201,14 +207,21 @@ def solve_remote_run(
                     raise _StopUnanswered from event.error
                 if isinstance(event, BaseException):
                     raise event
-                if isinstance(event, Started):
-                    solve_id = event.solve_id
-                elif isinstance(event, Incumbent):
-                    line.update(error=event.solver_error, kept=event.kept)
-                elif isinstance(event, BoundUpdate):
-                    line.update(bound=event.bound)
-                elif isinstance(event, Finished):
-                    result, figures = event.result, event.distributed
+                try:
+                    if isinstance(event, Started):
+                        solve_id = event.solve_id
+                    elif isinstance(event, Incumbent):
+                        line.update(error=event.solver_error, kept=event.kept)
+                    elif isinstance(event, BoundUpdate):
+                        line.update(bound=event.bound)
+                    elif isinstance(event, Finished):
+                        result, figures = event.result, event.distributed
+                except KeyboardInterrupt:
+                    if isinstance(event, Started):
+                        solve_id = event.solve_id
+                    elif isinstance(event, Finished):
+                        result, figures = event.result, event.distributed
+                    pending_interrupt = True
         except (KeyboardInterrupt, _StopUnanswered):
             client.close()  # cancels the call: the server stops the solve, frees the slot
             reader.join(10)
