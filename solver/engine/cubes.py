@@ -33,7 +33,7 @@ against X; OPTIMAL only when its kept count equals L; INFEASIBLE when every leaf
 no mask within X (L infinite, no mask certified, the full network certified above X at the
 start).
 
-pareto: the monolithic sweep (solver.engine.objectives.solve_pareto) with each of its min_error
+pareto: the monolithic sweep (solver.engine.objectives.sweep_pareto) with each of its min_error
 solves distributed: the unconstrained optimum first, then one distributed min_error per budget
 k = 0, 1, ... until the optimum's error is reached; each point's bound is its phase's L.
 
@@ -86,7 +86,7 @@ from solver.backends.base import Backend
 from solver.core.errors import FieldViolation, InvalidProblemError
 from solver.core.parameters import DEFAULT_CUBES, DistributedParameters, SolveParameters
 from solver.core.problem import Mask, MinError, MinKept, Pareto, Problem, PruningMode
-from solver.core.result import FrontierPoint, Progress, SolveResult, SolveStatus
+from solver.core.result import Progress, SolveResult, SolveStatus
 from solver.core.validate import (
     DEFAULT_LIMITS,
     parameter_violation,
@@ -103,10 +103,9 @@ from solver.engine.cube_task import (
     min_live_cost,
     solve_cube,
 )
-from solver.engine.objectives import MinErrorOutcome, withdraw_refuted
+from solver.engine.objectives import MinErrorOutcome, ParetoSteps, sweep_pareto
 from solver.engine.run import Run, rounded_gap
 from solver.engine.sparsest import (
-    add_frontier,
     join_details,
     kept_claim,
     kept_unproven,
@@ -361,6 +360,7 @@ class _Conquest:
     phases: int = 0
     live_cutoffs: bool = True  # running cubes hear of better errors (cube_task.LiveCutoff)
     journal: CubeJournal | None = None
+    cube_threads: int | None = 1  # solver threads per cube; None: the backend's own choice
 
     @property
     def deadline(self) -> float | None:
@@ -478,9 +478,13 @@ class _Conquest:
                 self.slice_seconds if left is None else max(0.0, min(self.slice_seconds, left))
             )
             # One solver thread per cube unless asked: a worker runs one cube at a time on one
-            # core, and the cubes' CPU time is then the work they did.
+            # core, and the cubes' CPU time is then the work they did. cube_threads None gives
+            # each cube the backend's own portfolio (on two cores CP-SAT's lower-bound worker,
+            # docs/design.md §16), for a cluster of one worker per machine.
             cube_params = dataclasses.replace(
-                self.params, time_limit_seconds=cube_limit, threads=self.params.threads or 1
+                self.params,
+                time_limit_seconds=cube_limit,
+                threads=self.params.threads or self.cube_threads,
             )
             ends_at = None if left is None else time.time() + left  # for the workers' clocks
             future = self.client.submit(
@@ -710,12 +714,15 @@ def solve_cubes(
     slice_seconds: float | None = None,
     live_cutoffs: bool = True,
     journal: CubeJournal | None = None,
+    cube_threads: int | None = 1,
 ) -> DistributedResult:
     """Solve ``problem`` (min_error, min_kept or pareto) as cubes on ``client`` (None: a local
     cluster with one worker per core, closed at the end). See the module docstring for the
     certificate of each objective. ``live_cutoffs`` False: cubes read the cutoff only when they
     start (bench/distributed.py measures the difference). ``journal``: where finished cubes and
-    incumbents are recorded, and restored from first (the module docstring: the journal)."""
+    incumbents are recorded, and restored from first (the module docstring: the journal).
+    ``cube_threads``: solver threads per cube when the parameters name none (None: the
+    backend's own portfolio, as a monolithic solve would run)."""
     started = time.monotonic()
     params = parameters or SolveParameters()
     validate_problem(problem, DEFAULT_LIMITS)
@@ -736,6 +743,7 @@ def solve_cubes(
     conquest = _Conquest(run, params, stop, started, order, depth, outcome, progress, slice_seconds)
     conquest.live_cutoffs = live_cutoffs
     conquest.journal = journal
+    conquest.cube_threads = cube_threads
     try:
         if isinstance(objective, MinError):
             outcome.result = _solve_min_error(conquest, client, objective)
@@ -795,81 +803,22 @@ def _solve_min_kept(conquest: _Conquest, client, objective: MinKept) -> SolveRes
 
 
 def _solve_pareto(conquest: _Conquest, client, objective: Pareto) -> SolveResult:
-    """solver.engine.objectives.solve_pareto with each min_error (and each sparsest step)
+    """solver.engine.objectives.sweep_pareto with each min_error (and each sparsest step)
     distributed."""
-    run = conquest.run
-    max_budget = run.problem.max_kept_possible()
-    if objective.max_kept is not None:
-        max_budget = min(max_budget, objective.max_kept)
-    best = conquest.min_error(client, max_budget)
-    sparsest = run.params.sparsest is not False
-    if sparsest and best.certificate is not None:  # fewer kept also shortens the sweep
+
+    def sparsest_best(best: MinErrorOutcome) -> MinErrorOutcome:
         cert, choice, _, _ = conquest.sparsest(client, best.certificate, best.choice)
-        best = dataclasses.replace(best, certificate=cert, choice=choice)
-    best_cert = best.certificate
-    if best_cert is None:
-        return run.result(best.status, None, exact.round_down(best.bound), 0.0, best.detail)
-    frontier: list[FrontierPoint] = []
-    all_optimal = best.status == SolveStatus.OPTIMAL
-    worst_tolerance = 0.0
-    last_status, last_detail = best.status, best.detail
-    hint: list[int] | None = []
-    solved = [best_cert]
-    choices: dict[int, list[int] | None] = {}  # id(mask) -> its model choice (a hint)
-    for budget in range(0, best_cert.kept + 1):
-        if run.out_of_time() or conquest.stopped():
-            all_optimal = False
-            last_detail = "time limit reached during the frontier sweep"
-            break
-        point = best if budget == best_cert.kept else conquest.min_error(client, budget, hint)
-        if point.certificate is None:
-            all_optimal = False
-            last_status, last_detail = point.status, point.detail
-            continue
-        hint = point.choice
-        if point.status != SolveStatus.OPTIMAL:
-            all_optimal = False
-            last_status, last_detail = point.status, point.detail
-        cert = point.certificate
-        solved.append(cert)
-        choices[id(cert.mask)] = point.choice
-        bound_f = exact.round_down(point.bound)
-        worst_tolerance = max(worst_tolerance, rounded_gap(cert.error_upper, bound_f))
-        add_frontier(
-            frontier,
-            FrontierPoint(
-                kept=cert.kept,
-                error=cert.error_upper,
-                mask=cert.mask,
-                error_bound=bound_f,
-                certified=point.status == SolveStatus.OPTIMAL,
-            ),
-        )
-        if cert.error <= best_cert.error:
-            break
-    kept_detail = ""
-    if sparsest and not conquest.stopped():
-        kept_detail = _sparsest_frontier(conquest, client, frontier, choices, solved)
-    if withdraw_refuted(frontier, solved):
-        all_optimal = False
-        last_status = SolveStatus.FEASIBLE
-        last_detail = "a certified mask refuted a frontier point's bound; that bound is withdrawn"
-        worst_tolerance = max(rounded_gap(p.error, p.error_bound) for p in frontier)
-    if conquest.stopped():
-        final_status = SolveStatus.CANCELLED
-    elif all_optimal:
-        final_status = SolveStatus.OPTIMAL
-    else:
-        final_status = SolveStatus.FEASIBLE if last_status != SolveStatus.CANCELLED else last_status
-    best_found = min(solved, key=lambda c: (c.error, c.kept))
-    return run.result(
-        final_status,
-        best_found,
-        frontier[-1].error_bound,
-        worst_tolerance,
-        join_details("" if final_status == SolveStatus.OPTIMAL else last_detail, kept_detail),
-        frontier,
+        return dataclasses.replace(best, certificate=cert, choice=choice)
+
+    steps = ParetoSteps(
+        min_error=lambda budget, hint: conquest.min_error(client, budget, hint),
+        sparsest_best=sparsest_best,
+        sparsest_frontier=lambda frontier, choices, solved: _sparsest_frontier(
+            conquest, client, frontier, choices, solved
+        ),
+        stopped=conquest.stopped,
     )
+    return sweep_pareto(conquest.run, objective, steps)
 
 
 def _sparsest_frontier(conquest: _Conquest, client, frontier, choices, solved) -> str:

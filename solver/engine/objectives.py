@@ -8,6 +8,7 @@ a backend's answer is a proposal and its bound is checked against that certifica
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -20,7 +21,12 @@ from solver.core.result import FrontierPoint, SolveResult, SolveStatus
 from solver.core.validate import PARAMETER_FLAGS
 from solver.engine.kept import min_kept
 from solver.engine.run import Run, rounded_gap
-from solver.engine.sparsest import add_frontier, sparsest_frontier, sparsest_min_error
+from solver.engine.sparsest import (
+    add_frontier,
+    join_details,
+    sparsest_frontier,
+    sparsest_min_error,
+)
 from solver.engine.starts import start_error, starting_choices
 from solver.exact.certify import MaskCertificate
 
@@ -208,16 +214,48 @@ def solve_min_kept(run: Run, objective: MinKept) -> SolveResult:
     )
 
 
+@dataclass(frozen=True)
+class ParetoSteps:
+    """How a pareto sweep solves each of its steps: the engine's own (solve_pareto) or the cube
+    driver's, each min_error and min_kept distributed (solver/engine/cubes.py)."""
+
+    min_error: Callable[[int | None, list[int] | None], MinErrorOutcome]  # (budget, hint)
+    sparsest_best: Callable[[MinErrorOutcome], MinErrorOutcome]  # fewest kept at its error
+    # Each frontier point replaced by the fewest kept at most as bad; appends the masks it
+    # certified to the list given and returns the kept claim's detail.
+    sparsest_frontier: Callable[
+        [list[FrontierPoint], dict[int, list[int] | None], list[MaskCertificate]], str
+    ]
+    stopped: Callable[[], bool]  # cancelled
+
+
 def solve_pareto(run: Run, objective: Pareto) -> SolveResult:
+    """The sweep below with this run's own min_error and sparsest steps."""
+
+    def frontier_step(frontier, choices, solved) -> str:
+        detail = sparsest_frontier(run, frontier, choices)
+        solved.extend(run.domain.certify(p.mask) for p in frontier if id(p.mask) not in choices)
+        return detail
+
+    steps = ParetoSteps(
+        min_error=lambda budget, hint: min_error(run, budget, hint),
+        sparsest_best=lambda best: sparsest_min_error(run, best),
+        sparsest_frontier=frontier_step,
+        stopped=run.cancelled,
+    )
+    return sweep_pareto(run, objective, steps)
+
+
+def sweep_pareto(run: Run, objective: Pareto, steps: ParetoSteps) -> SolveResult:
     """Sweep the budget k = 0, 1, ... with certified min-error solves until the unconstrained
     optimum is reached; keep the efficient points."""
     max_budget = run.problem.max_kept_possible()
     if objective.max_kept is not None:
         max_budget = min(max_budget, objective.max_kept)
-    best = min_error(run, max_budget)
+    best = steps.min_error(max_budget, None)
     sparsest = run.params.sparsest is not False
-    if sparsest:  # fewer kept at the optimum also shortens the sweep below
-        best = sparsest_min_error(run, best)
+    if sparsest and best.certificate is not None:
+        best = steps.sparsest_best(best)  # fewer kept at the optimum also shortens the sweep
     best_cert = best.certificate
     if best_cert is None:
         return run.result(best.status, None, exact.round_down(best.bound), 0.0, best.detail)
@@ -229,28 +267,25 @@ def solve_pareto(run: Run, objective: Pareto) -> SolveResult:
     solved = [best_cert]
     choices: dict[int, list[int] | None] = {}  # id(mask) -> its model choice (a hint)
     for budget in range(0, best_cert.kept + 1):
-        if run.out_of_time():
+        if run.out_of_time() or steps.stopped():
             all_optimal = False
-            last_detail = "time limit reached during the frontier sweep"
+            why = "cancelled" if steps.stopped() else "time limit reached"
+            last_detail = f"{why} during the frontier sweep"
             break
-        if budget == best_cert.kept:
-            point = best
-        else:
-            point = min_error(run, budget, hint)
-            if point.certificate is None:
-                all_optimal = False
-                last_status, last_detail = point.status, point.detail
-                continue
-            hint = point.choice
-            if point.status != SolveStatus.OPTIMAL:
-                all_optimal = False
-                last_status, last_detail = point.status, point.detail
+        point = best if budget == best_cert.kept else steps.min_error(budget, hint)
+        if point.certificate is None:
+            all_optimal = False
+            last_status, last_detail = point.status, point.detail
+            continue
+        hint = point.choice
+        if point.status != SolveStatus.OPTIMAL:
+            all_optimal = False
+            last_status, last_detail = point.status, point.detail
         cert = point.certificate
         solved.append(cert)
         choices[id(cert.mask)] = point.choice
         bound_f = exact.round_down(point.bound)
-        tolerance = rounded_gap(cert.error_upper, bound_f)
-        worst_tolerance = max(worst_tolerance, tolerance)
+        worst_tolerance = max(worst_tolerance, rounded_gap(cert.error_upper, bound_f))
         add_frontier(
             frontier,
             FrontierPoint(
@@ -264,28 +299,26 @@ def solve_pareto(run: Run, objective: Pareto) -> SolveResult:
         if cert.error <= best_cert.error:
             break
     kept_detail = ""
-    if sparsest and not run.cancelled():
-        kept_detail = sparsest_frontier(run, frontier, choices)
-        solved.extend(run.domain.certify(p.mask) for p in frontier if id(p.mask) not in choices)
+    if sparsest and not steps.stopped():
+        kept_detail = steps.sparsest_frontier(frontier, choices, solved)
     if withdraw_refuted(frontier, solved):
         all_optimal = False
         last_status = SolveStatus.FEASIBLE
         last_detail = "a certified mask refuted a frontier point's bound; that bound is withdrawn"
         worst_tolerance = max(rounded_gap(p.error, p.error_bound) for p in frontier)
-    if run.cancelled():
+    if steps.stopped():
         final_status = SolveStatus.CANCELLED
     elif all_optimal:
         final_status = SolveStatus.OPTIMAL
     else:
         final_status = SolveStatus.FEASIBLE if last_status != SolveStatus.CANCELLED else last_status
-    last = frontier[-1]
     best_found = min(solved, key=lambda c: (c.error, c.kept))
     return run.result(
         final_status,
         best_found,
-        last.error_bound,
+        frontier[-1].error_bound,
         worst_tolerance,
-        _join("" if final_status == SolveStatus.OPTIMAL else last_detail, kept_detail),
+        join_details("" if final_status == SolveStatus.OPTIMAL else last_detail, kept_detail),
         frontier,
     )
 
@@ -303,7 +336,3 @@ def withdraw_refuted(frontier: list[FrontierPoint], masks) -> bool:
             frontier[i] = dataclasses.replace(point, error_bound=0.0, certified=False)
             withdrawn = True
     return withdrawn
-
-
-def _join(first: str, second: str) -> str:
-    return f"{first}; {second}" if first and second else first or second
