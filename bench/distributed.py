@@ -1,5 +1,5 @@
 """Cube and conquer on one hard instance (issue 16; docs/design.md §16): neurons mode on the paper
-family (d = 2, K = 41), the monolithic solve against the cube run on this machine's local Dask
+family (d = 2 by default, K = 41), the monolithic solve against the cube run on this machine's local Dask
 cluster, with the same time limit. Figures, never assertions.
 
 Per instance it prints: status, certified error, rigorous bound (the bracket at the limit), wall
@@ -17,9 +17,14 @@ after it started (solver/engine/cube_task.py LiveCutoff); "start" is the earlier
 cube reads the cutoff only when it starts); "both" runs each rule twice, start first, for a
 before/after. The "late" column counts the cubes a cutoff published while they ran closed.
 
-    python bench/distributed.py [--ns 96 128] [--seeds 1 2 3 4 5] [--time-limit 60]
+    python bench/distributed.py [--d 2] [--ns 96 128] [--seeds 1 2 3 4 5] [--time-limit 60]
                                 [--rules magnitude kink] [--cubes 8] [--workers 2]
                                 [--cutoffs live|start|both] [--no-monolithic] [--show-cubes]
+                                [--cube-threads 1]
+
+--cube-threads 0 gives each cube the backend's own portfolio (on two cores CP-SAT's lower-bound
+worker beside its full search, as the monolithic solve runs); with --workers 1 the cubes then
+run one at a time on the machine's two cores, and their CPU compares with the monolithic's.
 """
 
 from __future__ import annotations
@@ -83,20 +88,32 @@ def proof(result, wall: float, limit: float) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--d", type=int, default=2, help="input dimension of the paper family")
     parser.add_argument("--ns", type=int, nargs="+", default=[96, 128])
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3, 4, 5])
     parser.add_argument("--time-limit", type=float, default=60.0)
-    parser.add_argument("--rules", nargs="+", default=["magnitude", "kink"])
+    parser.add_argument(
+        "--rules", nargs="*", default=["magnitude", "kink"], help="none: the monolithic solve only"
+    )
     parser.add_argument("--cubes", type=int, default=8)
     parser.add_argument("--workers", type=int, default=None)
     parser.add_argument("--cutoffs", choices=["live", "start", "both"], default="live")
     parser.add_argument("--monolithic", action=argparse.BooleanOptionalAction, default=True)
     parser.add_argument("--show-cubes", action="store_true")
+    parser.add_argument(
+        "--cube-threads",
+        type=int,
+        default=1,
+        help="solver threads per cube; 0: the backend's own portfolio (use with --workers 1)",
+    )
     args = parser.parse_args()
     limit = args.time_limit
-    client = local_cluster(args.workers)
-    workers = len(client.nthreads())
-    print(f"local cluster: {workers} workers; time limit {limit:g} s; cubes {args.cubes}")
+    client = local_cluster(args.workers) if args.rules else None
+    workers = len(client.nthreads()) if client is not None else 0
+    print(
+        f"d = {args.d}; local cluster: {workers} workers; time limit {limit:g} s; "
+        f"cubes {args.cubes}"
+    )
     header = (
         f"{'case':<16}{'run':<23}{'status':<10}{'bracket':<24}{'proof s':>8}{'wall s':>7}"
         f"{'cpu s':>8}{'cubes':>6}{'late':>5}  PROJECTION W="
@@ -107,8 +124,8 @@ def main() -> None:
     try:
         for n in args.ns:
             for seed in args.seeds:
-                problem = paper_problem(2, n, seed, PruningMode.NEURONS)
-                case = f"n={n} seed={seed}"
+                problem = paper_problem(args.d, n, seed, PruningMode.NEURONS)
+                case = f"d={args.d} n={n} s={seed}"
                 params = SolveParameters(time_limit_seconds=limit, sparsest=False)
                 if args.monolithic:
                     began, cpu = time.monotonic(), time.process_time()
@@ -129,6 +146,7 @@ def main() -> None:
                         rule=rule,
                         client=client,
                         live_cutoffs=mode == "live",
+                        cube_threads=args.cube_threads or None,
                     )
                     wall = time.monotonic() - began
                     driver = time.process_time() - cpu
@@ -159,9 +177,10 @@ def main() -> None:
                                 f"error {error} {c.seconds:.1f} s{late}"
                             )
     finally:
-        cluster = client.cluster
-        client.close()
-        cluster.close()
+        if client is not None:
+            cluster = client.cluster
+            client.close()
+            cluster.close()
 
 
 def _local_makespan(outcome: DistributedResult, workers: int, wall: float) -> float:

@@ -322,3 +322,18 @@ def test_start_only_cutoffs_still_give_the_brute_force_optimum(client):
     assert Fraction(outcome.result.objective_bound) <= best
     assert Fraction(outcome.result.solution.error) - best <= Fraction(TOL)
     assert outcome.closed_late == 0
+
+
+def test_cubes_with_the_backends_own_portfolio_reach_the_monolithic_optimum(client):
+    # cube_threads None: each cube runs CP-SAT's own choice (on two cores, for neurons over 32
+    # candidates, the full search beside a lower-bound worker, as the monolithic solve does).
+    problem = paper_problem(2, 40, 3, PruningMode.NEURONS, points_per_axis=9)
+    params = SolveParameters(sparsest=False, heuristic_start=False, time_limit_seconds=120)
+    outcome = solve_cubes(problem, params, cubes=4, client=client, cube_threads=None)
+    mono = solve(problem, params)
+    assert mono.status == SolveStatus.OPTIMAL
+    assert outcome.result.status == SolveStatus.OPTIMAL, outcome.result.detail
+    assert abs(outcome.result.solution.error - mono.solution.error) <= TOL
+    assert outcome.result.objective_bound <= mono.solution.error
+    mask = outcome.result.solution.mask
+    assert exact_error(problem, mask) <= Fraction(outcome.result.solution.error)
