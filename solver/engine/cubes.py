@@ -83,7 +83,7 @@ from typing import Protocol
 from solver import exact
 from solver.backends import get_backend
 from solver.backends.base import Backend
-from solver.core.errors import FieldViolation, InvalidProblemError
+from solver.core.errors import FieldViolation, InvalidProblemError, PruneCertError
 from solver.core.parameters import DEFAULT_CUBES, DistributedParameters, SolveParameters
 from solver.core.problem import Mask, MinError, MinKept, Pareto, Problem, PruningMode
 from solver.core.result import Progress, SolveResult, SolveStatus
@@ -269,6 +269,35 @@ def local_cluster(workers: int | None = None):
         scheduler_kwargs={"dashboard": False},
     )
     return Client(cluster)
+
+
+DASK_CONNECT_SECONDS = 10
+
+
+def solve_cubes_on(scheduler: str, problem: Problem, params: SolveParameters, **options):
+    """solve_cubes on the Dask cluster at ``scheduler`` (an address), with the cube count and
+    split rule of ``params.distributed``; ``options`` go to solve_cubes. The client is this
+    process's default while it lives: distributed.wait, which the driver uses, asks for the
+    default client, not the futures'. An unreachable scheduler is a PruneCertError naming it."""
+    from distributed import Client
+
+    try:
+        client = Client(scheduler, timeout=DASK_CONNECT_SECONDS)
+    except (OSError, TimeoutError) as exc:
+        raise PruneCertError(
+            f"the job cluster's Dask scheduler ({scheduler}) cannot be reached: {exc}"
+        ) from exc
+    try:
+        return solve_cubes(
+            problem,
+            params,
+            cubes=params.distributed.cubes,
+            rule=params.distributed.cube_rule,
+            client=client,
+            **options,
+        )
+    finally:
+        client.close()
 
 
 def cube_backend(params: SolveParameters) -> Backend:

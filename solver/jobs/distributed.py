@@ -44,7 +44,7 @@ from solver.core.problem import Mask
 from solver.core.result import Progress
 from solver.core.validate import Limits
 from solver.engine.cube_task import CubeAnswer
-from solver.engine.cubes import JournalEntry, solve_cubes
+from solver.engine.cubes import JournalEntry, solve_cubes_on
 from solver.io import convert
 from solver.jobs.store import FINAL_STATES, JobStore
 from solver.jobs.times import set_item_seconds
@@ -52,7 +52,6 @@ from solver.jobs.times import set_item_seconds
 log = logging.getLogger("prunecert.jobs")
 
 POLL_SECONDS = 0.2  # how often the driver reads the job's state for a cancel
-DASK_CONNECT_SECONDS = 10
 
 
 def is_distributed(request: jobs_pb2.SubmitJobRequest) -> bool:
@@ -219,8 +218,6 @@ def drive(
     """The driver process's main: solve the job's problem as cubes from its journal and commit
     the one result. Any error of the solve becomes the item's error (the job SUCCEEDS with one
     failed item, as a batch item's would)."""
-    from distributed import Client
-
     store = JobStore(store_path, attach=True)
     run = uuid.uuid4().hex[:12]
     stop, done = threading.Event(), threading.Event()
@@ -238,21 +235,15 @@ def drive(
         # Each run of the driver gets the job's whole limit: the cubes it restores cost nothing.
         params = dataclasses.replace(params, time_limit_seconds=limit)
         journal = StoreJournal(store, job_id, run)
-        client = Client(dask_scheduler, timeout=DASK_CONNECT_SECONDS)
-        try:
-            outcome = solve_cubes(
-                problem,
-                params,
-                cubes=params.distributed.cubes,
-                rule=params.distributed.cube_rule,
-                client=client,
-                stop=stop,
-                progress=journal.progress,
-                slice_seconds=slice_seconds,
-                journal=journal,
-            )
-        finally:
-            client.close()
+        outcome = solve_cubes_on(
+            dask_scheduler,
+            problem,
+            params,
+            stop=stop,
+            progress=journal.progress,
+            slice_seconds=slice_seconds,
+            journal=journal,
+        )
         item.solve_result.CopyFrom(convert.distributed_result_to_proto(outcome))
         ok = True
     except Exception as exc:  # the item's error, never a silent death of the driver

@@ -11,7 +11,7 @@ import math
 from collections.abc import Callable
 
 from prunecert.v1 import service_pb2
-from solver.core.errors import JobsDisabledError, PruneCertError
+from solver.core.errors import JobsDisabledError
 from solver.core.parameters import SolveParameters
 from solver.core.result import Progress
 from solver.core.validate import Limits
@@ -76,39 +76,19 @@ def run_solve(
 
 # How long the driver waits to connect to the job cluster's scheduler (the server connected to it
 # moments before, so only a scheduler that has just gone away takes this long).
-DASK_CONNECT_SECONDS = 10
 
 
 def run_distributed(problem, params: SolveParameters, dask_scheduler: str | None, stop, emit):
     """The cube driver (solver.engine.cubes.solve_cubes, docs/design.md §16) in this worker
     process; the cubes are tasks on the job cluster. ``stop`` (a cancel, StopSolve, the server's
     deadline) reaches every cube through the engine's Dask Event within about 0.4 s."""
-    from distributed import Client
-
-    from solver.engine.cubes import solve_cubes
+    from solver.engine.cubes import solve_cubes_on
 
     if dask_scheduler is None:  # the servicer refuses this before a worker is taken
         raise JobsDisabledError("a distributed solve needs the server's job cluster (--data-dir)")
-    try:
-        # The default client of this process (one solve at a time here): distributed.wait,
-        # which the engine's driver uses, asks for the default client, not the futures'.
-        client = Client(dask_scheduler, timeout=DASK_CONNECT_SECONDS)
-    except (OSError, TimeoutError) as exc:
-        raise PruneCertError(
-            f"the job cluster's Dask scheduler ({dask_scheduler}) cannot be reached: {exc}"
-        ) from exc
-    try:
-        outcome = solve_cubes(
-            problem,
-            params,
-            cubes=params.distributed.cubes,
-            rule=params.distributed.cube_rule,
-            client=client,
-            stop=stop,
-            progress=_progress_events(emit),
-        )
-    finally:
-        client.close()
+    outcome = solve_cubes_on(
+        dask_scheduler, problem, params, stop=stop, progress=_progress_events(emit)
+    )
     return convert.distributed_result_to_proto(outcome)
 
 
