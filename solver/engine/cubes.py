@@ -389,6 +389,7 @@ class _Conquest:
     phases: int = 0
     live_cutoffs: bool = True  # running cubes hear of better errors (cube_task.LiveCutoff)
     journal: CubeJournal | None = None
+    running: dict = field(default_factory=dict)  # the phase's cubes not yet returned
     cube_threads: int | None = 1  # solver threads per cube; None: the backend's own choice
 
     @property
@@ -423,7 +424,15 @@ class _Conquest:
 
     def close(self) -> None:
         if self.remote_stop is not None:
-            self.remote_stop.set()
+            try:
+                if any(not future.done() for future in self.running):
+                    self.remote_stop.set()  # a driver that raised: its running cubes stop
+                else:
+                    # Every cube has returned. distributed keeps a set Event until it is
+                    # cleared: clearing frees a stop's Event on a long-lived job cluster.
+                    self.remote_stop.clear()
+            except Exception:  # the cluster has gone: nothing is left to stop or free
+                log.debug("the stop Event could not be set or cleared", exc_info=True)
         if self.own_client:
             cluster = self.client.cluster
             self.client.close()
@@ -496,6 +505,7 @@ class _Conquest:
         publish()
         leaves: list[_Cube] = []
         running: dict = {}  # future -> _Cube
+        self.running = running
 
         def submit(cube: _Cube) -> None:
             if goal.max_kept is not None and min_live_cost(run.model, cube.fixed) > goal.max_kept:

@@ -204,6 +204,11 @@ def test_a_stop_stops_every_cube(client):
     assert outcome.result.solution is not None  # the certified starting mask at least
     assert outcome.cubes
     assert all(c.state in ("open", "cancelled") for c in outcome.cubes)
+    # The stop's Event is freed on the scheduler once every cube has returned.
+    events = client.run_on_scheduler(
+        lambda dask_scheduler: [str(k) for k in dask_scheduler.extensions["events"]._events]
+    )
+    assert not [name for name in events if name.startswith("prunecert-stop-")]
 
 
 def test_weights_mode_over_the_pattern_limit_is_refused_before_any_cluster():
