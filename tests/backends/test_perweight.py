@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from solver import solve
-from solver.backends import REGISTRY, prefer_per_weight
+from solver.backends import prefer_per_weight
 from solver.backends.base import BackendOptions, MinErrorTask, MinKeptTask
 from solver.backends.perweight import PerWeightCpSatBackend, choose_scale
 from solver.core.errors import InvalidProblemError
@@ -37,12 +37,6 @@ from tests.support.reference import exact_error, table
 
 NAME = PerWeightCpSatBackend.name
 TOL = Fraction(1e-6)
-
-
-@pytest.fixture(autouse=True)
-def registered(monkeypatch):
-    """The backend in the engine's registry for these tests (the lead wires it for good)."""
-    monkeypatch.setitem(REGISTRY, NAME, PerWeightCpSatBackend)
 
 
 def _params(**more) -> SolveParameters:

@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 
 from solver import solve
-from solver.backends import REGISTRY
 from solver.backends.base import BackendOptions, BackendStatus, MinErrorTask, MinKeptTask
 from solver.backends.perweight import PerWeightCpSatBackend
 from solver.core.parameters import SolveParameters
@@ -36,12 +35,6 @@ from tests.support.reference import exact_error, kept, table
 
 NAME = PerWeightCpSatBackend.name
 TOL = Fraction(1e-6)
-
-
-@pytest.fixture(autouse=True)
-def registered(monkeypatch):
-    """The backend in the engine's registry for these tests, whether or not it is there."""
-    monkeypatch.setitem(REGISTRY, NAME, PerWeightCpSatBackend)
 
 
 def _params(**more) -> SolveParameters:

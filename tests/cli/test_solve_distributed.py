@@ -14,10 +14,10 @@ from solver.cli.common import EXIT_OPTIMAL, EXIT_USAGE
 from solver.core.parameters import SolveParameters
 from solver.core.problem import MinError, PruningMode
 from solver.engine import solve
-from solver.engine.cubes import local_cluster
 from solver.instances.generate import paper_problem
 from solver.io import convert
 from solver.service.server import ServerConfig, create_server
+from tests.support.cluster import dask_cluster, jobs_server
 from tests.support.readme import run_block, shell_block
 from tests.support.servers import cli
 
@@ -46,22 +46,14 @@ def optimum() -> float:
 @pytest.fixture(scope="module")
 def dask():
     """A LocalCluster of two workers: for --dask-scheduler, and the server's job cluster."""
-    client = local_cluster(2)
-    yield client
-    cluster = client.cluster
-    client.close()
-    cluster.close()
+    with dask_cluster(2) as client:
+        yield client
 
 
 @pytest.fixture(scope="module")
 def server(dask, tmp_path_factory):
-    data = tmp_path_factory.mktemp("jobs")
-    config = ServerConfig(
-        port=0, max_concurrent=1, data_dir=str(data), dask_scheduler=dask.scheduler.address
-    )
-    running = create_server(config)
-    yield running
-    running.stop(0)
+    with jobs_server(dask, str(tmp_path_factory.mktemp("jobs"))) as running:
+        yield running
 
 
 def _text_result(out: str) -> tuple[str, float]:

@@ -24,9 +24,10 @@ from solver.core.result import SolveStatus
 from solver.engine import solve
 from solver.engine.cube_split import SPLIT_RULES, split_order
 from solver.engine.cube_task import CubeGoal, CubeState, LiveCutoff, solve_cube
-from solver.engine.cubes import _cube_on_worker, local_cluster, solve_cubes
+from solver.engine.cubes import _cube_on_worker, solve_cubes
 from solver.formulation.columns import build_column_model
 from solver.instances.generate import paper_problem
+from tests.support.cluster import dask_cluster
 from tests.support.reference import all_masks, exact_error, kept
 
 TOL = 1e-6
@@ -34,11 +35,8 @@ TOL = 1e-6
 
 @pytest.fixture(scope="module")
 def client():
-    client = local_cluster(2)
-    yield client
-    cluster = client.cluster
-    client.close()
-    cluster.close()
+    with dask_cluster(2) as client:
+        yield client
 
 
 def _problem(mode: PruningMode, n: int, seed: int, max_kept: int | None = None):

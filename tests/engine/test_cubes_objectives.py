@@ -25,10 +25,11 @@ from solver.core.result import SolveStatus
 from solver.engine import solve
 from solver.engine.cube_split import split_order
 from solver.engine.cube_task import CubeGoal, solve_cube
-from solver.engine.cubes import local_cluster, solve_cubes
+from solver.engine.cubes import solve_cubes
 from solver.exact import round_up
 from solver.formulation.columns import build_column_model
 from solver.instances.generate import paper_problem
+from tests.support.cluster import dask_cluster
 from tests.support.reference import exact_error, kept, table
 
 TOL = Fraction(1, 10**6)
@@ -46,11 +47,8 @@ IDS = [f"{mode.name.lower()}-n{n}-s{seed}" for mode, n, seed in INSTANCES]
 
 @pytest.fixture(scope="module")
 def client():
-    client = local_cluster(2)
-    yield client
-    cluster = client.cluster
-    client.close()
-    cluster.close()
+    with dask_cluster(2) as client:
+        yield client
 
 
 _TABLES: dict = {}
@@ -168,8 +166,7 @@ def test_a_worker_killed_while_a_cube_runs():
     # disturb the other tests' workers.
     problem = paper_problem(2, 40, 1, PruningMode.NEURONS)
     params = SolveParameters(sparsest=False, heuristic_start=False)
-    client = local_cluster(2)
-    try:
+    with dask_cluster(2) as client:
         pids = client.run(os.getpid)
         answer: dict = {}
         solver = threading.Thread(
@@ -189,10 +186,6 @@ def test_a_worker_killed_while_a_cube_runs():
         assert killed is not None, "no cube was seen running"
         assert not solver.is_alive()
         result = answer["out"].result
-    finally:
-        cluster = client.cluster
-        client.close()
-        cluster.close()
     mono = solve(problem, params)
     assert result.status == mono.status == SolveStatus.OPTIMAL, result.detail
     assert abs(Fraction(result.solution.error) - Fraction(mono.solution.error)) <= TOL

@@ -27,10 +27,10 @@ from solver.core.problem import MinError, PruningMode
 from solver.core.result import SolveStatus
 from solver.engine import solve
 from solver.engine.cube_split import SPLIT_RULES
-from solver.engine.cubes import local_cluster
 from solver.exact.certify import certify_mask
 from solver.instances.generate import paper_problem
 from solver.service.server import ServerConfig, create_server
+from tests.support.cluster import dask_cluster, jobs_server
 from tests.support.reference import all_masks, exact_error
 
 pytestmark = pytest.mark.timeout(240)
@@ -49,26 +49,14 @@ CUBES = SolveParameters(
 @pytest.fixture(scope="module")
 def dask():
     """The job cluster: a LocalCluster of two workers, and a client of the test's to watch it."""
-    client = local_cluster(2)
-    yield client
-    cluster = client.cluster
-    client.close()
-    cluster.close()
+    with dask_cluster(2) as client:
+        yield client
 
 
 @pytest.fixture(scope="module")
 def server(dask, tmp_path_factory):
-    data = tmp_path_factory.mktemp("jobs")
-    running = create_server(
-        ServerConfig(
-            port=0,
-            max_concurrent=1,
-            data_dir=str(data),
-            dask_scheduler=dask.scheduler.address,
-        )
-    )
-    yield running
-    running.stop(0)
+    with jobs_server(dask, str(tmp_path_factory.mktemp("jobs"))) as running:
+        yield running
 
 
 @pytest.fixture(scope="module")
