@@ -207,9 +207,10 @@ def format_cubes(figures: DistributedFigures) -> str:
         kept = "" if cube.kept is None else f"  kept {cube.kept}"
         # A min_kept phase's bound is a kept count: the phase says which (solve.proto CubeReport).
         phase = "" if cube.phase == "min_error" else f"({cube.phase}) "
+        late = "  (late cutoff)" if cube.late_cutoff else ""
         lines.append(
             f"  {phase}[{decisions}] {cube.state:<9} bound {cube.bound:.10g}  error {error}"
-            f"{kept}  {cube.seconds:.2f} s"
+            f"{kept}  {cube.seconds:.2f} s{late}"
         )
     return "\n".join(lines)
 

@@ -506,6 +506,7 @@ class CubeFigures:
     cpu_seconds: float
     phase: str = "min_error"
     kept: int | None = None
+    late_cutoff: bool = False  # closed while it ran by a cutoff published after it started
 
 
 @dataclass(frozen=True)
@@ -537,6 +538,7 @@ def distributed_figures(outcome) -> DistributedFigures:
                 cpu_seconds=float(cube.cpu_seconds),
                 phase=str(getattr(cube, "phase", "min_error")),
                 kept=None if getattr(cube, "kept", None) is None else int(cube.kept),
+                late_cutoff=bool(getattr(cube, "late_cutoff", False)),
             )
             for cube in outcome.cubes
         ),
@@ -565,6 +567,7 @@ def distributed_to_proto(figures: DistributedFigures, run: solve_pb2.Distributed
             seconds=cube.seconds,
             cpu_seconds=cube.cpu_seconds,
             phase=cube.phase,
+            late_cutoff=cube.late_cutoff,
         )
         for unit, live in cube.decisions.items():
             out.decisions.add(unit=unit, live=live)
@@ -596,6 +599,7 @@ def parse_distributed(msg: solve_pb2.SolveResult) -> DistributedFigures | None:
                 cpu_seconds=c.cpu_seconds,
                 phase=c.phase or "min_error",
                 kept=c.kept if c.HasField("kept") else None,
+                late_cutoff=c.late_cutoff,
             )
             for c in run.cubes
         ),

@@ -208,7 +208,7 @@ class CubeDecision(_message.Message):
     def __init__(self, unit: _Optional[int] = ..., live: _Optional[bool] = ...) -> None: ...
 
 class CubeReport(_message.Message):
-    __slots__ = ("decisions", "state", "bound", "error", "cutoff", "seconds", "cpu_seconds", "phase", "kept")
+    __slots__ = ("decisions", "state", "bound", "error", "cutoff", "seconds", "cpu_seconds", "phase", "kept", "late_cutoff")
     DECISIONS_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
     BOUND_FIELD_NUMBER: _ClassVar[int]
@@ -218,6 +218,7 @@ class CubeReport(_message.Message):
     CPU_SECONDS_FIELD_NUMBER: _ClassVar[int]
     PHASE_FIELD_NUMBER: _ClassVar[int]
     KEPT_FIELD_NUMBER: _ClassVar[int]
+    LATE_CUTOFF_FIELD_NUMBER: _ClassVar[int]
     decisions: _containers.RepeatedCompositeFieldContainer[CubeDecision]
     state: str
     bound: float
@@ -227,7 +228,8 @@ class CubeReport(_message.Message):
     cpu_seconds: float
     phase: str
     kept: int
-    def __init__(self, decisions: _Optional[_Iterable[_Union[CubeDecision, _Mapping]]] = ..., state: _Optional[str] = ..., bound: _Optional[float] = ..., error: _Optional[float] = ..., cutoff: _Optional[float] = ..., seconds: _Optional[float] = ..., cpu_seconds: _Optional[float] = ..., phase: _Optional[str] = ..., kept: _Optional[int] = ...) -> None: ...
+    late_cutoff: bool
+    def __init__(self, decisions: _Optional[_Iterable[_Union[CubeDecision, _Mapping]]] = ..., state: _Optional[str] = ..., bound: _Optional[float] = ..., error: _Optional[float] = ..., cutoff: _Optional[float] = ..., seconds: _Optional[float] = ..., cpu_seconds: _Optional[float] = ..., phase: _Optional[str] = ..., kept: _Optional[int] = ..., late_cutoff: _Optional[bool] = ...) -> None: ...
 
 class CrossCheck(_message.Message):
     __slots__ = ("backend", "status", "solution", "objective_bound", "agrees", "detail")
