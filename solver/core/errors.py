@@ -12,6 +12,8 @@
     ├── JobsDisabledError           FAILED_PRECONDITION the server has no job store
     ├── PoolBusyError               RESOURCE_EXHAUSTED  every solver process is busy
     ├── WorkerCrashedError          ABORTED             the solver process died mid-solve
+    ├── ClusterUnavailableError     UNAVAILABLE         the Dask job cluster cannot be reached
+    │                                                   or went away mid-solve
     └── UnauthenticatedError        UNAUTHENTICATED     a missing or wrong bearer token
 
 The status is a class attribute, ``grpc_status``, naming a ``grpc.StatusCode`` member (core does
@@ -108,6 +110,12 @@ class WorkerCrashedError(PruneCertError):
     """The solver process died while running a job."""
 
     grpc_status: ClassVar[str] = "ABORTED"
+
+
+class ClusterUnavailableError(PruneCertError):
+    """The Dask cluster a distributed solve runs on cannot be reached, or went away."""
+
+    grpc_status: ClassVar[str] = "UNAVAILABLE"
 
 
 class UnauthenticatedError(PruneCertError):

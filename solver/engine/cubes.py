@@ -68,6 +68,7 @@ exact error returns the fewest kept among masks at most as bad, with the count's
 
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
 import itertools
 import logging
@@ -83,7 +84,7 @@ from typing import Protocol
 from solver import exact
 from solver.backends import get_backend
 from solver.backends.base import Backend
-from solver.core.errors import FieldViolation, InvalidProblemError, PruneCertError
+from solver.core.errors import ClusterUnavailableError, FieldViolation, InvalidProblemError
 from solver.core.parameters import DEFAULT_CUBES, DistributedParameters, SolveParameters
 from solver.core.problem import Mask, MinError, MinKept, Pareto, Problem, PruningMode
 from solver.core.result import Progress, SolveResult, SolveStatus
@@ -125,6 +126,11 @@ DEFAULT_SLICE_SECONDS = 30.0
 # A split needs at least this much time left to be worth a new cube's model building.
 MIN_SLICE_SECONDS = 2.0
 POLL_SECONDS = 0.2  # how often the driver and each cube check for a stop
+# How long the driver waits to connect to a job cluster's scheduler (a server connected to it
+# moments before, so only a scheduler that has just gone away takes this long).
+DASK_CONNECT_SECONDS = 10
+# A cube's wait for its phase's Variable, which exists while the phase runs.
+VARIABLE_WAIT_SECONDS = 30
 
 
 @dataclass
@@ -215,7 +221,9 @@ def _cube_on_worker(
         )
     client = get_client()
     variable = Variable(state_name, client=client)
-    shared = variable.get()
+    # A timeout: a cube that starts after its phase ended (the driver raised and deleted the
+    # Variable) ends instead of holding its worker.
+    shared = variable.get(timeout=VARIABLE_WAIT_SECONDS)
     incumbent = list(shared["choice"]) if shared["choice"] is not None else None
     cutoff = None
     if shared["value"] is not None:
@@ -271,20 +279,18 @@ def local_cluster(workers: int | None = None):
     return Client(cluster)
 
 
-DASK_CONNECT_SECONDS = 10
-
-
 def solve_cubes_on(scheduler: str, problem: Problem, params: SolveParameters, **options):
     """solve_cubes on the Dask cluster at ``scheduler`` (an address), with the cube count and
     split rule of ``params.distributed``; ``options`` go to solve_cubes. The client is this
     process's default while it lives: distributed.wait, which the driver uses, asks for the
-    default client, not the futures'. An unreachable scheduler is a PruneCertError naming it."""
+    default client, not the futures'. A scheduler unreachable, or lost during the solve, is a
+    ClusterUnavailableError naming it."""
     from distributed import Client
 
     try:
         client = Client(scheduler, timeout=DASK_CONNECT_SECONDS)
     except (OSError, TimeoutError) as exc:
-        raise PruneCertError(
+        raise ClusterUnavailableError(
             f"the job cluster's Dask scheduler ({scheduler}) cannot be reached: {exc}"
         ) from exc
     try:
@@ -296,6 +302,16 @@ def solve_cubes_on(scheduler: str, problem: Problem, params: SolveParameters, **
             client=client,
             **options,
         )
+    except Exception as exc:
+        # A lost scheduler shows as a CommClosedError (an OSError) or as futures the client
+        # cancelled (FuturesCancelledError), often before the client's status says so; Dask's
+        # words do not say which cluster went away. Any other error is the solve's own.
+        lost = isinstance(exc, OSError | concurrent.futures.CancelledError)
+        if not lost and client.status == "running":
+            raise
+        raise ClusterUnavailableError(
+            f"the job cluster's Dask scheduler ({scheduler}) went away during the solve: {exc}"
+        ) from exc
     finally:
         client.close()
 
@@ -425,7 +441,9 @@ class _Conquest:
     def close(self) -> None:
         if self.remote_stop is not None:
             try:
-                if any(not future.done() for future in self.running):
+                # "finished"/"error": the task returned. A future the client cancelled (it lost
+                # the scheduler) may still be running on its worker: it must hear the stop.
+                if any(f.status not in ("finished", "error") for f in self.running):
                     self.remote_stop.set()  # a driver that raised: its running cubes stop
                 else:
                     # Every cube has returned. distributed keeps a set Event until it is
@@ -767,6 +785,10 @@ def solve_cubes(
     validate_problem(problem, DEFAULT_LIMITS)
     validate_parameters(params)
     validate_distributed(problem, params, cubes, rule)
+    if cube_threads is not None and cube_threads < 1:
+        raise InvalidProblemError(
+            FieldViolation("cube_threads", f"must be at least 1, or None, not {cube_threads}")
+        )
     backend = cube_backend(params)
     objective = problem.objective
     try:

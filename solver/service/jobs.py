@@ -74,10 +74,6 @@ def run_solve(
     return convert.result_to_proto(result)
 
 
-# How long the driver waits to connect to the job cluster's scheduler (the server connected to it
-# moments before, so only a scheduler that has just gone away takes this long).
-
-
 def run_distributed(problem, params: SolveParameters, dask_scheduler: str | None, stop, emit):
     """The cube driver (solver.engine.cubes.solve_cubes, docs/design.md §16) in this worker
     process; the cubes are tasks on the job cluster. ``stop`` (a cancel, StopSolve, the server's

@@ -12,6 +12,7 @@ import pytest
 from solver.core import errors
 from solver.core.errors import (
     BackendUnavailableError,
+    ClusterUnavailableError,
     ConfigurationError,
     FieldViolation,
     InvalidProblemError,
@@ -46,6 +47,7 @@ EXPECTED_STATUS = {
     JobsDisabledError: "FAILED_PRECONDITION",
     PoolBusyError: "RESOURCE_EXHAUSTED",
     WorkerCrashedError: "ABORTED",
+    ClusterUnavailableError: "UNAVAILABLE",
     UnauthenticatedError: "UNAUTHENTICATED",
 }
 

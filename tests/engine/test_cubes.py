@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import re
+import socket
 import threading
 import time
 import uuid
@@ -17,14 +19,14 @@ import pytest
 
 from solver.backends import REGISTRY
 from solver.backends.base import BackendOptions, MinErrorTask
-from solver.core.errors import InvalidProblemError
-from solver.core.parameters import SolveParameters
+from solver.core.errors import ClusterUnavailableError, InvalidProblemError
+from solver.core.parameters import DistributedParameters, SolveParameters
 from solver.core.problem import MinError, MinKept, PruningMode
 from solver.core.result import SolveStatus
 from solver.engine import solve
 from solver.engine.cube_split import SPLIT_RULES, split_order
 from solver.engine.cube_task import CubeGoal, CubeState, LiveCutoff, solve_cube
-from solver.engine.cubes import _cube_on_worker, solve_cubes
+from solver.engine.cubes import _cube_on_worker, local_cluster, solve_cubes, solve_cubes_on
 from solver.formulation.columns import build_column_model
 from solver.instances.generate import paper_problem
 from tests.support.cluster import dask_cluster
@@ -340,3 +342,40 @@ def test_cubes_with_the_backends_own_portfolio_reach_the_monolithic_optimum(clie
     assert outcome.result.objective_bound <= mono.solution.error
     mask = outcome.result.solution.mask
     assert exact_error(problem, mask) <= Fraction(outcome.result.solution.error)
+
+
+def test_a_scheduler_lost_mid_solve_is_a_cluster_error_naming_it():
+    # Its own cluster, closed 3 s into a solve of neurons n = 64 (cubes of about 10 s): Dask's
+    # own error (CommClosedError, FuturesCancelledError) becomes one that names the scheduler,
+    # UNAVAILABLE over gRPC.
+    problem = paper_problem(2, 64, 1, PruningMode.NEURONS)
+    params = SolveParameters(
+        sparsest=False,
+        heuristic_start=False,
+        time_limit_seconds=60,
+        distributed=DistributedParameters(4, "magnitude"),
+    )
+    watcher = local_cluster(2)  # closed once, by the timer (distributed fails a second close)
+    address = watcher.scheduler.address
+    closing = threading.Timer(3.0, watcher.cluster.close)
+    closing.start()
+    began = time.monotonic()
+    try:
+        with pytest.raises(ClusterUnavailableError, match=re.escape(address)) as caught:
+            solve_cubes_on(address, problem, params)
+    finally:
+        closing.join()
+        watcher.close()
+    assert "went away during the solve" in str(caught.value)
+    assert time.monotonic() - began < 45
+
+
+def test_an_unreachable_scheduler_is_a_cluster_error_naming_it():
+    problem = _problem(PruningMode.NEURONS, 8, 1)
+    params = SolveParameters(distributed=DistributedParameters(4, "magnitude"))
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        address = f"tcp://127.0.0.1:{sock.getsockname()[1]}"  # nothing listens there
+    with pytest.raises(ClusterUnavailableError, match="cannot be reached") as caught:
+        solve_cubes_on(address, problem, params)
+    assert address in str(caught.value)

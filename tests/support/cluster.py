@@ -6,7 +6,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from solver.engine.cubes import local_cluster
-from solver.service.server import ServerConfig, create_server
 
 
 @contextmanager
@@ -25,6 +24,8 @@ def dask_cluster(workers: int = 2) -> Iterator:
 def jobs_server(client, data_dir: str) -> Iterator:
     """An in-process server on a free port, one solve slot, its job store in ``data_dir`` and
     ``client``'s cluster as its job cluster; stopped at the end."""
+    from solver.service.server import ServerConfig, create_server  # only the service tests'
+
     running = create_server(
         ServerConfig(
             port=0, max_concurrent=1, data_dir=data_dir, dask_scheduler=client.scheduler.address
