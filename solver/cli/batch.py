@@ -24,11 +24,13 @@ from google.protobuf import json_format
 
 from prunecert.v1 import jobs_pb2, problem_pb2, solve_pb2
 from solver.cli.common import EXIT_FAILURE, EXIT_INTERRUPTED, connect, read_text, remote_flags
+from solver.cli.cubes import cube_threads_flag
 from solver.cli.progress import Counter, progress_flag
 from solver.core.errors import FieldViolation, InvalidProblemError
 from solver.core.parameters import (
     CUBE_RULES,
     DEFAULT_CUBE_RULE,
+    DEFAULT_CUBE_THREADS,
     DEFAULT_CUBES,
     DEFAULT_TOLERANCE,
     DistributedParameters,
@@ -96,7 +98,11 @@ def _distributed_flags(args) -> DistributedParameters | None:
     """`batch submit --distributed [--cubes N] [--cube-rule R]`: a distributed job (one
     problem in the spec, solved as cubes on the server's cluster; solver.jobs.distributed)."""
     if not getattr(args, "distributed", False):
-        for field, flag in (("cubes", "--cubes"), ("cube_rule", "--cube-rule")):
+        for field, flag in (
+            ("cubes", "--cubes"),
+            ("cube_rule", "--cube-rule"),
+            ("cube_threads", "--cube-threads"),
+        ):
             if getattr(args, field, None) is not None:
                 raise InvalidProblemError(
                     FieldViolation(
@@ -107,6 +113,7 @@ def _distributed_flags(args) -> DistributedParameters | None:
     return DistributedParameters(
         cubes=DEFAULT_CUBES if args.cubes is None else args.cubes,
         cube_rule=args.cube_rule or DEFAULT_CUBE_RULE,
+        cube_threads=DEFAULT_CUBE_THREADS if args.cube_threads is None else args.cube_threads,
     )
 
 
@@ -499,6 +506,7 @@ def add_parser(subparsers) -> None:
         default=None,
         help=f"with --distributed: which units to split on (default: {DEFAULT_CUBE_RULE})",
     )
+    cube_threads_flag(p)
     _follow_flags(p)
     p = command("status", cmd_status, "a job's state and counts")
     p.add_argument("job", help="the job id (printed by submit)")

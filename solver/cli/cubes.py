@@ -21,6 +21,7 @@ from solver.core.errors import FieldViolation, InvalidProblemError
 from solver.core.parameters import (
     CUBE_RULES,
     DEFAULT_CUBE_RULE,
+    DEFAULT_CUBE_THREADS,
     DEFAULT_CUBES,
     DistributedParameters,
     SolveParameters,
@@ -57,6 +58,7 @@ def distributed_flags(parser: argparse.ArgumentParser) -> None:
         help=f"with --distributed: which units to split on (default: {DEFAULT_CUBE_RULE}; kink "
         "needs a neuron target)",
     )
+    cube_threads_flag(parser)
     parser.add_argument(
         "--workers",
         type=int,
@@ -72,12 +74,26 @@ def distributed_flags(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def cube_threads_flag(parser: argparse.ArgumentParser) -> None:
+    """--cube-threads, for `solve` and `batch submit`."""
+    parser.add_argument(
+        "--cube-threads",
+        type=int,
+        default=None,
+        metavar="N",
+        help=f"with --distributed: solver threads per cube (default: {DEFAULT_CUBE_THREADS}); "
+        "0 lets the backend choose (CP-SAT's portfolio, on two cores a lower-bound search "
+        "beside the full one: give each cube a machine, e.g. --workers 1 locally)",
+    )
+
+
 def distributed_parameters(args: argparse.Namespace) -> DistributedParameters | None:
     """SolveParameters.distributed from the flags; usage errors for companions that would be
     ignored (without --distributed, or local-only ones with --remote) and a bad --workers."""
     companions = {
         "--cubes": args.cubes,
         "--cube-rule": args.cube_rule,
+        "--cube-threads": args.cube_threads,
         "--workers": args.workers,
         "--dask-scheduler": args.dask_scheduler,
     }
@@ -115,6 +131,7 @@ def distributed_parameters(args: argparse.Namespace) -> DistributedParameters | 
     distributed = DistributedParameters(
         cubes=DEFAULT_CUBES if args.cubes is None else args.cubes,
         cube_rule=args.cube_rule or DEFAULT_CUBE_RULE,
+        cube_threads=DEFAULT_CUBE_THREADS if args.cube_threads is None else args.cube_threads,
     )
     bad += distributed.violations()
     if bad:
@@ -166,6 +183,7 @@ def solve_distributed_locally(
                 cubes=distributed.cubes,
                 rule=distributed.cube_rule,
                 client=client,
+                cube_threads=distributed.cube_threads or None,
                 stop=stop,
                 progress=line.on_progress,
             )

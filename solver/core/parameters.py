@@ -42,11 +42,15 @@ CUBE_RULES: tuple[str, ...] = ("magnitude", "kink", "lp")
 DEFAULT_CUBES = 8
 DEFAULT_CUBE_RULE = "magnitude"
 MIN_CUBES, MAX_CUBES = 2, 1024
+# Solver threads per cube: 1 by default (a worker per core, one cube each); 0 lets the backend
+# choose (CP-SAT's portfolio: on a two-core worker a lower-bound search beside the full one).
+DEFAULT_CUBE_THREADS, MAX_CUBE_THREADS = 1, 64
 # The fields of SolveParameters.distributed and the `prunecert solve` flags that set them.
 DISTRIBUTED_FLAGS: dict[str, str] = {
     "parameters.distributed": "--distributed",
     "parameters.distributed.cubes": "--cubes",
     "parameters.distributed.cube_rule": "--cube-rule",
+    "parameters.distributed.cube_threads": "--cube-threads",
 }
 
 
@@ -56,6 +60,7 @@ class DistributedParameters:
 
     cubes: int = DEFAULT_CUBES  # root cubes, rounded up to a power of two
     cube_rule: str = DEFAULT_CUBE_RULE  # one of CUBE_RULES
+    cube_threads: int = DEFAULT_CUBE_THREADS  # 0: the backend's own choice
 
     def violations(self) -> list[FieldViolation]:
         """What is wrong with these values alone, each naming its field and flag (the checks
@@ -73,6 +78,18 @@ class DistributedParameters:
         if self.cube_rule not in CUBE_RULES:
             field = "parameters.distributed.cube_rule"
             message = f"unknown rule {self.cube_rule!r}; known: {', '.join(CUBE_RULES)}"
+            bad.append(FieldViolation(field, message, DISTRIBUTED_FLAGS[field]))
+        threads = self.cube_threads
+        if (
+            isinstance(threads, bool)
+            or not isinstance(threads, int)
+            or not (0 <= threads <= MAX_CUBE_THREADS)
+        ):
+            field = "parameters.distributed.cube_threads"
+            message = (
+                f"must be an integer between 0 (the backend's own choice) and "
+                f"{MAX_CUBE_THREADS}, got {threads!r}"
+            )
             bad.append(FieldViolation(field, message, DISTRIBUTED_FLAGS[field]))
         return bad
 

@@ -300,6 +300,7 @@ def solve_cubes_on(scheduler: str, problem: Problem, params: SolveParameters, **
             cubes=params.distributed.cubes,
             rule=params.distributed.cube_rule,
             client=client,
+            cube_threads=params.distributed.cube_threads or None,
             **options,
         )
     except Exception as exc:

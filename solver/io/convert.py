@@ -25,6 +25,7 @@ from solver.core.errors import FieldViolation, InvalidProblemError
 from solver.core.parameters import (
     CONTINUOUS_MODES,
     DEFAULT_CUBE_RULE,
+    DEFAULT_CUBE_THREADS,
     DEFAULT_CUBES,
     ContinuousMode,
     DistributedParameters,
@@ -388,6 +389,8 @@ def parameters_to_proto(params: SolveParameters) -> solve_pb2.SolveParameters:
     if params.distributed is not None:
         msg.distributed.cubes = params.distributed.cubes
         msg.distributed.cube_rule = params.distributed.cube_rule
+        if params.distributed.cube_threads != DEFAULT_CUBE_THREADS:
+            msg.distributed.cube_threads = params.distributed.cube_threads
     return msg
 
 
@@ -428,6 +431,11 @@ def _distributed(msg: solve_pb2.SolveParameters) -> DistributedParameters | None
     return DistributedParameters(
         cubes=msg.distributed.cubes or DEFAULT_CUBES,
         cube_rule=msg.distributed.cube_rule or DEFAULT_CUBE_RULE,
+        cube_threads=(
+            msg.distributed.cube_threads
+            if msg.distributed.HasField("cube_threads")
+            else DEFAULT_CUBE_THREADS
+        ),
     )
 
 

@@ -347,3 +347,24 @@ def test_a_failed_item_reads_failed_with_its_reason_in_every_format():
     text = outputs["text"].splitlines()[1].split()
     assert text[:7] == ["2", "1", "5", "3", "9", "neurons", "FAILED"]
     assert " ".join(text).endswith('InvalidProblemError: bad, "quoted"')
+
+
+@pytest.mark.parametrize(
+    ("flags", "line"),
+    [
+        (
+            ["--cube-threads", "0"],
+            "--cube-threads: only with --distributed (parameters.distributed.cube_threads)",
+        ),
+        (["--cubes", "4"], "--cubes: only with --distributed (parameters.distributed.cubes)"),
+        (
+            ["--distributed", "--cube-threads", "99"],
+            "--cube-threads: must be an integer between 0 (the backend's own choice) and 64, "
+            "got 99 (parameters.distributed.cube_threads)",
+        ),
+    ],
+)
+def test_cube_flags_are_checked_before_any_server_is_reached(flags, line):
+    # Nothing listens on port 1: the flags are refused first, naming the flag and the field.
+    proc = cli("batch", "submit", "examples/batch_spec.json", *flags, "--remote", "127.0.0.1:1")
+    assert (proc.returncode, proc.stdout, proc.stderr) == (2, "", f"prunecert: error: {line}\n")

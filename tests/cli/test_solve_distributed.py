@@ -69,6 +69,23 @@ def test_solve_distributed_locally_prints_the_optimum_and_its_cubes(problem_file
     assert "\ncubes: " in proc.stdout and "rule magnitude" in proc.stdout
 
 
+def test_cubes_with_the_backends_own_threads_give_the_optimum(problem_file, optimum, server):
+    # --cube-threads 0: each cube runs the backend's own portfolio; locally on one worker (the
+    # machine's two cores), and on the server's job cluster.
+    local = cli(
+        "solve", problem_file, "--distributed", "--cube-threads", "0", "--workers", "1", "--json"
+    )
+    remote = f"127.0.0.1:{server.port}"
+    served = cli(
+        "solve", problem_file, "--distributed", "--cube-threads", "0", "--remote", remote, "--json"
+    )
+    for proc, workers in ((local, 1), (served, 2)):
+        assert proc.returncode == EXIT_OPTIMAL, proc.stderr
+        reply = json.loads(proc.stdout)
+        assert abs(reply["solution"]["error"] - optimum) <= TOL
+        assert reply["distributed"]["workers"] == workers
+
+
 def test_solve_distributed_is_solve_with_distributed(problem_file, optimum, dask):
     # On an existing cluster (the module's) this time, and as JSON.
     proc = cli(
@@ -117,6 +134,12 @@ def test_a_server_without_jobs_is_named_by_the_flag(problem_file):
             "(parameters.distributed.cubes)",
         ),
         (["--distributed", "--workers", "0"], "prunecert: error: --workers: must be at least 1"),
+        (["--cube-threads", "0"], "prunecert: error: --cube-threads: needs --distributed"),
+        (
+            ["--distributed", "--cube-threads", "65"],
+            "prunecert: error: --cube-threads: must be an integer between 0 (the backend's own "
+            "choice) and 64, got 65 (parameters.distributed.cube_threads)",
+        ),
         (
             ["--distributed", "--workers", "2", "--remote", "127.0.0.1:1"],
             "prunecert: error: --workers: local solves only (with --remote the server's job "

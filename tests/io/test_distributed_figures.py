@@ -1,13 +1,16 @@
-"""A distributed solve's cubes on the wire (solve.proto DistributedRun): every field of every
-cube survives the round trip, from an engine result to the message and back, and the CLI's
-listing says which cubes a late cutoff closed."""
+"""A distributed solve on the wire: its parameters (solve.proto DistributedParameters) and its
+cubes (DistributedRun), every field surviving the round trip, from an engine result to the
+message and back; the CLI's listing says which cubes a late cutoff closed."""
 
 from __future__ import annotations
 
 import math
 
+import pytest
+
 from prunecert.v1 import solve_pb2
 from solver.cli.cubes import format_cubes
+from solver.core.parameters import DistributedParameters, SolveParameters
 from solver.core.result import SolveResult, SolveStatus
 from solver.engine.cubes import CubeReport, DistributedResult
 from solver.io import convert
@@ -41,3 +44,13 @@ def test_the_listing_marks_the_cubes_a_late_cutoff_closed():
     lines = format_cubes(convert.distributed_figures(outcome)).splitlines()
     assert [line for line in lines if "(late cutoff)" in line] == [lines[2]]
     assert "3- 7+" in lines[2] and "closed" in lines[2]
+
+
+@pytest.mark.parametrize("threads", [0, 1, 3, 64])
+def test_the_distributed_parameters_survive_the_round_trip(threads):
+    params = SolveParameters(distributed=DistributedParameters(16, "kink", threads))
+    msg = convert.parameters_to_proto(params)
+    back = convert.parse_parameters(solve_pb2.SolveParameters.FromString(msg.SerializeToString()))
+    assert back.distributed == params.distributed
+    # Unset means one thread per cube: older clients keep their behaviour.
+    assert msg.distributed.HasField("cube_threads") == (threads != 1)

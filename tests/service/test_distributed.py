@@ -156,6 +156,7 @@ def test_a_server_without_jobs_refuses_a_distributed_solve_naming_the_field(jobl
         (DistributedParameters(cubes=1), "parameters.distributed.cubes"),
         (DistributedParameters(cubes=2048), "parameters.distributed.cubes"),
         (DistributedParameters(cube_rule="nearest"), "parameters.distributed.cube_rule"),
+        (DistributedParameters(cube_threads=65), "parameters.distributed.cube_threads"),
     ],
 )
 def test_bad_cube_settings_are_invalid_arguments_naming_the_field(jobless, distributed, field):

@@ -62,12 +62,14 @@ class SolveParameters(_message.Message):
     def __init__(self, time_limit_seconds: _Optional[float] = ..., backend: _Optional[str] = ..., threads: _Optional[int] = ..., seed: _Optional[int] = ..., tolerance: _Optional[float] = ..., row_generation: _Optional[bool] = ..., drop_dominated_points: _Optional[bool] = ..., cross_check: _Optional[str] = ..., continuous: _Optional[_Union[ContinuousMode, str]] = ..., heuristic: _Optional[str] = ..., heuristic_start: _Optional[bool] = ..., sparsest: _Optional[bool] = ..., distributed: _Optional[_Union[DistributedParameters, _Mapping]] = ...) -> None: ...
 
 class DistributedParameters(_message.Message):
-    __slots__ = ("cubes", "cube_rule")
+    __slots__ = ("cubes", "cube_rule", "cube_threads")
     CUBES_FIELD_NUMBER: _ClassVar[int]
     CUBE_RULE_FIELD_NUMBER: _ClassVar[int]
+    CUBE_THREADS_FIELD_NUMBER: _ClassVar[int]
     cubes: int
     cube_rule: str
-    def __init__(self, cubes: _Optional[int] = ..., cube_rule: _Optional[str] = ...) -> None: ...
+    cube_threads: int
+    def __init__(self, cubes: _Optional[int] = ..., cube_rule: _Optional[str] = ..., cube_threads: _Optional[int] = ...) -> None: ...
 
 class ContinuousResult(_message.Message):
     __slots__ = ("error", "worst_point", "lower_bound", "optimal", "rounds", "detail", "grid_error")
